@@ -1,0 +1,215 @@
+//! The typed `db` section: what one database needs — URL, pool sizing and
+//! timeouts, logging, SQLite tuning — with core-lib's key names.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{defaults, lenient};
+use crate::error::{Error, Result};
+use crate::url::UrlConfig;
+
+/// One database's section (core-lib's `db:` block).
+///
+/// Build it from a file with [`Config::at`](crate::Config::at) or in code with
+/// [`DbConfig::new`]. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbConfig {
+    /// Log every statement with its duration through `tracing` (default `false`).
+    #[serde(default = "defaults::log_queries", deserialize_with = "lenient::flag")]
+    pub log_queries: bool,
+    /// Create the database (and the registered tables) if missing (default `true`).
+    #[serde(default = "defaults::create_db", deserialize_with = "lenient::flag")]
+    pub create_db: bool,
+    /// Pool sizing and timeouts.
+    #[serde(default)]
+    pub session: SessionConfig,
+    /// Where the database is: one string or its parts.
+    pub url: UrlConfig,
+    /// SQLite connection settings; ignored for other backends.
+    #[serde(default)]
+    pub sqlite: SqliteOptions,
+}
+
+/// Pool sizing and timeouts (core-lib's `session:` block plus extensions).
+///
+/// Durations are written in seconds (`30`, `0.5`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Connections kept open (default 5).
+    #[serde(deserialize_with = "lenient::connections")]
+    pub pool_size: u32,
+    /// Extra connections allowed under load, closed again when idle (default 10).
+    #[serde(deserialize_with = "lenient::connections")]
+    pub max_overflow: u32,
+    /// How long a checkout waits for a free connection (default 30 s).
+    #[serde(deserialize_with = "lenient::seconds")]
+    pub pool_timeout: Duration,
+    /// Connections older than this are replaced at checkout; `-1` in the file
+    /// means never (`None`). Default 3600 s.
+    #[serde(deserialize_with = "lenient::recycle_seconds")]
+    pub pool_recycle: Option<Duration>,
+    /// Test each connection at checkout and replace dead ones (default `false`).
+    #[serde(deserialize_with = "lenient::flag")]
+    pub pool_pre_ping: bool,
+    /// How long opening one connection may take (default 10 s).
+    #[serde(deserialize_with = "lenient::seconds")]
+    pub connect_timeout: Duration,
+    /// Idle connections beyond `pool_size` are closed after this (default 600 s).
+    #[serde(deserialize_with = "lenient::optional_seconds")]
+    pub idle_timeout: Option<Duration>,
+    /// Server-side limit per statement (default none).
+    #[serde(deserialize_with = "lenient::optional_seconds")]
+    pub statement_timeout: Option<Duration>,
+    /// Statements slower than this are logged at WARN (default 1 s).
+    #[serde(deserialize_with = "lenient::optional_seconds")]
+    pub slow_query: Option<Duration>,
+    /// A session held longer than this is reported with where it was opened (default none).
+    #[serde(deserialize_with = "lenient::optional_seconds")]
+    pub leak_warning: Option<Duration>,
+}
+
+/// SQLite settings applied to every connection (an extension beyond core-lib).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteOptions {
+    /// `PRAGMA journal_mode`: delete, truncate, persist, memory, wal or off (default wal).
+    #[serde(deserialize_with = "lenient::keyword")]
+    pub journal_mode: String,
+    /// How long a connection waits for a lock before "database is locked" (default 5 s).
+    #[serde(deserialize_with = "lenient::seconds")]
+    pub busy_timeout: Duration,
+    /// `PRAGMA synchronous`: off, normal, full or extra (default normal).
+    #[serde(deserialize_with = "lenient::keyword")]
+    pub synchronous: String,
+    /// `PRAGMA foreign_keys` (default `true`).
+    #[serde(deserialize_with = "lenient::flag")]
+    pub foreign_keys: bool,
+}
+
+const JOURNAL_MODES: [&str; 6] = ["delete", "truncate", "persist", "memory", "wal", "off"];
+const SYNCHRONOUS_MODES: [&str; 4] = ["off", "normal", "full", "extra"];
+
+impl DbConfig {
+    /// Sets `log_queries`.
+    #[must_use]
+    pub fn log_queries(mut self, on: bool) -> Self {
+        self.log_queries = on;
+        self
+    }
+
+    /// Sets `create_db`.
+    #[must_use]
+    pub fn create_db(mut self, on: bool) -> Self {
+        self.create_db = on;
+        self
+    }
+
+    /// Replaces the `session` block.
+    #[must_use]
+    pub fn session(mut self, session: SessionConfig) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Replaces the URL.
+    #[must_use]
+    pub fn url(mut self, url: impl Into<UrlConfig>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Replaces the `sqlite` block.
+    #[must_use]
+    pub fn sqlite(mut self, sqlite: SqliteOptions) -> Self {
+        self.sqlite = sqlite;
+        self
+    }
+
+    /// Checks the rules types cannot express, one message per rule, each
+    /// naming its key relative to the section (`session.pool_size`), and that
+    /// the URL can be built.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for the first broken rule, [`Error::Url`] if the URL
+    /// cannot be built.
+    pub fn validate(&self) -> Result<()> {
+        let session = &self.session;
+        let rule = |ok: bool, path: &str, message: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::config(path, message))
+            }
+        };
+        rule(
+            session.pool_size >= 1,
+            "session.pool_size",
+            format!("must be at least 1, found {}", session.pool_size),
+        )?;
+        rule(
+            session
+                .pool_size
+                .checked_add(session.max_overflow)
+                .is_some(),
+            "session.max_overflow",
+            format!(
+                "pool_size + max_overflow must fit in {} connections",
+                u32::MAX
+            ),
+        )?;
+        for (path, value) in [
+            ("session.pool_timeout", Some(session.pool_timeout)),
+            ("session.connect_timeout", Some(session.connect_timeout)),
+            ("session.pool_recycle", session.pool_recycle),
+            ("session.idle_timeout", session.idle_timeout),
+            ("session.statement_timeout", session.statement_timeout),
+        ] {
+            rule(
+                value != Some(Duration::ZERO),
+                path,
+                "must be greater than 0 seconds (write null, or -1 for pool_recycle, to turn it off)"
+                    .to_owned(),
+            )?;
+        }
+        one_of(
+            &self.sqlite.journal_mode,
+            "sqlite.journal_mode",
+            &JOURNAL_MODES,
+        )?;
+        one_of(
+            &self.sqlite.synchronous,
+            "sqlite.synchronous",
+            &SYNCHRONOUS_MODES,
+        )?;
+        self.url.to_db_url().map(drop)
+    }
+}
+
+fn one_of(value: &str, path: &str, allowed: &[&str]) -> Result<()> {
+    if allowed.contains(&value.to_ascii_lowercase().as_str()) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            path,
+            format!("must be one of {}, found `{value}`", allowed.join(", ")),
+        ))
+    }
+}
+
+impl fmt::Debug for DbConfig {
+    /// Field by field; the URL's own `Debug` hides the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("log_queries", &self.log_queries)
+            .field("create_db", &self.create_db)
+            .field("session", &self.session)
+            .field("url", &self.url)
+            .field("sqlite", &self.sqlite)
+            .finish()
+    }
+}

@@ -1,0 +1,93 @@
+//! Every default of a `db` section in one place, each with the reason for it
+//! (the first five are core-lib's / SQLAlchemy's, so existing files behave
+//! the same).
+
+use std::time::Duration;
+
+use super::{DbConfig, SessionConfig, SqliteOptions};
+use crate::url::UrlConfig;
+
+/// Statements can carry personal data: log them only when asked.
+pub(crate) const LOG_QUERIES: bool = false;
+/// core-lib creates a missing database by default; first runs just work.
+pub(crate) const CREATE_DB: bool = true;
+/// SQLAlchemy's `pool_size`: enough for a small service, cheap on the server.
+pub(crate) const POOL_SIZE: u32 = 5;
+/// SQLAlchemy's `max_overflow`: absorbs bursts, closed again when idle.
+pub(crate) const MAX_OVERFLOW: u32 = 10;
+/// SQLAlchemy's `pool_timeout`: long enough for a burst, short enough to fail visibly.
+pub(crate) const POOL_TIMEOUT: Duration = Duration::from_secs(30);
+/// core-lib's `pool_recycle`: one hour stays under MySQL's and proxies' idle cut-offs.
+pub(crate) const POOL_RECYCLE: Option<Duration> = Some(Duration::from_secs(3600));
+/// SQLAlchemy's `pool_pre_ping`: a round trip per checkout is opt-in.
+pub(crate) const POOL_PRE_PING: bool = false;
+/// A server that has not answered in 10 s is down or unreachable, not slow.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Overflow connections idle for 10 minutes are closed (sqlx's default).
+pub(crate) const IDLE_TIMEOUT: Option<Duration> = Some(Duration::from_secs(600));
+/// No server-side limit unless asked: long reports and migrations are legitimate.
+pub(crate) const STATEMENT_TIMEOUT: Option<Duration> = None;
+/// A statement over 1 s is worth a WARN line even with `log_queries` off.
+pub(crate) const SLOW_QUERY: Option<Duration> = Some(Duration::from_secs(1));
+/// Long sessions are legitimate (batch jobs): leak warnings are opt-in.
+pub(crate) const LEAK_WARNING: Option<Duration> = None;
+/// WAL lets readers proceed while one connection writes.
+pub(crate) const JOURNAL_MODE: &str = "wal";
+/// Concurrent writers wait up to 5 s for the lock instead of failing with "database is locked".
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// `normal` is durable under WAL except for the last commits on power loss, and much faster than `full`.
+pub(crate) const SYNCHRONOUS: &str = "normal";
+/// SQLite ignores foreign keys unless told: match what PostgreSQL and MySQL enforce.
+pub(crate) const FOREIGN_KEYS: bool = true;
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            pool_size: POOL_SIZE,
+            max_overflow: MAX_OVERFLOW,
+            pool_timeout: POOL_TIMEOUT,
+            pool_recycle: POOL_RECYCLE,
+            pool_pre_ping: POOL_PRE_PING,
+            connect_timeout: CONNECT_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            statement_timeout: STATEMENT_TIMEOUT,
+            slow_query: SLOW_QUERY,
+            leak_warning: LEAK_WARNING,
+        }
+    }
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            journal_mode: JOURNAL_MODE.to_owned(),
+            busy_timeout: BUSY_TIMEOUT,
+            synchronous: SYNCHRONOUS.to_owned(),
+            foreign_keys: FOREIGN_KEYS,
+        }
+    }
+}
+
+impl DbConfig {
+    /// A section with this URL and every other key at its default.
+    #[must_use]
+    pub fn new(url: impl Into<UrlConfig>) -> Self {
+        Self {
+            log_queries: LOG_QUERIES,
+            create_db: CREATE_DB,
+            session: SessionConfig::default(),
+            url: url.into(),
+            sqlite: SqliteOptions::default(),
+        }
+    }
+}
+
+/// `#[serde(default = ..)]` needs functions.
+pub(crate) fn log_queries() -> bool {
+    LOG_QUERIES
+}
+
+/// `#[serde(default = ..)]` needs functions.
+pub(crate) fn create_db() -> bool {
+    CREATE_DB
+}

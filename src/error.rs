@@ -1,0 +1,213 @@
+//! The one error type of sqlreg: every variant names the phase that failed and
+//! carries what a person needs to fix it — never a password.
+
+use std::fmt;
+use std::time::Duration;
+
+use sea_orm::{DbErr, SqlErr};
+
+/// Shorthand for `Result<T, sqlreg::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong between a config file and a committed session.
+///
+/// URLs inside errors are always redacted (`postgresql://user:***@host/db`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration could not be read or did not have the expected shape.
+    #[error("config error at `{path}`: {message}")]
+    Config {
+        /// Dotted key path of the offending value (or the file name).
+        path: String,
+        /// What is wrong and, where possible, how to fix it.
+        message: String,
+    },
+
+    /// The database URL could not be built or parsed.
+    #[error("invalid database url `{url}`: {message}")]
+    Url {
+        /// The URL as given, with any password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// The first connection (or creating the database) failed.
+    #[error("cannot connect to {url}: {reason} ({detail})")]
+    Connect {
+        /// Redacted URL of the database.
+        url: String,
+        /// The class of failure, for programs that react to it.
+        reason: ConnectFailure,
+        /// The driver's or server's own message.
+        detail: String,
+    },
+
+    /// No connection became free within `pool_timeout`.
+    #[error(
+        "timed out after {waited:?} waiting for a connection to {url} \
+         (pool: size {size}, in use {in_use}, idle {idle}, waiting {waiting}, max {max})"
+    )]
+    PoolTimeout {
+        /// Redacted URL of the database.
+        url: String,
+        /// How long the caller waited.
+        waited: Duration,
+        /// Open connections.
+        size: u32,
+        /// Connections checked out by sessions.
+        in_use: u32,
+        /// Open connections not checked out.
+        idle: u32,
+        /// Callers waiting for a connection, this one included.
+        waiting: u32,
+        /// `pool_size + max_overflow`.
+        max: u32,
+    },
+
+    /// Checking a connection out of the pool failed for a reason other than a timeout.
+    #[error("cannot get a connection to {url}: {detail}")]
+    Acquire {
+        /// Redacted URL of the database.
+        url: String,
+        /// The driver's or server's own message.
+        detail: String,
+    },
+
+    /// A statement failed.
+    #[error("query failed: {0}")]
+    Query(#[source] DbErr),
+
+    /// The transaction could not be committed; it was rolled back and the
+    /// connection was released.
+    #[error("commit failed: {0}")]
+    Commit(#[source] DbErr),
+
+    /// A row that had to exist did not (HTTP 404 in core-lib).
+    #[error("not found: {0}")]
+    NotFound(String),
+
+    /// A unique constraint rejected the row (HTTP 409 in core-lib).
+    #[error("duplicate: {0}")]
+    Duplicate(String),
+
+    /// The registry was closed; it serves no new sessions.
+    #[error("the registry for {url} is closed")]
+    Closed {
+        /// Redacted URL of the database.
+        url: String,
+    },
+}
+
+/// Why the first connection to a database failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// The server rejected the user name or password.
+    AuthenticationFailed,
+    /// Nothing listens at the address (connection refused).
+    Refused,
+    /// The server did not answer within `connect_timeout`.
+    TimedOut,
+    /// The database does not exist (and `create_db` is off).
+    UnknownDatabase,
+    /// The host name could not be resolved.
+    UnknownHost,
+    /// The SQLite file could not be opened.
+    CannotOpenFile,
+    /// `create_db` could not create the database.
+    CreateDatabaseFailed,
+    /// Anything else; the detail says what.
+    Other,
+}
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AuthenticationFailed => "authentication failed (wrong user name or password)",
+            Self::Refused => "connection refused (is the server running on that host and port?)",
+            Self::TimedOut => "connect timed out (the server did not answer)",
+            Self::UnknownDatabase => {
+                "the database does not exist (set `create_db: true` to create it)"
+            }
+            Self::UnknownHost => "the host name could not be resolved",
+            Self::CannotOpenFile => "the SQLite file cannot be opened",
+            Self::CreateDatabaseFailed => "the database could not be created",
+            Self::Other => "connection failed",
+        })
+    }
+}
+
+impl Error {
+    /// A config error at `path`.
+    pub(crate) fn config(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Config {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status code core-lib's error handlers would answer with:
+    /// 404 for [`Error::NotFound`], 409 for [`Error::Duplicate`], 503 when the
+    /// pool is exhausted or closed, 500 otherwise.
+    #[must_use]
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::NotFound(_) => 404,
+            Self::Duplicate(_) => 409,
+            Self::PoolTimeout { .. } | Self::Closed { .. } => 503,
+            _ => 500,
+        }
+    }
+}
+
+impl From<DbErr> for Error {
+    /// Classifies a sea-orm error: "record not found" becomes [`Error::NotFound`],
+    /// a unique violation [`Error::Duplicate`] (on every backend), anything else
+    /// [`Error::Query`].
+    fn from(err: DbErr) -> Self {
+        if let DbErr::RecordNotFound(what) = &err {
+            return Self::NotFound(what.clone());
+        }
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(message)) => Self::Duplicate(message),
+            _ => Self::Query(err),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    /// A raw sqlx error from a statement run through [`Session::sqlx`](crate::Session::sqlx),
+    /// classified like a sea-orm one.
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => Self::NotFound("no row returned".into()),
+            other => DbErr::Query(sea_orm::RuntimeErr::SqlxError(other.into())).into(),
+        }
+    }
+}
+
+/// Turns a missing row into [`Error::NotFound`], like core-lib's `NotFoundErrorHandler`.
+///
+/// ```
+/// use sqlreg::OrNotFound;
+/// let missing: Option<u32> = None;
+/// let err = missing.or_not_found(format_args!("user {}", 7)).unwrap_err();
+/// assert_eq!(err.status_code(), 404);
+/// assert_eq!(err.to_string(), "not found: user 7");
+/// ```
+pub trait OrNotFound<T> {
+    /// `Some(v)` → `Ok(v)`; `None` → `Err(Error::NotFound(what))`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] naming `what` when there is no value.
+    fn or_not_found(self, what: impl fmt::Display) -> Result<T>;
+}
+
+impl<T> OrNotFound<T> for Option<T> {
+    fn or_not_found(self, what: impl fmt::Display) -> Result<T> {
+        self.ok_or_else(|| Error::NotFound(what.to_string()))
+    }
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+mod driver;
+pub mod error;
+mod interpolate;
+mod registry;
+mod schema;
+mod session;
+pub mod url;
+
+pub use config::{Config, DbConfig, SessionConfig, SqliteOptions};
+pub use error::{ConnectFailure, Error, OrNotFound, Result};
+pub use registry::{PoolStats, SqlConnectionRegistry};
+pub use schema::RegistryBuilder;
+pub use session::Session;
+pub use url::{Backend, DbUrl, SqliteTarget, UrlConfig, UrlParts};

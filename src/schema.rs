@@ -1,0 +1,88 @@
+//! `create_db`'s second half: the tables of the entities the application
+//! registered, created if missing — running it twice changes nothing.
+
+use sea_orm::sea_query::{IndexCreateStatement, TableCreateStatement};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Schema};
+
+use crate::config::DbConfig;
+use crate::error::Result;
+use crate::registry::SqlConnectionRegistry;
+
+/// The DDL of one entity for the backend the registry connected to.
+type EntityDdl =
+    Box<dyn Fn(DbBackend) -> (TableCreateStatement, Vec<IndexCreateStatement>) + Send + Sync>;
+
+/// Builds a [`SqlConnectionRegistry`] whose `create_db` also creates tables.
+///
+/// ```no_run
+/// # mod user {
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "users")]
+/// #     pub struct Model { #[sea_orm(primary_key)] pub id: i32, pub name: String }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// # async fn run(config: sqlreg::DbConfig) -> sqlreg::Result<()> {
+/// let db = sqlreg::SqlConnectionRegistry::builder(config)
+///     .entity(user::Entity)
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct RegistryBuilder {
+    config: DbConfig,
+    entities: Vec<EntityDdl>,
+}
+
+impl RegistryBuilder {
+    pub(crate) fn new(config: DbConfig) -> Self {
+        Self {
+            config,
+            entities: Vec::new(),
+        }
+    }
+
+    /// Registers an entity whose table `create_db` creates when it is missing.
+    /// Register tables that others reference first.
+    pub fn entity<E: EntityTrait>(mut self, entity: E) -> Self {
+        self.entities.push(Box::new(move |backend| {
+            let schema = Schema::new(backend);
+            let mut table = schema.create_table_from_entity(entity);
+            table.if_not_exists();
+            let mut indexes = schema.create_index_from_entity(entity);
+            for index in &mut indexes {
+                index.if_not_exists();
+            }
+            (table, indexes)
+        }));
+        self
+    }
+
+    /// Connects (see [`SqlConnectionRegistry::connect`]) and, when
+    /// `create_db` is on, creates the registered tables that do not exist.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlConnectionRegistry::connect`], plus [`Error::Query`](crate::Error::Query)
+    /// when a table cannot be created.
+    pub async fn connect(self) -> Result<SqlConnectionRegistry> {
+        let create_tables = self.config.create_db;
+        let registry = SqlConnectionRegistry::open(self.config).await?;
+        if create_tables && !self.entities.is_empty() {
+            let engine = registry.engine();
+            let backend = engine.get_database_backend();
+            for ddl in &self.entities {
+                let (table, indexes) = ddl(backend);
+                engine.execute(&table).await?;
+                for index in &indexes {
+                    engine.execute(index).await?;
+                }
+            }
+            tracing::info!(tables = self.entities.len(), "registered tables ensured");
+        }
+        Ok(registry)
+    }
+}

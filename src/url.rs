@@ -1,0 +1,249 @@
+//! The database URL: one typed [`DbUrl`] whichever way it was written — a
+//! SQLAlchemy URL string or core-lib's `url:` parts — that never shows its
+//! password except through [`DbUrl::password`] and the crate-internal sqlx URL.
+
+mod parse;
+mod parts;
+mod sqlx_url;
+mod url_config;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+pub use self::parts::UrlParts;
+pub use self::url_config::UrlConfig;
+
+/// Everything but RFC 3986's unreserved characters is encoded in user names,
+/// passwords and database names, so `@ : / # % ?` can never end a component.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Host used when a server URL names none. SQLAlchemy leaves this to the
+/// driver, and libpq and libmysqlclient then use the local machine.
+const DEFAULT_HOST: &str = "localhost";
+
+/// The kinds of database sqlreg can connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// SQLite, a file or in memory.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB (one wire protocol).
+    MySql,
+}
+
+impl Backend {
+    /// The backend of a SQLAlchemy dialect name, with or without `+driver`
+    /// (`postgresql+psycopg2`, `mysql+pymysql`, `mariadb`, `sqlite+aiosqlite`).
+    #[must_use]
+    pub fn from_dialect(dialect: &str) -> Option<Self> {
+        let name = dialect.split_once('+').map_or(dialect, |(name, _)| name);
+        match name.to_ascii_lowercase().as_str() {
+            "sqlite" => Some(Self::Sqlite),
+            "postgresql" | "postgres" => Some(Self::Postgres),
+            "mysql" | "mariadb" => Some(Self::MySql),
+            _ => None,
+        }
+    }
+
+    /// The port servers of this kind listen on unless told otherwise.
+    #[must_use]
+    pub fn default_port(self) -> Option<u16> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres => Some(5432),
+            Self::MySql => Some(3306),
+        }
+    }
+}
+
+/// For error messages listing what [`Backend::from_dialect`] accepts.
+const SUPPORTED: &str = "supported: sqlite, postgresql (postgres), mysql, mariadb, \
+                         each with an optional +driver such as postgresql+psycopg2";
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgresql",
+            Self::MySql => "mysql",
+        })
+    }
+}
+
+/// Where a SQLite database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqliteTarget {
+    /// A database that exists only while the registry is open.
+    Memory,
+    /// A file; a relative path is relative to the working directory.
+    File(PathBuf),
+}
+
+/// A parsed database URL.
+///
+/// `Display` and `Debug` show [`DbUrl::redacted`]; only
+/// [`DbUrl::password`] gives the secret back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    dialect: String,
+    backend: Backend,
+    username: Option<String>,
+    password: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    database: Option<String>,
+    sqlite: Option<SqliteTarget>,
+    query: Vec<(String, String)>,
+}
+
+impl DbUrl {
+    /// The backend the dialect maps to.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The dialect as written, e.g. `postgresql+psycopg2`.
+    #[must_use]
+    pub fn dialect(&self) -> &str {
+        &self.dialect
+    }
+
+    /// The server's host (without IPv6 brackets); `localhost` when the URL
+    /// names none. `None` for SQLite.
+    #[must_use]
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// The port, explicit or the backend's default. `None` for SQLite.
+    #[must_use]
+    pub fn port(&self) -> Option<u16> {
+        self.port.or_else(|| self.backend.default_port())
+    }
+
+    /// The user name, decoded.
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// The password, decoded: the only way to read the secret.
+    #[must_use]
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// The database name for a server; the file path for a SQLite file;
+    /// `None` for in-memory SQLite or a server URL without a database.
+    #[must_use]
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    /// The query parameters, in the order written.
+    #[must_use]
+    pub fn query(&self) -> &[(String, String)] {
+        &self.query
+    }
+
+    /// Where a SQLite database lives; `None` for server backends.
+    #[must_use]
+    pub fn sqlite_target(&self) -> Option<&SqliteTarget> {
+        self.sqlite.as_ref()
+    }
+
+    /// The same server with another database, e.g. a maintenance database to
+    /// run `CREATE DATABASE` from (`None`: the server's default). For SQLite,
+    /// the name is the file (`None`: in memory).
+    #[must_use]
+    pub fn with_database(&self, name: Option<&str>) -> DbUrl {
+        let mut url = self.clone();
+        url.database = name.map(str::to_owned);
+        if url.backend == Backend::Sqlite {
+            url.sqlite = Some(parse::sqlite_target(name));
+        }
+        url
+    }
+
+    /// The URL with the password replaced by `***`.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        let password = self.password.as_ref().map(|_| "***".to_owned());
+        self.render(&self.dialect, password, self.port, &self.query)
+    }
+
+    /// The URL with this scheme, port and query; the password (already
+    /// encoded) is given by the caller, so only `to_sqlx_url` puts the real one in.
+    fn render(
+        &self,
+        scheme: &str,
+        password: Option<String>,
+        port: Option<u16>,
+        query: &[(String, String)],
+    ) -> String {
+        let mut out = format!("{scheme}://");
+        if let Some(target) = &self.sqlite {
+            if let SqliteTarget::File(path) = target {
+                out.push('/');
+                out.push_str(&path.to_string_lossy());
+            }
+        } else {
+            if let Some(user) = &self.username {
+                out.extend(utf8_percent_encode(user, COMPONENT));
+                if let Some(password) = password {
+                    out.push(':');
+                    out.push_str(&password);
+                }
+                out.push('@');
+            }
+            match self.host.as_deref() {
+                Some(host) if host.contains(':') => out.push_str(&format!("[{host}]")),
+                Some(host) => out.push_str(host),
+                None => {}
+            }
+            if let Some(port) = port {
+                out.push_str(&format!(":{port}"));
+            }
+            if let Some(database) = &self.database {
+                out.push('/');
+                out.extend(utf8_percent_encode(database, COMPONENT));
+            }
+        }
+        if !query.is_empty() {
+            out.push('?');
+            out.push_str(&encode_query(
+                query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ));
+        }
+        out
+    }
+}
+
+/// `a=1&b=x+y`, form-encoded as sqlx's `Url::query_pairs` decodes it.
+fn encode_query<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+impl fmt::Display for DbUrl {
+    /// The redacted URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    /// The redacted URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DbUrl").field(&self.redacted()).finish()
+    }
+}

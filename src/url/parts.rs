@@ -1,0 +1,239 @@
+//! core-lib's URL parts (`protocol`, `username`, `password`, `host`, `port`,
+//! `path`, `file`, `query`) and how they become a [`DbUrl`], as core-lib's
+//! `build_url` does.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use super::parse::{Components, assemble, redact_text};
+use super::{Backend, DbUrl};
+use crate::error::{Error, Result};
+
+/// core-lib's URL parts. `Debug` shows the password as `***`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrlParts {
+    /// The SQLAlchemy dialect, e.g. `sqlite`, `postgresql+psycopg2`, `mysql`.
+    pub protocol: String,
+    /// User name (plain text; encoded when the URL is built).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (plain text; encoded when the URL is built). Needs `username`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Server host name or IP address (IPv6 without brackets); `localhost` if absent.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Server port; the backend's default if absent.
+    #[serde(default, deserialize_with = "lenient_port")]
+    pub port: Option<u16>,
+    /// Server: the database name when `file` is absent. SQLite: the directory
+    /// of `file`, or the file itself when `file` is absent.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Server: the database name. SQLite: the file (`:memory:` for memory).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Query parameters passed to the driver; numbers and booleans become text.
+    #[serde(default, deserialize_with = "lenient_query")]
+    pub query: BTreeMap<String, String>,
+}
+
+impl UrlParts {
+    /// Parts with this dialect and nothing else.
+    #[must_use]
+    pub fn new(protocol: impl Into<String>) -> Self {
+        Self {
+            protocol: protocol.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the user name and password.
+    #[must_use]
+    pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Sets the host.
+    #[must_use]
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Sets the port.
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Sets `file`: the database name, or the SQLite file.
+    #[must_use]
+    pub fn file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    /// Adds a query parameter.
+    #[must_use]
+    pub fn query(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl DbUrl {
+    /// Builds the URL from core-lib's parts, as its `build_url` does: for a
+    /// server the database is `file`, else `path` (without a leading `/`);
+    /// for SQLite `path` + `file` are joined, either alone is the file, and
+    /// neither (or `:memory:`) is an in-memory database. User, host and port
+    /// are ignored for SQLite, with a warning.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Url`] if the dialect is unsupported or `password` is set
+    /// without `username`.
+    pub fn from_parts(parts: &UrlParts) -> Result<DbUrl> {
+        let fail = |message: String| Error::Url {
+            url: redact_text(&parts.sketch()),
+            message,
+        };
+        let has_user = parts.username.as_deref().is_some_and(|u| !u.is_empty());
+        if parts.password.as_deref().is_some_and(|p| !p.is_empty()) && !has_user {
+            return Err(fail(
+                "`url.password` is set but `url.username` is empty".to_owned(),
+            ));
+        }
+        let backend = Backend::from_dialect(&parts.protocol);
+        let sqlite = backend == Some(Backend::Sqlite);
+        if sqlite && (has_user || parts.host.is_some() || parts.port.is_some()) {
+            tracing::warn!(
+                protocol = %parts.protocol,
+                "url.username, url.password, url.host and url.port are ignored for SQLite"
+            );
+        }
+        let database = if sqlite {
+            match (parts.path.as_deref(), parts.file.as_deref()) {
+                (Some(dir), Some(file)) if file != ":memory:" => Some(
+                    std::path::Path::new(dir)
+                        .join(file)
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
+                (_, Some(file)) => Some(file.to_owned()),
+                (path, None) => path.map(str::to_owned),
+            }
+        } else {
+            parts
+                .file
+                .as_deref()
+                .or(parts.path.as_deref())
+                .map(|name| name.trim_start_matches('/').to_owned())
+        };
+        let server = |value: &Option<String>| value.clone().filter(|_| !sqlite);
+        assemble(Components {
+            dialect: parts.protocol.trim().to_owned(),
+            username: server(&parts.username),
+            password: server(&parts.password),
+            host: server(&parts.host).map(|h| h.trim_matches(['[', ']']).to_owned()),
+            port: parts.port.filter(|_| !sqlite),
+            database,
+            query: parts.query.clone().into_iter().collect(),
+        })
+        .map_err(fail)
+    }
+}
+
+impl UrlParts {
+    /// A rough `protocol://user:password@host:port/…` for error messages
+    /// (redacted before use).
+    fn sketch(&self) -> String {
+        let user = self.username.as_deref().unwrap_or_default();
+        let password = self.password.as_ref().map_or("", |_| ":***");
+        let host = self.host.as_deref().unwrap_or_default();
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let path = [self.path.as_deref(), self.file.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("/");
+        let at = if user.is_empty() && password.is_empty() {
+            ""
+        } else {
+            "@"
+        };
+        format!(
+            "{}://{user}{password}{at}{host}{port}/{path}",
+            self.protocol
+        )
+    }
+}
+
+impl fmt::Debug for UrlParts {
+    /// Every field, the password as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UrlParts")
+            .field("protocol", &self.protocol)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("path", &self.path)
+            .field("file", &self.file)
+            .field("query", &self.query)
+            .finish()
+    }
+}
+
+/// A port as a number or numeric string (from `${oc.env:..}`); `null` is absent.
+fn lenient_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    match Scalar::deserialize(d)? {
+        Scalar::Null => Ok(None),
+        Scalar::Number(n) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| de::Error::custom(format!("must be a port from 0 to 65535, found {n}"))),
+        Scalar::Text(text) => text.trim().parse::<u16>().map(Some).map_err(|_| {
+            de::Error::invalid_value(de::Unexpected::Str(&text), &"a port from 0 to 65535")
+        }),
+        Scalar::Bool(b) => Err(de::Error::invalid_type(
+            de::Unexpected::Bool(b),
+            &"a port from 0 to 65535",
+        )),
+    }
+}
+
+/// Query values as text, whatever scalar YAML made of them.
+fn lenient_query<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = Option::<BTreeMap<String, Scalar>>::deserialize(d)?.unwrap_or_default();
+    Ok(raw
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Scalar::Null => String::new(),
+                Scalar::Bool(b) => b.to_string(),
+                Scalar::Number(n) => n.to_string(),
+                Scalar::Text(text) => text,
+            };
+            (key, text)
+        })
+        .collect())
+}
+
+/// One scalar value, kept as written.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a string, number or boolean")]
+enum Scalar {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Text(String),
+}

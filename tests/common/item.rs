@@ -1,0 +1,65 @@
+//! The entity the scenarios work on, and small helpers around it.
+
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, Statement};
+use sqlreg::{Session, SqlConnectionRegistry};
+
+use super::TestDb;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "items")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    #[sea_orm(unique)]
+    pub name: String,
+    pub qty: i32,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// A registry on `db` whose `create_db` creates the `items` table.
+pub async fn registry(db: &TestDb) -> SqlConnectionRegistry {
+    SqlConnectionRegistry::builder(db.config.clone())
+        .entity(Entity)
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Inserts one item through sea-orm's ActiveModel.
+pub async fn insert(s: &Session, name: &str) -> Result<Model, sqlreg::Error> {
+    let item = ActiveModel {
+        name: Set(name.to_owned()),
+        qty: Set(1),
+        ..Default::default()
+    };
+    Ok(item.insert(s).await?)
+}
+
+/// The names of all committed items, read in a session of its own.
+pub async fn names(db: &SqlConnectionRegistry) -> Vec<String> {
+    db.session(async |s| {
+        let items = Entity::find().all(s).await?;
+        Ok::<_, sqlreg::Error>(items.into_iter().map(|i| i.name).collect())
+    })
+    .await
+    .expect("read items")
+}
+
+/// How many items exist, counted with raw SQL on `conn`.
+pub async fn count_on(conn: &impl ConnectionTrait) -> i64 {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM items",
+        ))
+        .await
+        .expect("count")
+        .expect("one row");
+    row.try_get::<i64>("", "n").expect("count column")
+}

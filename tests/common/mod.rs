@@ -1,0 +1,130 @@
+//! What every integration test shares: a fresh database per test on each
+//! backend, a test entity, and a log capture.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+pub mod item;
+pub mod logs;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlreg::{Config, DbConfig};
+
+/// The backends every scenario runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    SqliteFile,
+    SqliteMemory,
+    Postgres,
+    MariaDb,
+}
+
+/// A database of its own for one test; its files go when it is dropped.
+pub struct TestDb {
+    pub kind: Kind,
+    pub config: DbConfig,
+    /// The database (server backends) or file (SQLite) name.
+    pub name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A name no other test in any run of this suite uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The server backends' YAML, credentials from the test script's environment
+/// through core-lib's `${oc.env:…}` interpolation.
+fn server_yaml(protocol: &str, port_var: &str, database: &str) -> String {
+    format!(
+        "db:
+  url:
+    protocol: {protocol}
+    username: ${{oc.env:SQLREG_TEST_USER}}
+    password: ${{oc.env:SQLREG_TEST_PASSWORD}}
+    host: ${{oc.env:SQLREG_TEST_HOST,127.0.0.1}}
+    port: ${{oc.env:{port_var}}}
+    file: {database}
+"
+    )
+}
+
+/// Whether the servers the test script starts are reachable from this run.
+fn servers_configured(kind: Kind) -> bool {
+    let port_var = match kind {
+        Kind::Postgres => "SQLREG_TEST_PG_PORT",
+        _ => "SQLREG_TEST_MARIADB_PORT",
+    };
+    let configured = std::env::var_os(port_var).is_some();
+    if !configured && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but {port_var} is not set: run the suite through scripts/test.sh");
+    }
+    configured
+}
+
+/// A fresh database for `test` on `kind`, or `None` (with a note on stderr)
+/// when that server is not available on a developer machine. Under `CI=true`
+/// a missing server fails the test instead.
+pub fn test_db(kind: Kind, test: &str) -> Option<TestDb> {
+    let name = unique_name(test);
+    let (yaml, dir) = match kind {
+        Kind::SqliteMemory => ("db:\n  url:\n    protocol: sqlite\n".to_owned(), None),
+        Kind::SqliteFile => {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join(format!("{name}.db"));
+            let yaml = format!("db:\n  url: sqlite:///{}\n", file.display());
+            (yaml, Some(dir))
+        }
+        Kind::Postgres | Kind::MariaDb if !servers_configured(kind) => {
+            eprintln!("SKIPPED {test} on {kind:?}: no server (run scripts/test.sh)");
+            return None;
+        }
+        Kind::Postgres => (
+            server_yaml("postgresql", "SQLREG_TEST_PG_PORT", &name),
+            None,
+        ),
+        Kind::MariaDb => (
+            server_yaml("mariadb", "SQLREG_TEST_MARIADB_PORT", &name),
+            None,
+        ),
+    };
+    let config = Config::from_yaml_str(&yaml).unwrap().at("db").unwrap();
+    Some(TestDb {
+        kind,
+        config,
+        name,
+        _dir: dir,
+    })
+}
+
+/// Declares one `#[tokio::test]` per backend for each scenario
+/// `async fn name(db: TestDb)` in the calling file.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($scenario:ident),* $(,)?) => {
+        $crate::on_every_backend!(@kind sqlite_file, SqliteFile, $($scenario),*);
+        $crate::on_every_backend!(@kind sqlite_memory, SqliteMemory, $($scenario),*);
+        $crate::on_every_backend!(@kind postgres, Postgres, $($scenario),*);
+        $crate::on_every_backend!(@kind mariadb, MariaDb, $($scenario),*);
+    };
+    (@kind $module:ident, $kind:ident, $($scenario:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    if let Some(db) = $crate::common::test_db($crate::common::Kind::$kind, stringify!($scenario)) {
+                        super::$scenario(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
