@@ -47,7 +47,8 @@ pub enum Error {
     /// No connection became free within `pool_timeout`.
     #[error(
         "timed out after {waited:?} waiting for a connection to {url} \
-         (pool: size {size}, in use {in_use}, idle {idle}, waiting {waiting}, max {max})"
+         (pool: size {size}, in use {in_use}, idle {idle}, waiting {waiting}, max {max}){}",
+        .last_error.as_deref().map(|e| format!("; last connection error: {e}")).unwrap_or_default()
     )]
     PoolTimeout {
         /// Redacted URL of the database.
@@ -64,6 +65,8 @@ pub enum Error {
         waiting: u32,
         /// `pool_size + max_overflow`.
         max: u32,
+        /// Why new connections could not be opened, if that was the trouble.
+        last_error: Option<String>,
     },
 
     /// Checking a connection out of the pool failed for a reason other than a timeout.

@@ -9,11 +9,13 @@ mod interpolate;
 mod registry;
 mod schema;
 mod session;
+mod stats;
 pub mod url;
 
 pub use config::{Config, DbConfig, SessionConfig, SqliteOptions};
 pub use error::{ConnectFailure, Error, OrNotFound, Result};
-pub use registry::{PoolStats, SqlConnectionRegistry};
+pub use registry::SqlConnectionRegistry;
 pub use schema::RegistryBuilder;
 pub use session::Session;
+pub use stats::PoolStats;
 pub use url::{Backend, DbUrl, SqliteTarget, UrlConfig, UrlParts};

@@ -3,18 +3,21 @@
 
 use std::panic::{AssertUnwindSafe, Location};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use futures_util::FutureExt;
 use sea_orm::DatabaseConnection;
 
 use crate::config::DbConfig;
-use crate::driver::{self, Conn, MemoryDatabase, Pool};
+use crate::driver::{IdleLimit, Pool};
 use crate::error::{Error, Result};
 use crate::schema::RegistryBuilder;
-use crate::session::{Lease, Mode, Session};
+use crate::session::{Mode, Session, SessionContext};
+use crate::stats::{Counters, PoolStats};
 use crate::url::DbUrl;
+use checkout::ProbeFailure;
+
+mod checkout;
 
 /// A connected database: a pool built from one `db` config section, handing
 /// out [`Session`]s. Cheap to clone; clones share the pool.
@@ -43,26 +46,19 @@ struct Inner {
     engine: DatabaseConnection,
     url: DbUrl,
     config: DbConfig,
-    waiting: AtomicU32,
-    in_use: Arc<AtomicU32>,
-    memory: Option<Arc<MemoryDatabase>>,
+    counters: Arc<Counters>,
+    context: Arc<SessionContext>,
+    idle_limit: Option<IdleLimit>,
+    /// The last probe of an unreachable server: when, and what it found.
+    last_probe: tokio::sync::Mutex<Option<(Instant, Option<ProbeFailure>)>>,
 }
 
-/// A snapshot of the pool, as [`SqlConnectionRegistry::stats`] sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PoolStats {
-    /// Open connections.
-    pub size: u32,
-    /// Open connections waiting in the pool (a connection on its way back
-    /// from a session counts in neither `idle` nor `in_use`).
-    pub idle: u32,
-    /// Connections held by live sessions.
-    pub in_use: u32,
-    /// Callers waiting for a connection.
-    pub waiting: u32,
-    /// The most connections the pool opens (`pool_size + max_overflow`).
-    pub max: u32,
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(idle_limit) = &self.idle_limit {
+            idle_limit.release();
+        }
+    }
 }
 
 impl std::fmt::Debug for SqlConnectionRegistry {
@@ -97,17 +93,26 @@ impl SqlConnectionRegistry {
     pub(crate) async fn open(config: DbConfig) -> Result<Self> {
         config.validate()?;
         let url = config.url.to_db_url()?;
-        let opened = Pool::open(&url, &config).await?;
+        let counters = Arc::new(Counters::new(url.redacted()));
+        let opened = Pool::open(&url, &config, Arc::clone(&counters)).await?;
         tracing::info!(url = %url, pool_size = config.session.pool_size, "database connected");
+        let context = SessionContext::new(
+            opened.pool.db_backend(),
+            config.session.statement_timeout,
+            config.session.leak_warning,
+            Arc::clone(&counters),
+            opened.memory.map(Arc::new),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 engine: opened.pool.database_connection(),
                 pool: opened.pool,
                 url,
                 config,
-                waiting: AtomicU32::new(0),
-                in_use: Arc::default(),
-                memory: opened.memory.map(Arc::new),
+                counters,
+                context: Arc::new(context),
+                idle_limit: opened.idle_limit,
+                last_probe: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -195,23 +200,36 @@ impl SqlConnectionRegistry {
         }
     }
 
-    /// How many connections are open, idle, in use and awaited right now.
+    /// How many connections are open, idle, in use and awaited right now,
+    /// and what the pool has done since it started. The same figures go to
+    /// the `metrics` facade (`sqlreg_*`, labelled with the database).
     #[must_use]
     pub fn stats(&self) -> PoolStats {
         let pool = &self.inner.pool;
-        PoolStats {
-            size: pool.size(),
-            idle: pool.num_idle(),
-            in_use: self.inner.in_use.load(Ordering::Relaxed),
-            waiting: self.inner.waiting.load(Ordering::Relaxed),
-            max: pool.max_size(),
-        }
+        self.inner
+            .counters
+            .snapshot(pool.size(), pool.num_idle(), pool.max_size())
     }
 
-    /// Stops handing out sessions ([`Error::Closed`] from then on), waits for
-    /// the sessions in flight to return their connections, and closes them all.
+    /// Stops handing out sessions ([`Error::Closed`] from then on), waits up
+    /// to `session.close_timeout` for the sessions in flight to return their
+    /// connections, and closes the connections. Connections of sessions still
+    /// running after that close as soon as those sessions end.
     pub async fn close(&self) {
-        self.inner.pool.close().await;
+        let grace = self.inner.config.session.close_timeout;
+        if tokio::time::timeout(grace, self.inner.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                url = %self.inner.url,
+                in_use = self.stats().in_use,
+                "sessions still running after close_timeout; their connections close when they end"
+            );
+        }
+        if let Some(idle_limit) = &self.inner.idle_limit {
+            idle_limit.release();
+        }
         tracing::info!(url = %self.inner.url, "database closed");
     }
 
@@ -221,65 +239,12 @@ impl SqlConnectionRegistry {
         opened_at: &'static Location<'static>,
     ) -> Result<Session> {
         let conn = self.acquire().await?;
+        self.inner.counters.acquired();
         Ok(Session::new(
             conn,
-            self.inner.pool.db_backend(),
+            Arc::clone(&self.inner.context),
             mode,
             opened_at,
-            Lease::take(&self.inner.in_use),
-            self.inner.memory.clone(),
         ))
-    }
-
-    /// Checks a connection out, turning sqlx's errors into ones that say what
-    /// the pool looked like.
-    async fn acquire(&self) -> Result<Conn> {
-        let started = Instant::now();
-        let waiter = Waiter::enter(&self.inner.waiting);
-        let acquired = self.inner.pool.acquire().await;
-        let waiting = waiter.count();
-        drop(waiter);
-        acquired.map_err(|err| match err {
-            sqlx::Error::PoolTimedOut => {
-                let stats = self.stats();
-                Error::PoolTimeout {
-                    url: self.inner.url.redacted(),
-                    waited: started.elapsed(),
-                    size: stats.size,
-                    in_use: stats.in_use,
-                    idle: stats.idle,
-                    waiting,
-                    max: stats.max,
-                }
-            }
-            sqlx::Error::PoolClosed => Error::Closed {
-                url: self.inner.url.redacted(),
-            },
-            other => Error::Acquire {
-                url: self.inner.url.redacted(),
-                detail: driver::redact(&self.inner.url, &other.to_string()),
-            },
-        })
-    }
-}
-
-/// Counts a caller as waiting for a connection until it is dropped, even
-/// when the caller's future is cancelled.
-struct Waiter<'a>(&'a AtomicU32);
-
-impl<'a> Waiter<'a> {
-    fn enter(count: &'a AtomicU32) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
-    }
-
-    fn count(&self) -> u32 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Waiter<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -3,29 +3,26 @@
 //! back, or, if its future is dropped, rolled back in the background — before
 //! the connection goes back to the pool.
 
+mod context;
+mod leak_watch;
+mod statements;
+
 use std::panic::{AssertUnwindSafe, Location};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
+use sea_orm::{DbErr, RuntimeErr};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
-use crate::driver::{Conn, MemoryDatabase};
+use crate::driver::Conn;
 use crate::error::{Error, Result};
+pub(crate) use context::{Mode, SessionContext};
+use leak_watch::LeakWatch;
 
 /// How long a rollback may take before the connection is closed instead.
 const ROLLBACK_LIMIT: Duration = Duration::from_secs(5);
-
-/// Whether statements run inside one transaction or each on its own.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// `get()` / `session()`: one transaction, begun by the first statement.
-    Transaction,
-    /// `connection()`: every statement commits by itself.
-    Autocommit,
-}
 
 /// A unit of work on one pooled connection.
 ///
@@ -39,36 +36,37 @@ pub(crate) enum Mode {
 /// or [`rollback`](Session::rollback). Dropped without either, it rolls back and
 /// logs a warning naming where it was opened.
 pub struct Session {
-    state: Mutex<Option<Conn>>,
-    backend: DbBackend,
+    state: Mutex<State>,
+    context: Arc<SessionContext>,
     mode: Mode,
     opened_at: &'static Location<'static>,
-    /// Counts this session as holding a connection until it is dropped.
-    _lease: Lease,
-    /// Keeps a private in-memory database alive while a session uses it.
-    _memory: Option<Arc<MemoryDatabase>>,
+    leak_watch: Option<LeakWatch>,
 }
 
-/// One connection held by a session, counted in the registry's `in_use`.
-pub(crate) struct Lease(Arc<AtomicU32>);
-
-impl Lease {
-    pub(crate) fn take(in_use: &Arc<AtomicU32>) -> Self {
-        in_use.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(in_use))
-    }
+/// The connection, and whether it broke (a broken one is never used again
+/// and is closed instead of pooled).
+struct State {
+    conn: Option<Conn>,
+    broken: bool,
 }
 
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+impl State {
+    /// The connection, if the session has not ended and it is not broken.
+    fn usable(&mut self) -> Result<&mut Conn, DbErr> {
+        match (&mut self.conn, self.broken) {
+            (Some(_), true) => Err(DbErr::Custom(
+                "the session's connection broke earlier; start a new session".into(),
+            )),
+            (Some(conn), false) => Ok(conn),
+            (None, _) => Err(DbErr::Custom("the session has already ended".into())),
+        }
     }
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("backend", &self.backend)
+            .field("backend", &self.context.backend)
             .field("opened_at", &format_args!("{}", self.opened_at))
             .finish_non_exhaustive()
     }
@@ -77,19 +75,23 @@ impl std::fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(
         conn: Conn,
-        backend: DbBackend,
+        context: Arc<SessionContext>,
         mode: Mode,
         opened_at: &'static Location<'static>,
-        lease: Lease,
-        memory: Option<Arc<MemoryDatabase>>,
     ) -> Self {
+        context.counters.in_use.fetch_add(1, Ordering::Relaxed);
+        let leak_watch = context
+            .leak_warning
+            .and_then(|threshold| LeakWatch::start(threshold, opened_at));
         Self {
-            state: Mutex::new(Some(conn)),
-            backend,
+            state: Mutex::new(State {
+                conn: Some(conn),
+                broken: false,
+            }),
+            context,
             mode,
             opened_at,
-            _lease: lease,
-            _memory: memory,
+            leak_watch,
         }
     }
 
@@ -107,15 +109,25 @@ impl Session {
     /// constraint, a serialization failure, a lost connection). The
     /// transaction is then rolled back and the connection still released.
     pub async fn commit(mut self) -> Result<()> {
-        let Some(mut conn) = self.state.get_mut().take() else {
+        let state = self.state.get_mut();
+        let Some(mut conn) = state.conn.take() else {
             return Ok(());
         };
+        if state.broken {
+            return Err(Error::Commit(DbErr::Custom(
+                "the connection broke during the session; nothing was committed".into(),
+            )));
+        }
         let mut committed = Ok(());
         while committed.is_ok() && conn.transaction_depth() > 0 {
-            committed = conn.commit().await;
+            committed = self.context.within_limit(conn.commit()).await;
         }
         if let Err(err) = committed {
-            conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+            if conn.is_fatal(&err) {
+                self.context.evict(&mut conn);
+            } else {
+                conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+            }
             return Err(Error::Commit(query_error(err)));
         }
         Ok(())
@@ -133,7 +145,10 @@ impl Session {
     /// Rolls back what the session did and returns the connection to the pool.
     /// A connection that cannot be rolled back is closed instead.
     pub async fn rollback(mut self) {
-        if let Some(mut conn) = self.state.get_mut().take() {
+        let state = self.state.get_mut();
+        if let Some(mut conn) = state.conn.take()
+            && !state.broken
+        {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
         }
     }
@@ -170,20 +185,20 @@ impl Session {
 
     async fn open_savepoint(&self) -> Result<(), DbErr> {
         let mut state = self.ready(None).await?;
-        let conn = state.as_mut().ok_or_else(finished)?;
-        conn.begin(None).await.map_err(query_error)
+        let begun = state.usable()?.begin(None).await;
+        self.check(&mut state, begun)
     }
 
     /// Releases (`keep`) or rolls back the innermost savepoint.
     async fn end_savepoint(&self, keep: bool) -> Result<(), DbErr> {
         let mut state = self.state.lock().await;
-        let conn = state.as_mut().ok_or_else(finished)?;
+        let conn = state.usable()?;
         let ended = if keep {
             conn.commit().await
         } else {
             conn.rollback().await
         };
-        ended.map_err(query_error)
+        self.check(&mut state, ended)
     }
 
     /// The session's own sqlx connection, inside its transaction, for plain
@@ -198,71 +213,48 @@ impl Session {
     /// beginning the transaction fails.
     pub async fn sqlx<DB: sqlx::Database>(&self) -> Result<MappedMutexGuard<'_, DB::Connection>> {
         let state = self.ready(None).await?;
-        MutexGuard::try_map(state, |state| state.as_mut().and_then(Conn::downcast_mut)).map_err(
-            |_| {
-                Error::Query(DbErr::Custom(format!(
-                    "this session is on {:?}, not {}",
-                    self.backend,
-                    DB::NAME
-                )))
-            },
-        )
+        MutexGuard::try_map(state, |state| {
+            state.usable().ok().and_then(Conn::downcast_mut)
+        })
+        .map_err(|_| {
+            Error::Query(DbErr::Custom(format!(
+                "this session is on {:?}, not {}",
+                self.context.backend,
+                DB::NAME
+            )))
+        })
     }
 
-    /// The connection, with the transaction begun if this session has one.
+    /// The state, with the transaction begun if this session has one.
     /// `first_sql` is the statement about to run (SQLite picks its BEGIN by it).
-    async fn ready(&self, first_sql: Option<&str>) -> Result<MutexGuard<'_, Option<Conn>>, DbErr> {
+    async fn ready(&self, first_sql: Option<&str>) -> Result<MutexGuard<'_, State>, DbErr> {
         let mut state = self.state.lock().await;
-        let conn = state.as_mut().ok_or_else(finished)?;
+        let conn = state.usable()?;
         if self.mode == Mode::Transaction && conn.transaction_depth() == 0 {
-            conn.begin(first_sql).await.map_err(query_error)?;
+            let begun = self.context.within_limit(conn.begin(first_sql)).await;
+            self.check(&mut state, begun)?;
         }
         Ok(state)
     }
-}
 
-fn finished() -> DbErr {
-    DbErr::Custom("the session has already ended".into())
+    /// Marks the connection broken when `outcome` is a fatal error, so it is
+    /// closed instead of pooled, and converts the error.
+    fn check<T>(&self, state: &mut State, outcome: Result<T, sqlx::Error>) -> Result<T, DbErr> {
+        outcome.map_err(|err| {
+            if let Some(conn) = state.conn.as_mut()
+                && !state.broken
+                && conn.is_fatal(&err)
+            {
+                state.broken = true;
+                self.context.evict(conn);
+            }
+            query_error(err)
+        })
+    }
 }
 
 fn query_error(err: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
-}
-
-fn exec_error(err: sqlx::Error) -> DbErr {
-    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
-}
-
-/// Runs one statement on the session's connection, beginning the transaction first.
-macro_rules! on_connection {
-    ($session:expr, $sql:expr, $conn:ident => $run:expr, $map_err:expr) => {{
-        let mut state = $session.ready(Some($sql)).await?;
-        let $conn = state.as_mut().ok_or_else(finished)?;
-        $run.await.map_err($map_err)
-    }};
-}
-
-#[async_trait::async_trait]
-impl ConnectionTrait for Session {
-    fn get_database_backend(&self) -> DbBackend {
-        self.backend
-    }
-
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        on_connection!(self, &stmt.sql, conn => conn.execute(&stmt), exec_error)
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        on_connection!(self, sql, conn => conn.execute_unprepared(sql), exec_error)
-    }
-
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        on_connection!(self, &stmt.sql, conn => conn.fetch_optional(&stmt), query_error)
-    }
-
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        on_connection!(self, &stmt.sql, conn => conn.fetch_all(&stmt), query_error)
-    }
 }
 
 impl Drop for Session {
@@ -270,10 +262,15 @@ impl Drop for Session {
     /// cancelled future — is rolled back off the caller's path; its connection
     /// goes back to the pool only once no transaction is open on it.
     fn drop(&mut self) {
-        let Some(mut conn) = self.state.get_mut().take() else {
+        self.context.counters.in_use.fetch_sub(1, Ordering::Relaxed);
+        if let Some(watch) = self.leak_watch.take() {
+            watch.finish();
+        }
+        let state = self.state.get_mut();
+        let Some(mut conn) = state.conn.take() else {
             return;
         };
-        if conn.transaction_depth() == 0 {
+        if state.broken || conn.transaction_depth() == 0 {
             return;
         }
         tracing::warn!(

@@ -70,6 +70,9 @@ pub struct SessionConfig {
     /// A session held longer than this is reported with where it was opened (default none).
     #[serde(deserialize_with = "lenient::optional_seconds")]
     pub leak_warning: Option<Duration>,
+    /// How long `close()` waits for sessions in flight before closing anyway (default 30 s).
+    #[serde(deserialize_with = "lenient::seconds")]
+    pub close_timeout: Duration,
 }
 
 /// SQLite settings applied to every connection (an extension beyond core-lib).

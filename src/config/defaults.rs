@@ -31,6 +31,8 @@ pub(crate) const STATEMENT_TIMEOUT: Option<Duration> = None;
 pub(crate) const SLOW_QUERY: Option<Duration> = Some(Duration::from_secs(1));
 /// Long sessions are legitimate (batch jobs): leak warnings are opt-in.
 pub(crate) const LEAK_WARNING: Option<Duration> = None;
+/// In-flight requests usually finish within seconds; a shutdown should not hang on a stuck one.
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// WAL lets readers proceed while one connection writes.
 pub(crate) const JOURNAL_MODE: &str = "wal";
 /// Concurrent writers wait up to 5 s for the lock instead of failing with "database is locked".
@@ -53,6 +55,7 @@ impl Default for SessionConfig {
             statement_timeout: STATEMENT_TIMEOUT,
             slow_query: SLOW_QUERY,
             leak_warning: LEAK_WARNING,
+            close_timeout: CLOSE_TIMEOUT,
         }
     }
 }

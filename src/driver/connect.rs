@@ -3,15 +3,18 @@
 
 use std::io::ErrorKind;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use log::LevelFilter;
 use sqlx::pool::PoolOptions;
-use sqlx::{ConnectOptions, Connection, Database};
+use sqlx::{ConnectOptions, Connection, Database, Executor};
 use sqlx_core::transaction::TransactionManager;
 
+use super::IdleLimit;
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
+use crate::stats::Counters;
 use crate::url::DbUrl;
 
 /// How a backend names the database-level connect failures it recognises
@@ -45,6 +48,22 @@ pub(super) async fn verify<DB: Database>(
     // pool will find out on its own.
     let _ = conn.close().await;
     Ok(())
+}
+
+/// One attempt with `pool`'s own connect options; see `Pool::probe`.
+pub(super) async fn probe<DB: Database>(
+    pool: &sqlx::Pool<DB>,
+    url: &DbUrl,
+    timeout: Duration,
+    classify: ClassifyDatabaseError,
+) -> Result<(), (ConnectFailure, String)> {
+    match connect_once::<DB>(&pool.connect_options(), timeout).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Err(err) => Err((failure(&err, classify), redact(url, &err.to_string()))),
+    }
 }
 
 /// One connection attempt, bounded by `timeout`.
@@ -105,9 +124,25 @@ pub(super) fn with_logging<O: ConnectOptions>(options: O, config: &DbConfig) -> 
     }
 }
 
+/// What the pool's hooks report to and decide with.
+pub(crate) struct PoolHooks {
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) idle_limit: IdleLimit,
+}
+
 /// The pool settings shared by all backends, straight from `session:`.
-pub(super) fn pool_options<DB: Database>(config: &DbConfig) -> PoolOptions<DB> {
+/// `setup` is SQL run on every new connection (a backend's per-session settings).
+pub(super) fn pool_options<DB: Database>(
+    config: &DbConfig,
+    hooks: &PoolHooks,
+    setup: Option<String>,
+) -> PoolOptions<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
     let session = &config.session;
+    let counters = Arc::clone(&hooks.counters);
+    let idle_limit = hooks.idle_limit.clone();
     PoolOptions::new()
         // QueuePool's ceiling: the steady pool plus the overflow.
         .max_connections(session.pool_size + session.max_overflow)
@@ -118,10 +153,22 @@ pub(super) fn pool_options<DB: Database>(config: &DbConfig) -> PoolOptions<DB> {
         .idle_timeout(session.idle_timeout)
         // A round trip per checkout: only when the config asks for pre-ping.
         .test_before_acquire(session.pool_pre_ping)
-        // Last line of defence: a connection still inside a transaction is
-        // closed, never handed to the next session.
-        .after_release(|conn, _| {
-            Box::pin(async move { Ok(DB::TransactionManager::get_transaction_depth(conn) == 0) })
+        .after_connect(move |conn: &mut DB::Connection, _| {
+            counters.created();
+            let setup = setup.clone();
+            Box::pin(async move {
+                if let Some(sql) = setup {
+                    conn.execute(sqlx::AssertSqlSafe(sql)).await?;
+                }
+                Ok(())
+            })
+        })
+        // A connection still inside a transaction is closed, never handed to
+        // the next session; overflow beyond `pool_size` idle ones is closed too.
+        .after_release(move |conn, _| {
+            let clean = DB::TransactionManager::get_transaction_depth(conn) == 0;
+            let keep = clean && idle_limit.keeps_another();
+            Box::pin(async move { Ok(keep) })
         })
 }
 

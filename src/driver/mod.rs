@@ -6,11 +6,13 @@
 //! with [`each_backend!`]; nothing outside this module matches on the backend.
 
 mod connect;
+mod idle_limit;
 mod mysql;
 mod postgres;
 mod sqlite;
 
 use std::any::Any;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbBackend, ExecResult, QueryResult, Statement, Values};
@@ -20,10 +22,13 @@ use sqlx::{Database, Executor, MySql, Postgres, Sqlite};
 use sqlx_core::transaction::TransactionManager;
 
 use crate::config::DbConfig;
-use crate::error::Result;
+use crate::error::{ConnectFailure, Result};
+use crate::stats::Counters;
 use crate::url::{Backend, DbUrl};
+use connect::PoolHooks;
 
 pub(crate) use connect::{MemoryDatabase, redact};
+pub(crate) use idle_limit::IdleLimit;
 
 /// Runs `$body` with `$inner` bound to the backend-specific value inside `$value`.
 ///
@@ -59,17 +64,44 @@ pub(crate) enum Conn {
 pub(crate) struct Opened {
     pub(crate) pool: Pool,
     pub(crate) memory: Option<MemoryDatabase>,
+    /// Set by [`Pool::open`]; released when the registry closes.
+    pub(crate) idle_limit: Option<IdleLimit>,
 }
 
 impl Pool {
     /// Connects once (creating the database first if `create_db` allows and it
     /// is missing), so a wrong password or a closed port fails here with the
     /// real cause, then builds the pool.
-    pub(crate) async fn open(url: &DbUrl, config: &DbConfig) -> Result<Opened> {
-        match url.backend() {
-            Backend::Sqlite => sqlite::open(url, config).await,
-            Backend::Postgres => postgres::open(url, config).await,
-            Backend::MySql => mysql::open(url, config).await,
+    pub(crate) async fn open(
+        url: &DbUrl,
+        config: &DbConfig,
+        counters: Arc<Counters>,
+    ) -> Result<Opened> {
+        let hooks = PoolHooks {
+            counters,
+            idle_limit: IdleLimit::new(config.session.pool_size),
+        };
+        let mut opened = match url.backend() {
+            Backend::Sqlite => sqlite::open(url, config, &hooks).await,
+            Backend::Postgres => postgres::open(url, config, &hooks).await,
+            Backend::MySql => mysql::open(url, config, &hooks).await,
+        }?;
+        opened.idle_limit = Some(hooks.idle_limit);
+        Ok(opened)
+    }
+
+    /// One connection attempt outside the pool, to learn why the pool cannot
+    /// open connections (the pool itself only reports that it timed out).
+    /// The error is the failure's class and the driver's message, redacted.
+    pub(crate) async fn probe(
+        &self,
+        url: &DbUrl,
+        timeout: Duration,
+    ) -> Result<(), (ConnectFailure, String)> {
+        match self {
+            Self::Sqlite(pool) => connect::probe(pool, url, timeout, sqlite::classify).await,
+            Self::Postgres(pool) => connect::probe(pool, url, timeout, postgres::classify).await,
+            Self::MySql(pool) => connect::probe(pool, url, timeout, mysql::classify).await,
         }
     }
 
@@ -203,6 +235,23 @@ impl Conn {
     /// The backend's own sqlx connection, if it is of type `C`.
     pub(crate) fn downcast_mut<C: Any>(&mut self) -> Option<&mut C> {
         each_backend!(self, Conn(conn) => (&mut **conn as &mut dyn Any).downcast_mut::<C>())
+    }
+
+    /// Whether `err` means this connection is unusable (lost, killed, timed
+    /// out mid-statement, server shutting down) rather than one failed statement.
+    pub(crate) fn is_fatal(&self, err: &sqlx::Error) -> bool {
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => match self {
+                Self::Sqlite(_) => false,
+                Self::Postgres(_) => postgres::is_fatal(db.as_ref()),
+                Self::MySql(_) => mysql::is_fatal(db.as_ref()),
+            },
+            _ => false,
+        }
     }
 
     /// Makes sure the connection is closed, not pooled, when it is dropped.

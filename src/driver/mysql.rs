@@ -6,30 +6,29 @@ use std::str::FromStr;
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::{Connection, Executor, MySql};
 
-use super::connect;
+use super::connect::{self, PoolHooks};
 use super::{Opened, Pool};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
 use crate::url::DbUrl;
 
-pub(super) async fn open(url: &DbUrl, config: &DbConfig) -> Result<Opened> {
+pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> Result<Opened> {
     let options = connect_options(url, config)?;
     connect::verify::<MySql>(&options, url, config, classify, async || {
         create_database(url, config).await
     })
     .await?;
-    let mut pool_options = connect::pool_options::<MySql>(config);
-    if let Some(limit) = config.session.statement_timeout {
-        // MariaDB's per-session limit, in seconds.
-        let sql = format!("SET SESSION max_statement_time = {}", limit.as_secs_f64());
-        pool_options = pool_options.after_connect(move |conn, _| {
-            let sql = sql.clone();
-            Box::pin(async move { conn.execute(sqlx::AssertSqlSafe(sql)).await.map(drop) })
-        });
-    }
+    // MariaDB's per-session statement limit, in seconds.
+    let setup = config
+        .session
+        .statement_timeout
+        .map(|limit| format!("SET SESSION max_statement_time = {}", limit.as_secs_f64()));
+    let pool = connect::pool_options::<MySql>(config, hooks, setup).connect_lazy_with(options);
+    hooks.idle_limit.watch(&pool);
     Ok(Opened {
-        pool: Pool::MySql(pool_options.connect_lazy_with(options)),
+        pool: Pool::MySql(pool),
         memory: None,
+        idle_limit: None,
     })
 }
 
@@ -41,7 +40,7 @@ fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnectOptions
     Ok(connect::with_logging(options, config))
 }
 
-fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
+pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
     let number = err
         .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()?
         .number();
@@ -52,6 +51,13 @@ fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
         1049 => Some(ConnectFailure::UnknownDatabase),
         _ => None,
     }
+}
+
+/// Server shutdown (1053), connection killed (1927), gone away (2006), lost
+/// during query (2013) and idle disconnect (4031) end the connection.
+pub(super) fn is_fatal(err: &dyn sqlx::error::DatabaseError) -> bool {
+    err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|err| matches!(err.number(), 1053 | 1927 | 2006 | 2013 | 4031))
 }
 
 /// `CREATE DATABASE IF NOT EXISTS` on a connection without a default database.

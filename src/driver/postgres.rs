@@ -6,7 +6,7 @@ use std::str::FromStr;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Postgres};
 
-use super::connect;
+use super::connect::{self, PoolHooks};
 use super::{Opened, Pool};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
@@ -15,16 +15,18 @@ use crate::url::DbUrl;
 /// The database every PostgreSQL server has, used to create the missing one.
 const MAINTENANCE_DATABASE: &str = "postgres";
 
-pub(super) async fn open(url: &DbUrl, config: &DbConfig) -> Result<Opened> {
+pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> Result<Opened> {
     let options = connect_options(url, config)?;
     connect::verify::<Postgres>(&options, url, config, classify, async || {
         create_database(url, config, &options).await
     })
     .await?;
-    let pool = connect::pool_options::<Postgres>(config).connect_lazy_with(options);
+    let pool = connect::pool_options::<Postgres>(config, hooks, None).connect_lazy_with(options);
+    hooks.idle_limit.watch(&pool);
     Ok(Opened {
         pool: Pool::Postgres(pool),
         memory: None,
+        idle_limit: None,
     })
 }
 
@@ -44,7 +46,7 @@ fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<PgConnectOptions> {
     Ok(connect::with_logging(options, config))
 }
 
-fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
+pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
     match err.code().as_deref()? {
         // invalid_password, invalid_authorization_specification
         "28P01" | "28000" => Some(ConnectFailure::AuthenticationFailed),
@@ -52,6 +54,13 @@ fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
         "3D000" => Some(ConnectFailure::UnknownDatabase),
         _ => None,
     }
+}
+
+/// Connection exceptions (class 08) and the server's shutdown / crash
+/// recovery / admin-terminate codes (57P01–57P03) end the connection.
+pub(super) fn is_fatal(err: &dyn sqlx::error::DatabaseError) -> bool {
+    err.code()
+        .is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03"))
 }
 
 /// `CREATE DATABASE "<name>"` on the maintenance database; a database created

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{SqlStr, Sqlite};
 
-use super::connect::{self, MemoryDatabase};
+use super::connect::{self, MemoryDatabase, PoolHooks};
 use super::{Opened, Pool};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
@@ -15,15 +15,17 @@ use crate::url::{DbUrl, SqliteTarget};
 /// SQLite's result code for "unable to open database file".
 const SQLITE_CANTOPEN: &str = "14";
 
-pub(super) async fn open(url: &DbUrl, config: &DbConfig) -> Result<Opened> {
+pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> Result<Opened> {
     let (options, memory) = connect_options(url, config)?;
     // SQLite creates the file itself (create_if_missing), so there is nothing
     // to create on a server.
     connect::verify::<Sqlite>(&options, url, config, classify, async || Ok(())).await?;
-    let pool = connect::pool_options::<Sqlite>(config).connect_lazy_with(options);
+    let pool = connect::pool_options::<Sqlite>(config, hooks, None).connect_lazy_with(options);
+    hooks.idle_limit.watch(&pool);
     Ok(Opened {
         pool: Pool::Sqlite(pool),
         memory,
+        idle_limit: None,
     })
 }
 
@@ -67,7 +69,7 @@ fn connect_options(
     Ok((connect::with_logging(options, config), memory))
 }
 
-fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
+pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
     (err.code().as_deref() == Some(SQLITE_CANTOPEN)).then_some(ConnectFailure::CannotOpenFile)
 }
 

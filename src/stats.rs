@@ -1,0 +1,144 @@
+//! What the pool has done and looks like now: counters kept by the registry,
+//! a snapshot for [`SqlConnectionRegistry::stats`](crate::SqlConnectionRegistry::stats),
+//! and the same figures through the `metrics` facade for any exporter.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// A snapshot of one registry's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections waiting in the pool (a connection on its way back
+    /// from a session counts in neither `idle` nor `in_use`).
+    pub idle: u32,
+    /// Connections held by live sessions.
+    pub in_use: u32,
+    /// Callers waiting for a connection.
+    pub waiting: u32,
+    /// The most connections the pool opens (`pool_size + max_overflow`).
+    pub max: u32,
+    /// Sessions that got a connection, since the registry started.
+    pub acquired: u64,
+    /// Connections opened.
+    pub created: u64,
+    /// Connections closed (`created - size`): recycled, idle, overflow or broken.
+    pub closed: u64,
+    /// Checkouts that gave up after `pool_timeout`.
+    pub timed_out: u64,
+    /// Connections thrown away because they broke or could not be cleaned up.
+    pub evicted: u64,
+}
+
+/// The counters one registry keeps; shared with its sessions and pool hooks.
+pub(crate) struct Counters {
+    /// Labels every gauge with the database it belongs to (redacted URL).
+    database: String,
+    pub(crate) in_use: AtomicU32,
+    pub(crate) waiting: AtomicU32,
+    acquired: Counted,
+    created: Counted,
+    timed_out: Counted,
+    evicted: Counted,
+}
+
+/// One counter, kept here for `stats()` and mirrored to the `metrics` facade
+/// through a handle registered once (no label lookup per event).
+struct Counted {
+    value: AtomicU64,
+    metric: metrics::Counter,
+}
+
+impl Counted {
+    fn new(name: &'static str, database: &str) -> Self {
+        Self {
+            value: AtomicU64::new(0),
+            metric: metrics::counter!(name, "database" => database.to_owned()),
+        }
+    }
+
+    fn add(&self) {
+        self.value.fetch_add(1, Ordering::Relaxed);
+        self.metric.increment(1);
+    }
+
+    fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+}
+
+impl Counters {
+    /// Counters for one database; metric handles come from the recorder
+    /// installed at this moment (install yours before connecting).
+    pub(crate) fn new(database: String) -> Self {
+        Self {
+            in_use: AtomicU32::new(0),
+            waiting: AtomicU32::new(0),
+            acquired: Counted::new("sqlreg_acquired_total", &database),
+            created: Counted::new("sqlreg_created_total", &database),
+            timed_out: Counted::new("sqlreg_timed_out_total", &database),
+            evicted: Counted::new("sqlreg_evicted_total", &database),
+            database,
+        }
+    }
+
+    pub(crate) fn acquired(&self) {
+        self.acquired.add();
+    }
+
+    pub(crate) fn created(&self) {
+        self.created.add();
+    }
+
+    pub(crate) fn timed_out(&self) {
+        self.timed_out.add();
+    }
+
+    pub(crate) fn evicted(&self) {
+        self.evicted.add();
+    }
+
+    /// Combines the counters with the pool's own figures, and publishes the
+    /// gauges so exporters see the same snapshot.
+    pub(crate) fn snapshot(&self, size: u32, idle: u32, max: u32) -> PoolStats {
+        let created = self.created.get();
+        let stats = PoolStats {
+            size,
+            idle,
+            in_use: self.in_use.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            max,
+            acquired: self.acquired.get(),
+            created,
+            closed: created.saturating_sub(u64::from(size)),
+            timed_out: self.timed_out.get(),
+            evicted: self.evicted.get(),
+        };
+        let gauge = |name: &'static str, value: u32| {
+            metrics::gauge!(name, "database" => self.database.clone()).set(f64::from(value));
+        };
+        gauge("sqlreg_pool_size", stats.size);
+        gauge("sqlreg_pool_idle", stats.idle);
+        gauge("sqlreg_pool_in_use", stats.in_use);
+        gauge("sqlreg_pool_waiting", stats.waiting);
+        stats
+    }
+}
+
+/// Counts one unit (a waiting caller, a held connection) until dropped —
+/// also when the future holding it is cancelled.
+pub(crate) struct Gauge<'a>(&'a AtomicU32);
+
+impl<'a> Gauge<'a> {
+    pub(crate) fn enter(count: &'a AtomicU32) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
