@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 use sea_orm::DatabaseConnection;
 
 use crate::config::DbConfig;
-use crate::driver::{IdleLimit, Pool};
+use crate::driver::Pool;
 use crate::error::{Error, Result};
 use crate::schema::RegistryBuilder;
 use crate::session::{Mode, Session, SessionContext};
@@ -48,17 +48,8 @@ struct Inner {
     config: DbConfig,
     counters: Arc<Counters>,
     context: Arc<SessionContext>,
-    idle_limit: Option<IdleLimit>,
     /// The last probe of an unreachable server: when, and what it found.
     last_probe: tokio::sync::Mutex<Option<(Instant, Option<ProbeFailure>)>>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(idle_limit) = &self.idle_limit {
-            idle_limit.release();
-        }
-    }
 }
 
 impl std::fmt::Debug for SqlConnectionRegistry {
@@ -97,9 +88,8 @@ impl SqlConnectionRegistry {
         let opened = Pool::open(&url, &config, Arc::clone(&counters)).await?;
         tracing::info!(url = %url, pool_size = config.session.pool_size, "database connected");
         let context = SessionContext::new(
-            opened.pool.db_backend(),
-            config.session.statement_timeout,
-            config.session.leak_warning,
+            opened.pool.clone(),
+            &config.session,
             Arc::clone(&counters),
             opened.memory.map(Arc::new),
         );
@@ -111,7 +101,6 @@ impl SqlConnectionRegistry {
                 config,
                 counters,
                 context: Arc::new(context),
-                idle_limit: opened.idle_limit,
                 last_probe: tokio::sync::Mutex::new(None),
             }),
         })
@@ -226,9 +215,6 @@ impl SqlConnectionRegistry {
                 in_use = self.stats().in_use,
                 "sessions still running after close_timeout; their connections close when they end"
             );
-        }
-        if let Some(idle_limit) = &self.inner.idle_limit {
-            idle_limit.release();
         }
         tracing::info!(url = %self.inner.url, "database closed");
     }

@@ -41,6 +41,8 @@ pub struct Session {
     mode: Mode,
     opened_at: &'static Location<'static>,
     leak_watch: Option<LeakWatch>,
+    /// Whether the session has left `in_use` already.
+    left: bool,
 }
 
 /// The connection, and whether it broke (a broken one is never used again
@@ -92,6 +94,7 @@ impl Session {
             mode,
             opened_at,
             leak_watch,
+            left: false,
         }
     }
 
@@ -122,15 +125,36 @@ impl Session {
         while committed.is_ok() && conn.transaction_depth() > 0 {
             committed = self.context.within_limit(conn.commit()).await;
         }
-        if let Err(err) = committed {
-            if conn.is_fatal(&err) {
-                self.context.evict(&mut conn);
-            } else {
-                conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+        let outcome = match committed {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                if conn.is_fatal(&err) {
+                    self.context.evict(&mut conn);
+                } else {
+                    conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+                }
+                Err(Error::Commit(query_error(err)))
             }
-            return Err(Error::Commit(query_error(err)));
+        };
+        self.end(conn);
+        outcome
+    }
+
+    /// Leaves `in_use` and hands the connection back to the pool (or closes it).
+    fn end(&mut self, conn: Conn) {
+        self.leave();
+        self.context.release(conn);
+    }
+
+    /// Leaves `in_use` and stops the leak watch; idempotent.
+    fn leave(&mut self) {
+        if !self.left {
+            self.left = true;
+            self.context.counters.in_use.fetch_sub(1, Ordering::Relaxed);
+            if let Some(watch) = self.leak_watch.take() {
+                watch.finish();
+            }
         }
-        Ok(())
     }
 
     /// core-lib's name for [`commit`](Session::commit): commit and release.
@@ -146,11 +170,13 @@ impl Session {
     /// A connection that cannot be rolled back is closed instead.
     pub async fn rollback(mut self) {
         let state = self.state.get_mut();
-        if let Some(mut conn) = state.conn.take()
-            && !state.broken
-        {
+        let Some(mut conn) = state.conn.take() else {
+            return;
+        };
+        if !state.broken {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
         }
+        self.end(conn);
     }
 
     /// Runs `body` inside a savepoint: its work is kept when it returns `Ok`
@@ -262,15 +288,13 @@ impl Drop for Session {
     /// cancelled future — is rolled back off the caller's path; its connection
     /// goes back to the pool only once no transaction is open on it.
     fn drop(&mut self) {
-        self.context.counters.in_use.fetch_sub(1, Ordering::Relaxed);
-        if let Some(watch) = self.leak_watch.take() {
-            watch.finish();
-        }
+        self.leave();
         let state = self.state.get_mut();
         let Some(mut conn) = state.conn.take() else {
             return;
         };
         if state.broken || conn.transaction_depth() == 0 {
+            self.context.release(conn);
             return;
         }
         tracing::warn!(
@@ -279,7 +303,11 @@ impl Drop for Session {
         );
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(async move { conn.rollback_all_or_close(ROLLBACK_LIMIT).await });
+                let context = Arc::clone(&self.context);
+                runtime.spawn(async move {
+                    conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+                    context.release(conn);
+                });
             }
             Err(_) => conn.close_on_drop(),
         }

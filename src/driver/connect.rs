@@ -11,7 +11,6 @@ use sqlx::pool::PoolOptions;
 use sqlx::{ConnectOptions, Connection, Database, Executor};
 use sqlx_core::transaction::TransactionManager;
 
-use super::IdleLimit;
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
 use crate::stats::Counters;
@@ -124,10 +123,9 @@ pub(super) fn with_logging<O: ConnectOptions>(options: O, config: &DbConfig) -> 
     }
 }
 
-/// What the pool's hooks report to and decide with.
+/// What the pool's hooks report to.
 pub(crate) struct PoolHooks {
     pub(crate) counters: Arc<Counters>,
-    pub(crate) idle_limit: IdleLimit,
 }
 
 /// The pool settings shared by all backends, straight from `session:`.
@@ -142,8 +140,14 @@ where
 {
     let session = &config.session;
     let counters = Arc::clone(&hooks.counters);
-    let idle_limit = hooks.idle_limit.clone();
-    PoolOptions::new()
+    let mut options = PoolOptions::new();
+    if let Some(recycle) = session.pool_recycle {
+        // SQLAlchemy replaces an old connection at checkout; sqlx alone
+        // only checks `max_lifetime` when a connection is released.
+        options =
+            options.before_acquire(move |_, meta| Box::pin(async move { Ok(meta.age < recycle) }));
+    }
+    options
         // QueuePool's ceiling: the steady pool plus the overflow.
         .max_connections(session.pool_size + session.max_overflow)
         // QueuePool opens connections on demand, never ahead of time.
@@ -163,12 +167,11 @@ where
                 Ok(())
             })
         })
-        // A connection still inside a transaction is closed, never handed to
-        // the next session; overflow beyond `pool_size` idle ones is closed too.
-        .after_release(move |conn, _| {
+        // Last line of defence: a connection still inside a transaction is
+        // closed, never handed to the next session.
+        .after_release(|conn, _| {
             let clean = DB::TransactionManager::get_transaction_depth(conn) == 0;
-            let keep = clean && idle_limit.keeps_another();
-            Box::pin(async move { Ok(keep) })
+            Box::pin(async move { Ok(clean) })
         })
 }
 

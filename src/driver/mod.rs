@@ -6,7 +6,6 @@
 //! with [`each_backend!`]; nothing outside this module matches on the backend.
 
 mod connect;
-mod idle_limit;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -28,7 +27,6 @@ use crate::url::{Backend, DbUrl};
 use connect::PoolHooks;
 
 pub(crate) use connect::{MemoryDatabase, redact};
-pub(crate) use idle_limit::IdleLimit;
 
 /// Runs `$body` with `$inner` bound to the backend-specific value inside `$value`.
 ///
@@ -64,8 +62,6 @@ pub(crate) enum Conn {
 pub(crate) struct Opened {
     pub(crate) pool: Pool,
     pub(crate) memory: Option<MemoryDatabase>,
-    /// Set by [`Pool::open`]; released when the registry closes.
-    pub(crate) idle_limit: Option<IdleLimit>,
 }
 
 impl Pool {
@@ -77,17 +73,12 @@ impl Pool {
         config: &DbConfig,
         counters: Arc<Counters>,
     ) -> Result<Opened> {
-        let hooks = PoolHooks {
-            counters,
-            idle_limit: IdleLimit::new(config.session.pool_size),
-        };
-        let mut opened = match url.backend() {
+        let hooks = PoolHooks { counters };
+        match url.backend() {
             Backend::Sqlite => sqlite::open(url, config, &hooks).await,
             Backend::Postgres => postgres::open(url, config, &hooks).await,
             Backend::MySql => mysql::open(url, config, &hooks).await,
-        }?;
-        opened.idle_limit = Some(hooks.idle_limit);
-        Ok(opened)
+        }
     }
 
     /// One connection attempt outside the pool, to learn why the pool cannot
@@ -252,6 +243,13 @@ impl Conn {
             },
             _ => false,
         }
+    }
+
+    /// Closes the connection instead of returning it to the pool.
+    pub(crate) async fn close(self) {
+        each_backend!(self, Conn(conn) => {
+            let _ = conn.close().await;
+        });
     }
 
     /// Makes sure the connection is closed, not pooled, when it is dropped.

@@ -24,11 +24,9 @@ pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> R
         .statement_timeout
         .map(|limit| format!("SET SESSION max_statement_time = {}", limit.as_secs_f64()));
     let pool = connect::pool_options::<MySql>(config, hooks, setup).connect_lazy_with(options);
-    hooks.idle_limit.watch(&pool);
     Ok(Opened {
         pool: Pool::MySql(pool),
         memory: None,
-        idle_limit: None,
     })
 }
 

@@ -22,11 +22,9 @@ pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> R
     })
     .await?;
     let pool = connect::pool_options::<Postgres>(config, hooks, None).connect_lazy_with(options);
-    hooks.idle_limit.watch(&pool);
     Ok(Opened {
         pool: Pool::Postgres(pool),
         memory: None,
-        idle_limit: None,
     })
 }
 

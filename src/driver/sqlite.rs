@@ -21,11 +21,9 @@ pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> R
     // to create on a server.
     connect::verify::<Sqlite>(&options, url, config, classify, async || Ok(())).await?;
     let pool = connect::pool_options::<Sqlite>(config, hooks, None).connect_lazy_with(options);
-    hooks.idle_limit.watch(&pool);
     Ok(Opened {
         pool: Pool::Sqlite(pool),
         memory,
-        idle_limit: None,
     })
 }
 

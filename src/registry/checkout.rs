@@ -78,8 +78,9 @@ impl SqlConnectionRegistry {
     /// one direct connection attempt, whose verdict concurrent callers share.
     async fn probe(&self) -> Option<ProbeFailure> {
         let pool = &self.inner.pool;
-        if pool.size() >= pool.max_size() {
-            // Every connection is open and taken: the pool is busy, not failing.
+        // sqlx counts connections still being opened in `size()`, so only
+        // sessions holding connections say whether the pool is merely busy.
+        if self.stats().in_use >= pool.max_size() {
             return None;
         }
         let mut last = self.inner.last_probe.lock().await;

@@ -1,18 +1,24 @@
-//! What every session of one registry shares: the backend, the limits from
-//! the config, the registry's counters.
+//! What every session of one registry shares: the pool, the limits from the
+//! config, the registry's counters — and the decision, when a session ends,
+//! whether its connection stays in the pool.
 
 use std::io::ErrorKind;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use sea_orm::DbBackend;
 
-use crate::driver::{Conn, MemoryDatabase};
+use crate::config::SessionConfig;
+use crate::driver::{Conn, MemoryDatabase, Pool};
 use crate::stats::Counters;
 
 /// How much longer than the server-side `statement_timeout` the client waits
 /// before it gives up on a server that does not answer at all.
 const CLIENT_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long closing one connection may take (a dead server never answers).
+const CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Whether statements run inside one transaction or each on its own.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,6 +32,10 @@ pub(crate) enum Mode {
 /// Built once per registry; each session holds an `Arc` of it.
 pub(crate) struct SessionContext {
     pub(crate) backend: DbBackend,
+    pool: Pool,
+    pool_size: u32,
+    /// Connections being closed right now (still counted in the pool's size).
+    closing: AtomicU32,
     /// Client-side bound on one statement: `statement_timeout` plus a margin.
     statement_limit: Option<Duration>,
     pub(crate) leak_warning: Option<Duration>,
@@ -36,16 +46,18 @@ pub(crate) struct SessionContext {
 
 impl SessionContext {
     pub(crate) fn new(
-        backend: DbBackend,
-        statement_timeout: Option<Duration>,
-        leak_warning: Option<Duration>,
+        pool: Pool,
+        session: &SessionConfig,
         counters: Arc<Counters>,
         memory: Option<Arc<MemoryDatabase>>,
     ) -> Self {
         Self {
-            backend,
-            statement_limit: statement_timeout.map(|limit| limit + CLIENT_MARGIN),
-            leak_warning,
+            backend: pool.db_backend(),
+            pool,
+            pool_size: session.pool_size,
+            closing: AtomicU32::new(0),
+            statement_limit: session.statement_timeout.map(|limit| limit + CLIENT_MARGIN),
+            leak_warning: session.leak_warning,
             counters,
             _memory: memory,
         }
@@ -70,5 +82,29 @@ impl SessionContext {
         tracing::warn!("connection broke; it will be closed instead of returned to the pool");
         conn.close_on_drop();
         self.counters.evicted();
+    }
+
+    /// Hands a session's connection back: QueuePool keeps at most `pool_size`
+    /// idle connections, so an overflow connection coming back to a pool that
+    /// has that many free already is closed instead. Call after the session
+    /// left `in_use`.
+    pub(crate) fn release(self: &Arc<Self>, conn: Conn) {
+        let free = self
+            .pool
+            .size()
+            .saturating_sub(self.counters.in_use.load(Ordering::Relaxed))
+            .saturating_sub(self.closing.load(Ordering::Relaxed));
+        if free <= self.pool_size {
+            return; // dropping it returns it to the pool
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        self.closing.fetch_add(1, Ordering::Relaxed);
+        let context = Arc::clone(self);
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(CLOSE_LIMIT, conn.close()).await;
+            context.closing.fetch_sub(1, Ordering::Relaxed);
+        });
     }
 }

@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, Statement};
-use sqlreg::{Session, SqlConnectionRegistry};
+use sqlreg::{DbConfig, Session, SqlConnectionRegistry};
 
 use super::TestDb;
 
@@ -23,7 +23,12 @@ impl ActiveModelBehavior for ActiveModel {}
 
 /// A registry on `db` whose `create_db` creates the `items` table.
 pub async fn registry(db: &TestDb) -> SqlConnectionRegistry {
-    SqlConnectionRegistry::builder(db.config.clone())
+    registry_with(db.config.clone()).await
+}
+
+/// A registry with `config` whose `create_db` creates the `items` table.
+pub async fn registry_with(config: DbConfig) -> SqlConnectionRegistry {
+    SqlConnectionRegistry::builder(config)
         .entity(Entity)
         .connect()
         .await

@@ -34,6 +34,8 @@ pub fn unique_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
+    // MariaDB refuses database names over 64 characters.
+    let prefix: String = prefix.chars().take(24).collect();
     format!(
         "{prefix}_{}_{}_{nanos}",
         std::process::id(),
