@@ -107,6 +107,29 @@ pub fn test_db(kind: Kind, test: &str) -> Option<TestDb> {
     })
 }
 
+/// The config of `database` on the server of `kind` (credentials from the
+/// test script), or `None` when that server is not available (as [`test_db`]).
+pub fn server_config(kind: Kind, database: &str) -> Option<DbConfig> {
+    let (protocol, port_var) = match kind {
+        Kind::Postgres => ("postgresql", "SQLREG_TEST_PG_PORT"),
+        Kind::MariaDb => ("mariadb", "SQLREG_TEST_MARIADB_PORT"),
+        Kind::SqliteFile | Kind::SqliteMemory => panic!("{kind:?} is not a server"),
+    };
+    if !servers_configured(kind) {
+        eprintln!("SKIPPED on {kind:?}: no server (run scripts/test.sh)");
+        return None;
+    }
+    let yaml = server_yaml(protocol, port_var, database);
+    Some(Config::from_yaml_str(&yaml).unwrap().at("db").unwrap())
+}
+
+/// The test script's own database on `kind`'s server (never created or
+/// dropped by a test), for looking at the server from outside.
+pub fn maintenance_config(kind: Kind) -> Option<DbConfig> {
+    let database = std::env::var("SQLREG_TEST_DATABASE").unwrap_or_else(|_| "sqlreg_test".into());
+    server_config(kind, &database).map(|config| config.create_db(false))
+}
+
 /// Declares one `#[tokio::test]` per backend for each scenario
 /// `async fn name(db: TestDb)` in the calling file.
 #[macro_export]
@@ -125,6 +148,26 @@ macro_rules! on_every_backend {
                     if let Some(db) = $crate::common::test_db($crate::common::Kind::$kind, stringify!($scenario)) {
                         super::$scenario(db).await;
                     }
+                }
+            )*
+        }
+    };
+}
+
+/// Declares one `#[tokio::test]` per server backend (PostgreSQL, MariaDB)
+/// for each scenario `async fn name(kind: Kind)` in the calling file.
+#[macro_export]
+macro_rules! on_servers {
+    ($($scenario:ident),* $(,)?) => {
+        $crate::on_servers!(@kind postgres, Postgres, $($scenario),*);
+        $crate::on_servers!(@kind mariadb, MariaDb, $($scenario),*);
+    };
+    (@kind $module:ident, $kind:ident, $($scenario:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::common::Kind::$kind).await;
                 }
             )*
         }
