@@ -3,7 +3,10 @@
 
 use futures_util::future::join_all;
 
-use crate::config::{Config, DbConfig, DbSection};
+mod builder;
+
+pub use self::builder::RegistriesBuilder;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::registry::SqlConnectionRegistry;
 
@@ -34,27 +37,10 @@ pub struct SqlConnectionRegistries {
     default: Option<usize>,
 }
 
-/// Collects the sections to connect; [`connect`](Self::connect) opens them.
-#[must_use]
-pub struct RegistriesBuilder<'c> {
-    config: &'c Config,
-    sections: Vec<DbSection>,
-    default: Option<String>,
-    /// The roots given to `discover`, for the error when nothing was found.
-    searched: Vec<String>,
-    failed: Option<Error>,
-}
-
 impl SqlConnectionRegistries {
     /// Starts collecting the database sections of `config`.
     pub fn builder(config: &Config) -> RegistriesBuilder<'_> {
-        RegistriesBuilder {
-            config,
-            sections: Vec::new(),
-            default: None,
-            searched: Vec::new(),
-            failed: None,
-        }
+        RegistriesBuilder::new(config)
     }
 
     /// The database called `name`.
@@ -115,115 +101,7 @@ impl SqlConnectionRegistries {
     }
 }
 
-async fn close_all<'r>(registries: impl Iterator<Item = &'r SqlConnectionRegistry>) {
+/// Closes `registries` all at once.
+pub(crate) async fn close_all<'r>(registries: impl Iterator<Item = &'r SqlConnectionRegistry>) {
     join_all(registries.map(SqlConnectionRegistry::close)).await;
-}
-
-impl RegistriesBuilder<'_> {
-    /// Adds the section at `path`, named by its `_instance_key_` (wrapped
-    /// shape) or the last segment of the path (`core_lib.analytics_db` →
-    /// `analytics_db`).
-    pub fn section(mut self, path: &str) -> Self {
-        self.sections.push(self.config.section(path));
-        self
-    }
-
-    /// Adds the section at `path` under the name `name`.
-    pub fn named(mut self, name: &str, path: &str) -> Self {
-        self.sections.push(DbSection {
-            name: name.to_owned(),
-            path: path.to_owned(),
-        });
-        self
-    }
-
-    /// Adds every section found under `root` (see [`Config::sections_with_url`]).
-    /// A missing `root` is reported by [`connect`](Self::connect).
-    pub fn discover(mut self, root: &str) -> Self {
-        self.searched.push(root.to_owned());
-        match self.config.sections_with_url(root) {
-            Ok(found) => self.sections.extend(found),
-            Err(err) => {
-                self.failed.get_or_insert(err);
-            }
-        }
-        self
-    }
-
-    /// Marks the database called `name` as the default.
-    pub fn default(mut self, name: &str) -> Self {
-        self.default = Some(name.to_owned());
-        self
-    }
-
-    /// Validates every section, then connects them one after the other. If
-    /// one cannot connect, the ones already open are closed before the error
-    /// is returned: no half-built set is left running.
-    ///
-    /// # Errors
-    ///
-    /// Before anything connects: [`Error::Config`] for a missing discovery
-    /// root, no sections at all, a name used twice (at the second section's
-    /// path) or an invalid section; [`Error::UnknownDatabase`] when the name
-    /// given to [`default`](Self::default) is not registered. Then the first
-    /// [`Error::Connect`] (or other error of [`SqlConnectionRegistry::connect`]).
-    pub async fn connect(self) -> Result<SqlConnectionRegistries> {
-        if let Some(err) = self.failed {
-            return Err(err);
-        }
-        let configs = self.validate()?;
-        let names: Vec<String> = self.sections.into_iter().map(|s| s.name).collect();
-        let default = match &self.default {
-            Some(name) => Some(names.iter().position(|n| n == name).ok_or_else(|| {
-                Error::UnknownDatabase {
-                    name: name.clone(),
-                    known: names.clone(),
-                }
-            })?),
-            None if names.len() == 1 => Some(0),
-            None => names.iter().position(|n| n == DEFAULT_NAME),
-        };
-        let mut databases = Vec::with_capacity(names.len());
-        for (name, config) in names.into_iter().zip(configs) {
-            match SqlConnectionRegistry::connect(config).await {
-                Ok(registry) => databases.push((name, registry)),
-                Err(err) => {
-                    tracing::error!(database = %name, error = %err, "closing the databases already opened");
-                    close_all(databases.iter().map(|(_, registry)| registry)).await;
-                    return Err(err);
-                }
-            }
-        }
-        Ok(SqlConnectionRegistries { databases, default })
-    }
-
-    /// Every section's typed config, or the first problem with any of them.
-    fn validate(&self) -> Result<Vec<DbConfig>> {
-        if self.sections.is_empty() {
-            return Err(Error::config(
-                self.searched.join(", "),
-                "no database sections here (a section is a mapping with a `url` key, \
-                 or core-lib's `_target_` shape with one under `config:`)",
-            ));
-        }
-        for (index, section) in self.sections.iter().enumerate() {
-            if let Some(first) = self.sections[..index]
-                .iter()
-                .find(|earlier| earlier.name == section.name)
-            {
-                return Err(Error::config(
-                    &section.path,
-                    format!(
-                        "the database name `{}` is already used by `{}`; \
-                         give one of them another name",
-                        section.name, first.path
-                    ),
-                ));
-            }
-        }
-        self.sections
-            .iter()
-            .map(|section| self.config.at(&section.path))
-            .collect()
-    }
 }
