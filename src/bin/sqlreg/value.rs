@@ -1,5 +1,6 @@
 //! One result cell as JSON, whatever its SQL type: each Rust type sqlx can
-//! decode is tried in turn, narrowest first; a type none fits shows its name.
+//! decode is tried in turn, narrowest first; a type none fits shows its name (PostgreSQL NUMERIC, for
+//! one: no decimal type is compiled in).
 
 use sea_orm::QueryResult;
 use sea_orm::prelude::{ChronoDate, ChronoDateTime, ChronoDateTimeUtc, ChronoTime};
@@ -36,6 +37,13 @@ fn cell(row: &QueryResult, index: usize) -> Value {
         Value => |v| v,
         Vec<u8> => |v| Value::from(hex(&v)),
     );
+    // MySQL sends DECIMAL (and other types sqlx leaves alone) as text.
+    if let Some(Ok(text)) = row
+        .try_as_mysql_row()
+        .map(|row| sqlx::Row::try_get_unchecked::<Option<String>, _>(row, index))
+    {
+        return text.map_or(Value::Null, Value::from);
+    }
     Value::from(format!("<{}>", type_name(row, index)))
 }
 
