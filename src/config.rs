@@ -7,6 +7,7 @@
 
 mod db;
 mod defaults;
+mod discover;
 mod lenient;
 mod overrides;
 mod report;
@@ -18,6 +19,7 @@ use std::path::Path;
 use serde_json::Value;
 
 pub use self::db::{DbConfig, SessionConfig, SqliteOptions};
+pub use self::discover::DbSection;
 use crate::error::{Error, Result};
 use crate::interpolate::{self, Failure};
 

@@ -95,6 +95,16 @@ pub enum Error {
     #[error("duplicate: {0}")]
     Duplicate(String),
 
+    /// No database of that name was registered (or, for the default, none
+    /// is marked as the default and there is more than one).
+    #[error("no database named `{name}` (known: {})", .known.join(", "))]
+    UnknownDatabase {
+        /// The name asked for.
+        name: String,
+        /// The names that are registered, in registration order.
+        known: Vec<String>,
+    },
+
     /// The registry was closed; it serves no new sessions.
     #[error("the registry for {url} is closed")]
     Closed {

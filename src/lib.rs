@@ -6,14 +6,16 @@ pub mod config;
 mod driver;
 pub mod error;
 mod interpolate;
+mod registries;
 mod registry;
 mod schema;
 mod session;
 mod stats;
 pub mod url;
 
-pub use config::{Config, DbConfig, SessionConfig, SqliteOptions};
+pub use config::{Config, DbConfig, DbSection, SessionConfig, SqliteOptions};
 pub use error::{ConnectFailure, Error, OrNotFound, Result};
+pub use registries::{DEFAULT_NAME, RegistriesBuilder, SqlConnectionRegistries};
 pub use registry::SqlConnectionRegistry;
 pub use schema::RegistryBuilder;
 pub use session::Session;

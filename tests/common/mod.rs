@@ -4,6 +4,7 @@
 
 pub mod item;
 pub mod logs;
+pub mod sql;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -57,6 +58,31 @@ fn server_yaml(protocol: &str, port_var: &str, database: &str) -> String {
     file: {database}
 "
     )
+}
+
+/// The one-line YAML mapping for a `url:` key pointing at `database` on the
+/// test server of `kind`, credentials through `${oc.env:…}`; `query` is
+/// extra YAML for its `query:` mapping (`{}` for none).
+pub fn server_url_yaml(kind: Kind, database: &str, query: &str) -> String {
+    let (protocol, port_var) = match kind {
+        Kind::Postgres => ("postgresql", "SQLREG_TEST_PG_PORT"),
+        _ => ("mariadb", "SQLREG_TEST_MARIADB_PORT"),
+    };
+    format!(
+        "{{protocol: {protocol}, username: '${{oc.env:SQLREG_TEST_USER}}', \
+         password: '${{oc.env:SQLREG_TEST_PASSWORD}}', host: '${{oc.env:SQLREG_TEST_HOST,127.0.0.1}}', \
+         port: '${{oc.env:{port_var}}}', file: {database}, query: {query}}}"
+    )
+}
+
+/// Whether the test server of `kind` is there; prints a `SKIPPED` note for
+/// `test` when it is not (and fails under `CI=true`).
+pub fn server_available(kind: Kind, test: &str) -> bool {
+    let configured = servers_configured(kind);
+    if !configured {
+        eprintln!("SKIPPED {test} on {kind:?}: no server (run scripts/test.sh)");
+    }
+    configured
 }
 
 /// Whether the servers the test script starts are reachable from this run.

@@ -1,0 +1,243 @@
+//! The `sqlreg` binary as an operator runs it: `init`, `check` and `exec` on
+//! SQLite, plus the mistakes people make (a typo, a missing file). The server
+//! cases (wrong password, server version) are in `tests/cli_servers.rs`.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+/// The built binary, with no `SQLREG_CONFIG` from the caller's environment.
+fn sqlreg(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sqlreg"));
+    cmd.current_dir(dir).env_remove("SQLREG_CONFIG");
+    cmd
+}
+
+fn write(dir: &Path, name: &str, yaml: &str) {
+    std::fs::write(dir.join(name), yaml).unwrap();
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    sqlreg(dir.path()).arg("--help").assert().success().stdout(
+        contains("check")
+            .and(contains("exec"))
+            .and(contains("init")),
+    );
+    for (command, option) in [
+        ("check", "--all"),
+        ("exec", "--rollback"),
+        ("init", "--postgres"),
+    ] {
+        sqlreg(dir.path())
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(contains(option));
+    }
+    sqlreg(dir.path())
+        .arg("chek")
+        .assert()
+        .code(2)
+        .stderr(contains("check"));
+}
+
+#[test]
+fn init_writes_a_sqlite_config_that_check_accepts_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    sqlreg(dir.path())
+        .arg("init")
+        .assert()
+        .success()
+        .stdout(contains("config.yaml"));
+    let written = std::fs::read_to_string(dir.path().join("config.yaml")).unwrap();
+    assert!(
+        written.contains("protocol: sqlite") && written.contains("# "),
+        "{written}"
+    );
+    sqlreg(dir.path())
+        .arg("check")
+        .assert()
+        .success()
+        .stdout(contains("sqlite:///app.db"))
+        .stdout(contains("missing; create_db will create it"))
+        .stdout(contains("all 1 database reachable"));
+    assert!(!dir.path().join("app.db").exists(), "check creates nothing");
+
+    write(dir.path(), "config.yaml", "# mine\n");
+    sqlreg(dir.path())
+        .arg("init")
+        .assert()
+        .code(1)
+        .stderr(contains("already exists; pass --force"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("config.yaml")).unwrap(),
+        "# mine\n"
+    );
+    sqlreg(dir.path())
+        .args(["init", "--force"])
+        .assert()
+        .success();
+    sqlreg(dir.path())
+        .args(["init", "sub/dir", "--postgres"])
+        .assert()
+        .success();
+    let postgres = std::fs::read_to_string(dir.path().join("sub/dir/config.yaml")).unwrap();
+    assert!(postgres.contains("protocol: postgresql"), "{postgres}");
+    assert!(
+        postgres.contains("password: ${oc.env:DB_PASSWORD}"),
+        "{postgres}"
+    );
+}
+
+#[test]
+fn exec_prints_rows_as_a_table_or_json_and_rolls_back_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "config.yaml",
+        "core_lib:\n  db:\n    url: sqlite:///shop.db\n",
+    );
+    let exec = |args: &[&str]| sqlreg(dir.path()).arg("exec").args(args).assert();
+    exec(&["CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL)"])
+        .success()
+        .stdout(contains("0 rows affected"));
+    exec(&["INSERT INTO items (name, price) VALUES ('tea', 2.5), ('a long name', NULL)"])
+        .success()
+        .stdout(contains("2 rows affected").and(contains("committed")));
+    exec(&["--rollback", "DELETE FROM items"])
+        .success()
+        .stdout(contains("2 rows affected").and(contains("rolled back")));
+    exec(&[
+        "config.yaml",
+        "SELECT id, name, price FROM items ORDER BY id",
+    ])
+    .success()
+    .stdout(contains(
+        "id | name        | price\n\
+             ---+-------------+------\n \
+             1 | tea         |   2.5\n \
+             2 | a long name | NULL\n\
+             2 rows in ",
+    ));
+    let out = exec(&["--json", "SELECT name, price FROM items WHERE id = 1"]).success();
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"columns": ["name", "price"], "rows": [["tea", 2.5]]})
+    );
+    exec(&["SELECT nope FROM items"])
+        .code(1)
+        .stderr(contains("error: ").and(contains("no such column")));
+}
+
+#[test]
+fn a_typo_in_a_key_is_reported_with_its_full_path() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "config.yaml",
+        "core_lib:\n  db:\n    sesion:\n      pool_size: 3\n    url: {protocol: sqlite, file: a.db}\n",
+    );
+    sqlreg(dir.path())
+        .arg("check")
+        .assert()
+        .code(1)
+        .stdout(contains("config error at `core_lib.db.sesion`"))
+        .stdout(contains("did you mean `session`?"))
+        .stdout(contains("status     FAILED"));
+    sqlreg(dir.path())
+        .args(["check", "core_lib.db.url.fiel=x.db"])
+        .assert()
+        .code(1)
+        .stderr(contains("`core_lib.db.url.fiel`").and(contains("did you mean `file`?")));
+}
+
+#[test]
+fn check_all_reports_every_broken_section() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.yaml",
+        "core_lib:
+  db:
+    url: sqlite://
+  analytics_db:
+    log_querys: true
+    url: sqlite://
+  legacy_db:
+    url: oracle://scott:tiger@db/orcl
+",
+    );
+    sqlreg(dir.path())
+        .args(["check", "--all", "app.yaml"])
+        .assert()
+        .code(1)
+        .stdout(contains("[db] core_lib.db"))
+        .stdout(contains("`core_lib.analytics_db.log_querys`").and(contains("`log_queries`")))
+        .stdout(contains("`core_lib.legacy_db.url`").and(contains("supported: sqlite")))
+        .stdout(contains("2 of 3 databases failed"))
+        .stdout(contains("tiger").not());
+}
+
+#[test]
+fn config_comes_from_sqlreg_config_and_overrides_apply_before_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "elsewhere.yaml",
+        "core_lib:\n  db:\n    log_queries: false\n    session: {pool_size: 5}\n    url: sqlite://\n",
+    );
+    sqlreg(dir.path())
+        .arg("check")
+        .assert()
+        .code(1)
+        .stderr(contains("config.yaml").and(contains("cannot read the file")));
+    sqlreg(dir.path())
+        .env("SQLREG_CONFIG", dir.path().join("elsewhere.yaml"))
+        .args([
+            "check",
+            "core_lib.db.log_queries=true",
+            "core_lib.db.session.pool_size=0",
+        ])
+        .assert()
+        .code(1)
+        .stdout(contains(
+            "`core_lib.db.session.pool_size`: must be at least 1",
+        ));
+    sqlreg(dir.path())
+        .env("SQLREG_CONFIG", dir.path().join("elsewhere.yaml"))
+        .args([
+            "exec",
+            "SELECT 42 AS answer",
+            "core_lib.db.log_queries=true",
+        ])
+        .assert()
+        .success()
+        .stdout(contains("answer\n------\n    42\n"))
+        .stderr(contains("sqlx::query").and(contains("SELECT 42 AS answer")));
+}
+
+#[test]
+fn an_unreachable_server_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "config.yaml",
+        "core_lib:
+  db:
+    url: postgresql://app:Sup3r-s3cret@127.0.0.1:1/app
+",
+    );
+    sqlreg(dir.path())
+        .arg("check")
+        .assert()
+        .code(1)
+        .stdout(contains("postgresql://app:***@127.0.0.1:1/app"))
+        .stdout(contains("connection refused"))
+        .stdout(contains("Sup3r-s3cret").not())
+        .stderr(contains("Sup3r-s3cret").not());
+}
