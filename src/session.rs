@@ -50,6 +50,10 @@ pub struct Session {
 struct State {
     conn: Option<Conn>,
     broken: bool,
+    /// A BEGIN was sent and its answer not yet read. If the session ends in
+    /// that state (its future was dropped), the server may be inside a
+    /// transaction that sqlx does not know of, so the connection is closed.
+    beginning: bool,
 }
 
 impl State {
@@ -89,6 +93,7 @@ impl Session {
             state: Mutex::new(State {
                 conn: Some(conn),
                 broken: false,
+                beginning: false,
             }),
             context,
             mode,
@@ -257,7 +262,10 @@ impl Session {
         let mut state = self.state.lock().await;
         let conn = state.usable()?;
         if self.mode == Mode::Transaction && conn.transaction_depth() == 0 {
+            state.beginning = true;
+            let conn = state.usable()?;
             let begun = self.context.within_limit(conn.begin(first_sql)).await;
+            state.beginning = false;
             self.check(&mut state, begun)?;
         }
         Ok(state)
@@ -293,7 +301,10 @@ impl Drop for Session {
         let Some(mut conn) = state.conn.take() else {
             return;
         };
-        if state.broken || conn.transaction_depth() == 0 {
+        if state.beginning {
+            self.context.evict(&mut conn);
+        }
+        if state.broken || state.beginning || conn.transaction_depth() == 0 {
             self.context.release(conn);
             return;
         }

@@ -96,13 +96,17 @@ impl Pool {
         }
     }
 
-    /// Checks a connection out (sqlx applies `acquire_timeout`, pre-ping and recycling).
-    pub(crate) async fn acquire(&self) -> Result<Conn, sqlx::Error> {
-        Ok(match self {
-            Self::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
-            Self::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
-            Self::MySql(pool) => Conn::MySql(pool.acquire().await?),
-        })
+    /// Checks a connection out (sqlx applies `acquire_timeout`, pre-ping and
+    /// recycling). The future owns what it needs, so it can run as a task.
+    pub(crate) fn acquire(&self) -> impl Future<Output = Result<Conn, sqlx::Error>> + Send + use<> {
+        let pool = self.clone();
+        async move {
+            Ok(match pool {
+                Self::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+                Self::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+                Self::MySql(pool) => Conn::MySql(pool.acquire().await?),
+            })
+        }
     }
 
     /// Open connections, idle or not.

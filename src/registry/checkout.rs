@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
+
 use super::SqlConnectionRegistry;
 use crate::driver::{self, Conn};
 use crate::error::{ConnectFailure, Error, Result};
@@ -22,7 +25,7 @@ impl SqlConnectionRegistry {
     pub(super) async fn acquire(&self) -> Result<Conn> {
         let started = Instant::now();
         let waiter = Gauge::enter(&self.inner.counters.waiting);
-        let mut acquire = std::pin::pin!(self.inner.pool.acquire());
+        let mut acquire = std::pin::pin!(self.checkout());
         let connect_timeout = self.inner.config.session.connect_timeout;
         let acquired = match tokio::time::timeout(connect_timeout, acquire.as_mut()).await {
             Ok(acquired) => acquired,
@@ -40,6 +43,20 @@ impl SqlConnectionRegistry {
         let waiting = self.stats().waiting;
         drop(waiter);
         acquired.map_err(|err| self.acquire_error(err, started.elapsed(), waiting))
+    }
+
+    /// The pool's checkout. With no idle connection it may have to open one;
+    /// that runs as its own task, so a caller cancelled meanwhile (a tight
+    /// timeout) does not abandon the half-opened connection — it lands in the
+    /// pool for the next caller instead of starving the pool.
+    fn checkout(&self) -> impl Future<Output = Result<Conn, sqlx::Error>> + use<> {
+        let acquire = self.inner.pool.acquire();
+        if self.inner.pool.num_idle() > 0 {
+            return Either::Left(acquire);
+        }
+        Either::Right(
+            tokio::spawn(acquire).map(|joined| joined.unwrap_or(Err(sqlx::Error::PoolClosed))),
+        )
     }
 
     fn acquire_error(&self, err: sqlx::Error, waited: Duration, waiting: u32) -> Error {

@@ -79,7 +79,9 @@ impl SessionContext {
 
     /// Closes `conn` when it is released instead of pooling it, and counts it.
     pub(crate) fn evict(&self, conn: &mut Conn) {
-        tracing::warn!("connection broke; it will be closed instead of returned to the pool");
+        tracing::warn!(
+            "connection broken or interrupted mid-round-trip; closing it instead of pooling it"
+        );
         conn.close_on_drop();
         self.counters.evicted();
     }
