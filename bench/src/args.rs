@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::contenders::Family;
 use crate::workloads::{Budget, Workload};
 
 /// What to run and where to write the report.
@@ -16,6 +17,8 @@ pub struct Options {
     pub runs: usize,
     /// Where `BENCHMARKS.md` and the chart go.
     pub out: PathBuf,
+    /// Run only these contenders (e.g. to profile one of them).
+    pub only: Option<Vec<Family>>,
 }
 
 /// How to call the binary.
@@ -26,6 +29,8 @@ pub const USAGE: &str =
   --runs N  measured runs per contender (default 5)
   --out DIR where BENCHMARKS.md and benchmarks.svg go (default: the repository
             root; with --quick a temporary directory)
+  --only A,B  only these contenders: limit, sqlx, sea-orm-default, sea-orm-tuned,
+            sqlreg-raw, sqlreg-entity, core-lib, pgbench (e.g. under a profiler)
 Without the servers' environment, it starts them through scripts/bench.sh.";
 
 impl Options {
@@ -36,7 +41,7 @@ impl Options {
     /// A message naming the argument it did not understand.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut workloads = Vec::new();
-        let (mut quick, mut runs, mut out) = (false, None, None);
+        let (mut quick, mut runs, mut out, mut only) = (false, None, None, None);
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -52,6 +57,7 @@ impl Options {
                     runs = Some(n.ok_or("--runs needs a positive number")?);
                 }
                 "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a directory")?)),
+                "--only" => only = Some(families(&args.next().ok_or("--only needs names")?)?),
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
         }
@@ -71,6 +77,7 @@ impl Options {
             quick,
             runs: runs.unwrap_or(if quick { 2 } else { 5 }),
             out,
+            only,
         })
     }
 
@@ -88,6 +95,18 @@ impl Options {
             }
         }
     }
+}
+
+/// `sqlreg-raw,sqlx` → those families.
+fn families(list: &str) -> Result<Vec<Family>, String> {
+    list.split(',')
+        .map(|name| {
+            Family::ALL
+                .into_iter()
+                .find(|f| f.key() == name.trim())
+                .ok_or_else(|| format!("unknown contender `{name}`\n{USAGE}"))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -155,11 +155,11 @@ async fn count_statements(entry: &mut Entry, log: &StatementLog, load: Load) -> 
 }
 
 async fn enable(log: &mut Option<StatementLog>, on: bool, bar: &ProgressBar) {
-    if let Some(l) = log {
-        if let Err(err) = l.enable(on).await {
-            bar.println(format!("statement log: {err}"));
-            *log = None;
-        }
+    if let Some(l) = log
+        && let Err(err) = l.enable(on).await
+    {
+        bar.println(format!("statement log: {err}"));
+        *log = None;
     }
 }
 

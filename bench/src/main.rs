@@ -59,11 +59,16 @@ async fn bench(servers: &Servers, options: &Options) -> runner::Result<()> {
     let load_before = harness::load_average();
     seed::shared(servers).await?;
     let budget = options.budget();
-    let groups = options
+    let mut groups: Vec<_> = options
         .workloads
         .iter()
         .flat_map(|&w| workloads::plan(w, budget))
         .collect();
+    if let Some(only) = &options.only {
+        for group in &mut groups {
+            group.families.retain(|f| only.contains(f));
+        }
+    }
     let results = harness::run_all(servers, groups, options.runs).await;
     let machine = machine::Machine::probe();
     let command = std::env::var("SQLREG_BENCH_COMMAND").unwrap_or_else(|_| "sqlreg-bench".into());
@@ -87,5 +92,36 @@ async fn bench(servers: &Servers, options: &Options) -> runner::Result<()> {
         report::document(&run, chart_name),
     )?;
     println!("wrote {}", options.out.join("BENCHMARKS.md").display());
+    if options.quick {
+        broken(&results)?;
+    }
     Ok(())
+}
+
+/// In `--quick` (CI) a contender that failed or could not be set up is an
+/// error, except core-lib, whose virtualenv `--quick` does not install.
+fn broken(results: &[harness::GroupResult]) -> runner::Result<()> {
+    let failures: Vec<String> = results
+        .iter()
+        .flat_map(|result| {
+            let title = result.group.workload.title();
+            let target = result.group.setup.target;
+            result.rows.iter().filter_map(move |row| {
+                let error = row.error.as_deref()?;
+                let optional = row.family == contenders::Family::CoreLib && row.runs.is_empty();
+                (!optional).then(|| {
+                    format!(
+                        "{title} / {}: {} {error}",
+                        target.label(),
+                        row.family.label(target)
+                    )
+                })
+            })
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("contenders failed:\n  {}", failures.join("\n  ")).into())
+    }
 }

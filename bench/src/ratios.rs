@@ -24,6 +24,8 @@ pub struct Ratios {
     pub limit: Option<f64>,
     /// The limit's name.
     pub limit_label: &'static str,
+    /// The contender with the highest median, whoever it is.
+    pub fastest: &'static str,
 }
 
 impl GroupResult {
@@ -47,6 +49,12 @@ impl GroupResult {
             pgbench: over(raw, Family::Pgbench),
             limit: over(raw, self.group.limit),
             limit_label: self.group.limit.label(self.group.setup.target),
+            fastest: self
+                .rows
+                .iter()
+                .filter_map(|row| Some((median(row)?, row.family)))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or("—", |(_, family)| family.label(self.group.setup.target)),
         }
     }
 }

@@ -75,38 +75,31 @@ fn group_table(out: &mut String, result: &GroupResult) {
     let group = &result.group;
     let target = group.setup.target;
     let crowd = matches!(group.load, Load::Crowd { .. });
+    let writers = matches!(group.load, Load::Crowd { writers: 1.., .. });
     let _ = writeln!(
         out,
-        "### {} — {}, {}\n\nload average {:.2} → {:.2}; limit: {}\n",
+        "### {} — {}, {}\n\nload average {:.2} → {:.2}; the limit: {}\n",
         group.workload.title(),
         target.label(),
         group.variant,
         result.load_avg.0,
         result.load_avg.1,
-        group.limit.label(target),
+        group.limit.label(target).trim_start_matches("limit: "),
     );
-    out.push_str("| contender | ops/s (median) | min–max | stmts/op |");
-    out.push_str(if crowd {
-        " p50 | p99 | timeouts | locked |\n"
-    } else {
-        "\n"
-    });
-    out.push_str("|---|---:|---:|---:|");
-    out.push_str(if crowd {
-        "---:|---:|---:|---:|\n"
-    } else {
-        "\n"
-    });
+    let mut columns = vec!["contender", "ops/s (median)", "min–max", "stmts/op"];
+    if writers {
+        columns.push("writes/s");
+    }
+    if crowd {
+        columns.extend(["p50", "p99", "timeouts", "locked"]);
+    }
+    let _ = writeln!(out, "| {} |", columns.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(columns.len() - 1));
     for row in &result.rows {
         let _ = write!(out, "| {} | ", row.family.label(target));
         if row.runs.is_empty() {
             let why = row.error.as_deref().unwrap_or("no runs");
-            let _ = writeln!(
-                out,
-                "{} | | |{}",
-                one_line(why),
-                if crowd { " | | | |" } else { "" }
-            );
+            let _ = writeln!(out, "{}{}", one_line(why), " |".repeat(columns.len() - 1));
             continue;
         }
         let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
@@ -123,6 +116,14 @@ fn group_table(out: &mut String, result: &GroupResult) {
             spread.min,
             spread.max
         );
+        if writers {
+            let rates: Vec<f64> = row
+                .runs
+                .iter()
+                .map(|s| s.writes as f64 / s.elapsed.as_secs_f64().max(1e-9))
+                .collect();
+            let _ = write!(out, " {:.0} |", Spread::of(&rates).median);
+        }
         if crowd {
             crowd_columns(out, row);
         }
@@ -152,14 +153,14 @@ fn crowd_columns(out: &mut String, row: &Row) {
 fn headline(out: &mut String, results: &[GroupResult]) {
     out.push_str("## Headline ratios (sqlreg ÷ peer, throughput)\n\n");
     out.push_str(
-        "| workload | database | sqlreg/sqlx | sqlreg/sea-orm | sqlreg/core-lib | sqlreg/pgbench | sqlreg/limit | the limit |\n\
-         |---|---|---:|---:|---:|---:|---:|---|\n",
+        "| workload | database | sqlreg/sqlx | sqlreg/sea-orm | sqlreg/core-lib | sqlreg/pgbench | sqlreg/limit | the limit | fastest measured |\n\
+         |---|---|---:|---:|---:|---:|---:|---|---|\n",
     );
     for result in results {
         let r = result.ratios();
         let _ = writeln!(
             out,
-            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} |",
             result.group.workload.title(),
             result.group.variant,
             result.group.setup.target.label(),
@@ -168,7 +169,8 @@ fn headline(out: &mut String, results: &[GroupResult]) {
             show(r.core_lib),
             show(r.pgbench),
             show(r.limit),
-            r.limit_label
+            r.limit_label,
+            r.fastest
         );
     }
     out.push_str(

@@ -59,6 +59,8 @@ pub struct Sample {
     pub ops: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Of `ops`, the sessions that wrote (W5's writers).
+    pub writes: u64,
     /// Per-session latencies, when the driver records them.
     pub latencies: Vec<Duration>,
     /// Counted failures.
@@ -141,6 +143,7 @@ async fn crowd<C: Client>(
     for handle in handles {
         let part = handle.await??;
         sample.ops += part.ops;
+        sample.writes += part.writes;
         sample.latencies.extend(part.latencies);
         sample.failures.locked += part.failures.locked;
         sample.failures.timeouts += part.failures.timeouts;
@@ -162,6 +165,7 @@ async fn crowd_task<C: Client>(
         match client.session(op, data::id_at(k), task).await {
             Ok(()) => {
                 sample.ops += 1;
+                sample.writes += u64::from(op == Op::Insert);
                 sample.latencies.push(began.elapsed());
             }
             Err(err) => classify(&err.to_string(), &mut sample.failures)?,

@@ -36,12 +36,38 @@ pub enum Family {
 }
 
 impl Family {
+    /// Every family, in table order.
+    pub const ALL: [Self; 8] = [
+        Self::Limit,
+        Self::Sqlx,
+        Self::SeaOrmDefault,
+        Self::SeaOrmTuned,
+        Self::SqlregRaw,
+        Self::SqlregEntity,
+        Self::CoreLib,
+        Self::Pgbench,
+    ];
+
+    /// Its name on the command line (`--only sqlreg-raw,sqlx`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Limit => "limit",
+            Self::Sqlx => "sqlx",
+            Self::SeaOrmDefault => "sea-orm-default",
+            Self::SeaOrmTuned => "sea-orm-tuned",
+            Self::SqlregRaw => "sqlreg-raw",
+            Self::SqlregEntity => "sqlreg-entity",
+            Self::CoreLib => "core-lib",
+            Self::Pgbench => "pgbench",
+        }
+    }
+
     /// Its name in tables and charts, for a target (the limit's driver differs).
     pub fn label(self, target: Target) -> &'static str {
         match self {
             Self::Limit => match target {
                 Target::SqliteFile | Target::SqliteMemory => "limit: rusqlite",
-                Target::Postgres => "limit: tokio-postgres",
+                Target::Postgres => "limit: tokio-postgres, pipelined",
                 Target::MariaDb => "limit: sqlx MySqlConnection",
             },
             Self::Sqlx => "sqlx pool",

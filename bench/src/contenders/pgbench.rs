@@ -98,7 +98,7 @@ fn parse(stdout: &str) -> Result<Sample> {
         stdout
             .lines()
             .find_map(|line| line.trim().strip_prefix(prefix))
-            .and_then(|rest| rest.split(|c: char| c == '/' || c == ' ').next())
+            .and_then(|rest| rest.split(['/', ' ']).next())
             .and_then(|n| n.parse::<f64>().ok())
     };
     let ops = field("number of transactions actually processed: ").ok_or("no transaction count")?;

@@ -29,15 +29,15 @@ macro_rules! on_backend {
         match $dialect {
             Dialect::Sqlite => {
                 type $db = Sqlite;
-                drop($($query)+(&mut *$session.sqlx::<$db>().await?).await?)
+                let _ = $($query)+(&mut *$session.sqlx::<$db>().await?).await?;
             }
             Dialect::Postgres => {
                 type $db = Postgres;
-                drop($($query)+(&mut *$session.sqlx::<$db>().await?).await?)
+                let _ = $($query)+(&mut *$session.sqlx::<$db>().await?).await?;
             }
             Dialect::MySql => {
                 type $db = MySql;
-                drop($($query)+(&mut *$session.sqlx::<$db>().await?).await?)
+                let _ = $($query)+(&mut *$session.sqlx::<$db>().await?).await?;
             }
         }
         Ok(())

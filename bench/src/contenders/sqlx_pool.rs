@@ -49,11 +49,9 @@ impl SqlxPool {
                     .await?,
             ),
         };
-        if target.private_memory() {
-            if let AnyPool::Sqlite(pool) = &pool {
-                for sql in target.dialect().seed() {
-                    pool.execute(sqlx::AssertSqlSafe(sql)).await?;
-                }
+        if let (true, AnyPool::Sqlite(pool)) = (target.private_memory(), &pool) {
+            for sql in target.dialect().seed() {
+                pool.execute(sqlx::AssertSqlSafe(sql)).await?;
             }
         }
         Ok(Self {
