@@ -64,12 +64,18 @@ pub fn document(run: &Run<'_>, chart: &str) -> String {
 
 const NOTES: &str = "\n## Notes\n\n\
 - *stmts/op*: statements the server logged per op in the verification run (a W3 op is a \
-failing session plus a good one). SQLite runs in-process: no round trips to count.\n\
+failing session plus a good one). SQLite runs in-process: no round trips to count. Every \
+contender sends the same statements; only the PostgreSQL limit sends them pipelined, so its \
+three statements cost one round trip instead of three.\n\
 - The limit on MariaDB is sqlx's own `MySqlConnection`, held, with BEGIN/COMMIT as text: \
 the same wire code every Rust contender uses, so the gap above it is pool + library.\n\
 - pgbench draws ids at random from the same range; every other contender walks the same \
 fixed permutation of ids.\n\
-- core-lib runs in its own Python process per run; only its timed loop is measured.\n";
+- core-lib runs in its own Python process per run; only its timed loop is measured.\n\
+- W5: *ops/s* counts reads and writes, *writes/s* the writes alone. A sqlreg session whose \
+first statement writes begins with `BEGIN IMMEDIATE`; one that starts with `Session::sqlx()` \
+cannot show its first statement, so it begins `IMMEDIATE` too, and its readers queue behind \
+the writers (compare the sqlx body with the entity body).\n";
 
 fn group_table(out: &mut String, result: &GroupResult) {
     let group = &result.group;

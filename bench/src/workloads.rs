@@ -164,7 +164,7 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
             })
             .collect(),
         Workload::W5 => {
-            let families = PEERS[..5].to_vec();
+            let families = PEERS[..6].to_vec();
             let load = crowd(Op::SelectById, 16, 8);
             let setup = setup(Target::SqliteFile, None, 16);
             vec![group(
