@@ -33,8 +33,7 @@ pub struct PoolStats {
 
 /// The counters one registry keeps; shared with its sessions and pool hooks.
 pub(crate) struct Counters {
-    /// Labels every gauge with the database it belongs to (redacted URL).
-    database: String,
+    gauges: Gauges,
     pub(crate) in_use: AtomicU32,
     pub(crate) waiting: AtomicU32,
     acquired: Counted,
@@ -79,7 +78,7 @@ impl Counters {
             created: Counted::new("sqlreg_created_total", &database),
             timed_out: Counted::new("sqlreg_timed_out_total", &database),
             evicted: Counted::new("sqlreg_evicted_total", &database),
-            database,
+            gauges: Gauges::new(&database),
         }
     }
 
@@ -115,14 +114,35 @@ impl Counters {
             timed_out: self.timed_out.get(),
             evicted: self.evicted.get(),
         };
-        let gauge = |name: &'static str, value: u32| {
-            metrics::gauge!(name, "database" => self.database.clone()).set(f64::from(value));
-        };
-        gauge("sqlreg_pool_size", stats.size);
-        gauge("sqlreg_pool_idle", stats.idle);
-        gauge("sqlreg_pool_in_use", stats.in_use);
-        gauge("sqlreg_pool_waiting", stats.waiting);
+        self.gauges.publish(&stats);
         stats
+    }
+}
+
+/// The pool's gauges, registered once per database.
+struct Gauges {
+    size: metrics::Gauge,
+    idle: metrics::Gauge,
+    in_use: metrics::Gauge,
+    waiting: metrics::Gauge,
+}
+
+impl Gauges {
+    fn new(database: &str) -> Self {
+        let gauge = |name: &'static str| metrics::gauge!(name, "database" => database.to_owned());
+        Self {
+            size: gauge("sqlreg_pool_size"),
+            idle: gauge("sqlreg_pool_idle"),
+            in_use: gauge("sqlreg_pool_in_use"),
+            waiting: gauge("sqlreg_pool_waiting"),
+        }
+    }
+
+    fn publish(&self, stats: &PoolStats) {
+        self.size.set(f64::from(stats.size));
+        self.idle.set(f64::from(stats.idle));
+        self.in_use.set(f64::from(stats.in_use));
+        self.waiting.set(f64::from(stats.waiting));
     }
 }
 

@@ -1,9 +1,12 @@
 //! Checking a connection out of the pool, and saying clearly why it failed.
 
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use futures_util::future::Either;
+use futures_util::future::BoxFuture;
 
 use super::SqlConnectionRegistry;
 use crate::driver::{self, Conn};
@@ -25,9 +28,9 @@ impl SqlConnectionRegistry {
     pub(super) async fn acquire(&self) -> Result<Conn> {
         let started = Instant::now();
         let waiter = Gauge::enter(&self.inner.counters.waiting);
-        let mut acquire = std::pin::pin!(self.checkout());
+        let mut acquire = FinishOnDrop(Some(self.inner.pool.acquire()));
         let connect_timeout = self.inner.config.session.connect_timeout;
-        let acquired = match tokio::time::timeout(connect_timeout, acquire.as_mut()).await {
+        let acquired = match tokio::time::timeout(connect_timeout, &mut acquire).await {
             Ok(acquired) => acquired,
             Err(_) => {
                 if let Some((reason, detail)) = self.probe().await {
@@ -40,23 +43,9 @@ impl SqlConnectionRegistry {
                 acquire.await
             }
         };
-        let waiting = self.stats().waiting;
+        let waiting = self.inner.counters.waiting.load(Ordering::Relaxed);
         drop(waiter);
         acquired.map_err(|err| self.acquire_error(err, started.elapsed(), waiting))
-    }
-
-    /// The pool's checkout. With no idle connection it may have to open one;
-    /// that runs as its own task, so a caller cancelled meanwhile (a tight
-    /// timeout) does not abandon the half-opened connection — it lands in the
-    /// pool for the next caller instead of starving the pool.
-    fn checkout(&self) -> impl Future<Output = Result<Conn, sqlx::Error>> + use<> {
-        let acquire = self.inner.pool.acquire();
-        if self.inner.pool.num_idle() > 0 {
-            return Either::Left(acquire);
-        }
-        Either::Right(
-            tokio::spawn(acquire).map(|joined| joined.unwrap_or(Err(sqlx::Error::PoolClosed))),
-        )
     }
 
     fn acquire_error(&self, err: sqlx::Error, waited: Duration, waiting: u32) -> Error {
@@ -110,5 +99,35 @@ impl SqlConnectionRegistry {
         let found = pool.probe(&self.inner.url, timeout).await.err();
         *last = Some((Instant::now(), found.clone()));
         found
+    }
+}
+
+/// A checkout that, if its caller gives up (a tight timeout, a cancelled
+/// task), finishes in the background instead of being dropped: a connection
+/// half-way through its handshake then lands in the pool for the next caller.
+/// Dropping it would abandon the handshake, and under steady cancellation a
+/// pool that needs a new connection would never get one.
+struct FinishOnDrop(Option<BoxFuture<'static, Result<Conn, sqlx::Error>>>);
+
+impl Future for FinishOnDrop {
+    type Output = Result<Conn, sqlx::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(acquire) = self.0.as_mut() else {
+            return Poll::Ready(Err(sqlx::Error::PoolClosed));
+        };
+        let outcome = std::task::ready!(acquire.poll_unpin(cx));
+        self.0 = None;
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        if let Some(acquire) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(acquire);
+        }
     }
 }

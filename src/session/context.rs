@@ -91,6 +91,10 @@ impl SessionContext {
     /// has that many free already is closed instead. Call after the session
     /// left `in_use`.
     pub(crate) fn release(self: &Arc<Self>, conn: Conn) {
+        // Keeps the exported gauges current without anyone calling stats().
+        let pool = &self.pool;
+        self.counters
+            .snapshot(pool.size(), pool.num_idle(), pool.max_size());
         let free = self
             .pool
             .size()

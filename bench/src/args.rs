@@ -1,0 +1,138 @@
+//! The command line: `sqlreg-bench [all | w1 … w5]… [--quick] [--runs N] [--out DIR]`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::contenders::Family;
+use crate::workloads::{Budget, Workload};
+
+/// What to run and where to write the report.
+#[derive(Debug)]
+pub struct Options {
+    /// The workloads, in order.
+    pub workloads: Vec<Workload>,
+    /// Seconds-long smoke run with tiny N (what CI runs).
+    pub quick: bool,
+    /// Measured rounds per contender.
+    pub runs: usize,
+    /// Where `BENCHMARKS.md` and the chart go.
+    pub out: PathBuf,
+    /// Run only these contenders (e.g. to profile one of them).
+    pub only: Option<Vec<Family>>,
+}
+
+/// How to call the binary.
+pub const USAGE: &str =
+    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5]... [--quick] [--runs N] [--out DIR]
+  all       every workload (the default)
+  --quick   a few seconds, tiny N, 2 runs: checks the suite still works (CI)
+  --runs N  measured runs per contender (default 5)
+  --out DIR where BENCHMARKS.md and benchmarks.svg go (default: the repository
+            root; with --quick a temporary directory)
+  --only A,B  only these contenders: limit, sqlx, sea-orm-default, sea-orm-tuned,
+            sqlreg-raw, sqlreg-entity, core-lib, pgbench (e.g. under a profiler)
+Without the servers' environment, it starts them through scripts/bench.sh.";
+
+impl Options {
+    /// Parses `args` (without the program name).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the argument it did not understand.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut workloads = Vec::new();
+        let (mut quick, mut runs, mut out, mut only) = (false, None, None, None);
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "all" => workloads.extend(Workload::ALL),
+                "w1" | "W1" => workloads.push(Workload::W1),
+                "w2" | "W2" => workloads.push(Workload::W2),
+                "w3" | "W3" => workloads.push(Workload::W3),
+                "w4" | "W4" => workloads.push(Workload::W4),
+                "w5" | "W5" => workloads.push(Workload::W5),
+                "--quick" => quick = true,
+                "--runs" => {
+                    let n = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
+                    runs = Some(n.ok_or("--runs needs a positive number")?);
+                }
+                "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a directory")?)),
+                "--only" => only = Some(families(&args.next().ok_or("--only needs names")?)?),
+                other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+            }
+        }
+        if workloads.is_empty() {
+            workloads.extend(Workload::ALL);
+        }
+        workloads.dedup();
+        let out = out.unwrap_or_else(|| {
+            if quick {
+                std::env::temp_dir().join("sqlreg-bench-quick")
+            } else {
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            }
+        });
+        Ok(Self {
+            workloads,
+            quick,
+            runs: runs.unwrap_or(if quick { 2 } else { 5 }),
+            out,
+            only,
+        })
+    }
+
+    /// Work per run.
+    pub fn budget(&self) -> Budget {
+        if self.quick {
+            Budget {
+                ops: 40,
+                duration: Duration::from_millis(200),
+            }
+        } else {
+            Budget {
+                ops: 2000,
+                duration: Duration::from_secs(2),
+            }
+        }
+    }
+}
+
+/// `sqlreg-raw,sqlx` → those families.
+fn families(list: &str) -> Result<Vec<Family>, String> {
+    list.split(',')
+        .map(|name| {
+            Family::ALL
+                .into_iter()
+                .find(|f| f.key() == name.trim())
+                .ok_or_else(|| format!("unknown contender `{name}`\n{USAGE}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        Options::parse(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn defaults_to_every_workload_and_five_runs() {
+        let options = parse(&[]).unwrap();
+        assert_eq!(options.workloads, Workload::ALL);
+        assert_eq!((options.quick, options.runs), (false, 5));
+    }
+
+    #[test]
+    fn quick_and_selected_workloads() {
+        let options = parse(&["w2", "w4", "--quick"]).unwrap();
+        assert_eq!(options.workloads, [Workload::W2, Workload::W4]);
+        assert_eq!(options.runs, 2);
+        assert!(
+            parse(&["w9"])
+                .unwrap_err()
+                .contains("unknown argument `w9`")
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! sqlreg through its public API only: `session(..)` with plain sqlx inside
+//! (`Session::sqlx`) or with a sea-orm entity, `get()` + `commit()` for W1.
+
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use sqlreg::{Config, Session, SqlConnectionRegistry};
+use sqlx::{MySql, Postgres, Sqlite};
+
+use crate::data::Dialect;
+use crate::entity::Entity as Item;
+use crate::runner::{BenchError, BoxFuture, Client, Op, Result};
+use crate::targets::{Servers, Target};
+
+/// The error W3's failing body returns.
+const PLANNED: &str = "the body fails on purpose";
+
+/// Which body the sessions run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// `s.sqlx::<DB>()` and a sqlx query.
+    Raw,
+    /// `Item::find_by_id(id).one(s)`.
+    Entity,
+}
+
+/// Runs `$query(conn)` on the session's own sqlx connection, with `$db`
+/// bound to the backend's sqlx database type.
+macro_rules! on_backend {
+    ($dialect:expr, $session:expr, $db:ident => $($query:tt)+) => {{
+        match $dialect {
+            Dialect::Sqlite => {
+                type $db = Sqlite;
+                let _ = $($query)+(&mut *$session.sqlx::<$db>().await?).await?;
+            }
+            Dialect::Postgres => {
+                type $db = Postgres;
+                let _ = $($query)+(&mut *$session.sqlx::<$db>().await?).await?;
+            }
+            Dialect::MySql => {
+                type $db = MySql;
+                let _ = $($query)+(&mut *$session.sqlx::<$db>().await?).await?;
+            }
+        }
+        Ok(())
+    }};
+}
+
+/// A registry built from a core-lib style YAML section.
+pub struct Sqlreg {
+    db: SqlConnectionRegistry,
+    dialect: Dialect,
+    path: Path,
+}
+
+impl Sqlreg {
+    /// Connects with `pool_size`/`max_overflow` from `pool` (`None`: the
+    /// config defaults, 5 + 10), `pool_pre_ping: false`.
+    pub async fn connect(
+        servers: &Servers,
+        target: Target,
+        pool: Option<u32>,
+        path: Path,
+    ) -> Result<Self> {
+        let sizing = pool
+            .map(|n| format!("pool_size: {n}, max_overflow: 0, "))
+            .unwrap_or_default();
+        let yaml = format!(
+            "db:\n  log_queries: false\n  create_db: true\n  \
+             session: {{{sizing}pool_pre_ping: false}}\n  url: {}\n",
+            servers.yaml_url(target)
+        );
+        let config = Config::from_yaml_str(&yaml)?.at("db")?;
+        let db = SqlConnectionRegistry::connect(config).await?;
+        if target.private_memory() {
+            let seed = target.dialect().seed();
+            db.session(async |s| {
+                for sql in &seed {
+                    s.execute_unprepared(sql).await?;
+                }
+                Ok::<_, sqlreg::Error>(())
+            })
+            .await?;
+        }
+        Ok(Self {
+            db,
+            dialect: target.dialect(),
+            path,
+        })
+    }
+
+    /// One session's body: read row `id`.
+    async fn select(&self, s: &Session, id: i32) -> Result<()> {
+        if self.path == Path::Entity {
+            Item::find_by_id(id).one(s).await?.ok_or("row not found")?;
+            return Ok(());
+        }
+        let sql = self.dialect.select();
+        on_backend!(self.dialect, s, DB => sqlx::query_as::<DB, (i32, String, i32)>(sql).bind(id).fetch_one)
+    }
+
+    async fn insert(&self, s: &Session, id: i32) -> Result<()> {
+        let sql = self.dialect.insert();
+        if self.path == Path::Entity {
+            let stmt = Statement::from_sql_and_values(s.get_database_backend(), sql, [id.into()]);
+            s.execute_raw(stmt).await?;
+            return Ok(());
+        }
+        on_backend!(self.dialect, s, DB => sqlx::query::<DB>(sql).bind(id).execute)
+    }
+}
+
+impl Client for Sqlreg {
+    fn session(&self, op: Op, id: i32, _task: usize) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            match op {
+                Op::Checkout => Ok(self.db.get().await?.commit().await?),
+                Op::SelectById => self.db.session(async |s| self.select(s, id).await).await,
+                Op::FailThenSelect => {
+                    let failed = self
+                        .db
+                        .session(async |s| {
+                            self.select(s, id).await?;
+                            Err::<(), BenchError>(PLANNED.into())
+                        })
+                        .await;
+                    match failed {
+                        Err(err) if err.to_string() == PLANNED => {}
+                        Err(err) => return Err(err),
+                        Ok(()) => return Err("a failing session reported success".into()),
+                    }
+                    self.db.session(async |s| self.select(s, id).await).await
+                }
+                Op::Insert => self.db.session(async |s| self.insert(s, id).await).await,
+            }
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! Runs the groups: connect every contender, warm up, verify what each sends,
+//! then interleaved measured runs (the order rotates every round).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::contenders::{self, Family};
+use crate::runner::{Contender, Load, Mark, Sample};
+use crate::targets::Servers;
+use crate::verify::StatementLog;
+use crate::workloads::Group;
+
+/// One contender's results in one group.
+pub struct Row {
+    /// Which contender.
+    pub family: Family,
+    /// The measured runs.
+    pub runs: Vec<Sample>,
+    /// Statements per op, as the server logged them (`None`: no server log).
+    pub statements: Option<f64>,
+    /// Why it has no (or fewer) results.
+    pub error: Option<String>,
+}
+
+/// A group and its rows.
+pub struct GroupResult {
+    /// What ran.
+    pub group: Group,
+    /// One row per contender, in table order.
+    pub rows: Vec<Row>,
+    /// `/proc/loadavg`'s 1-minute figure before and after the group.
+    pub load_avg: (f64, f64),
+}
+
+struct Entry {
+    row: Row,
+    contender: Option<Box<dyn Contender>>,
+}
+
+/// Runs every group with `runs` measured rounds each.
+pub async fn run_all(servers: &Servers, groups: Vec<Group>, runs: usize) -> Vec<GroupResult> {
+    let steps: usize = groups.iter().map(|g| g.families.len() * (runs + 2)).sum();
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:32} {pos}/{len} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut results = Vec::new();
+    for group in groups {
+        let before = load_average();
+        let rows = run_group(servers, &group, runs, &bar).await;
+        results.push(GroupResult {
+            group,
+            rows,
+            load_avg: (before, load_average()),
+        });
+    }
+    bar.finish_and_clear();
+    results
+}
+
+async fn run_group(servers: &Servers, group: &Group, runs: usize, bar: &ProgressBar) -> Vec<Row> {
+    let target = group.setup.target;
+    let title = format!("{} / {}", group.workload.title(), target.label());
+    let mut log = match StatementLog::open(servers, target).await {
+        Ok(log) => log,
+        Err(err) => {
+            bar.println(format!("{title}: cannot open the statement log: {err}"));
+            None
+        }
+    };
+    enable(&mut log, true, bar).await;
+    let mut entries = Vec::new();
+    for &family in &group.families {
+        bar.set_message(format!("{title}: connecting {}", family.label(target)));
+        let built = contenders::build(family, servers, group.setup).await;
+        let (contender, error) = match built {
+            Ok(c) => (Some(c), None),
+            Err(err) => (None, Some(format!("unavailable: {err}"))),
+        };
+        let row = Row {
+            family,
+            runs: Vec::new(),
+            statements: None,
+            error,
+        };
+        entries.push(Entry { row, contender });
+    }
+    for entry in &mut entries {
+        bar.set_message(format!(
+            "{title}: warming up {}",
+            entry.row.family.label(target)
+        ));
+        let _ = measure(entry, warm(group.load), None).await;
+        bar.inc(1);
+    }
+    for entry in &mut entries {
+        bar.set_message(format!(
+            "{title}: verifying {}",
+            entry.row.family.label(target)
+        ));
+        if let (Some(log), Some(_)) = (&log, &entry.contender) {
+            let counted = count_statements(entry, log, probe(group.load)).await;
+            entry.row.statements = counted;
+        }
+        bar.inc(1);
+    }
+    enable(&mut log, false, bar).await;
+    let n = entries.len();
+    for round in 0..runs {
+        for i in 0..n {
+            let entry = &mut entries[(i + round) % n];
+            bar.set_message(format!(
+                "{title}: run {} of {runs}, {}",
+                round + 1,
+                entry.row.family.label(target)
+            ));
+            if let Some(sample) = measure(entry, group.load, None).await {
+                entry.row.runs.push(sample);
+            }
+            bar.inc(1);
+        }
+    }
+    entries.into_iter().map(|e| e.row).collect()
+}
+
+/// One run; an error retires the contender and is kept for the report.
+async fn measure(entry: &mut Entry, load: Load, mark: Option<Mark<'_>>) -> Option<Sample> {
+    let contender = entry.contender.as_ref()?;
+    match contender
+        .run(load, mark.unwrap_or_else(|| Box::new(|| ())))
+        .await
+    {
+        Ok(sample) => Some(sample),
+        Err(err) => {
+            entry.row.error = Some(format!("failed: {err}"));
+            entry.contender = None;
+            None
+        }
+    }
+}
+
+/// Statements per op during one short run, counted from where it was marked.
+async fn count_statements(entry: &mut Entry, log: &StatementLog, load: Load) -> Option<f64> {
+    let current = log.offset_reader();
+    let offset = Arc::new(AtomicU64::new(current()));
+    let mark_offset = Arc::clone(&offset);
+    let mark: Mark<'_> = Box::new(move || mark_offset.store(current(), Ordering::SeqCst));
+    let sample = measure(entry, load, Some(mark)).await?;
+    let count = log.count_since(offset.load(Ordering::SeqCst)).await.ok()?;
+    Some(count as f64 / sample.ops.max(1) as f64)
+}
+
+async fn enable(log: &mut Option<StatementLog>, on: bool, bar: &ProgressBar) {
+    if let Some(l) = log
+        && let Err(err) = l.enable(on).await
+    {
+        bar.println(format!("statement log: {err}"));
+        *log = None;
+    }
+}
+
+/// A shorter version of `load` for warming up.
+fn warm(load: Load) -> Load {
+    match load {
+        Load::Sequential { op, ops } => Load::Sequential {
+            op,
+            ops: (ops / 5).max(5),
+        },
+        Load::Crowd {
+            op,
+            tasks,
+            writers,
+            duration,
+        } => Load::Crowd {
+            op,
+            tasks,
+            writers,
+            duration: duration / 4,
+        },
+    }
+}
+
+/// A small run whose statements are counted.
+fn probe(load: Load) -> Load {
+    match load {
+        Load::Sequential { op, .. } => Load::Sequential { op, ops: 20 },
+        Load::Crowd {
+            op, tasks, writers, ..
+        } => Load::Crowd {
+            op,
+            tasks,
+            writers,
+            duration: Duration::from_millis(300),
+        },
+    }
+}
+
+/// The 1-minute load average (0 where /proc is missing).
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,65 @@
+//! The headline ratios: sqlreg's throughput over each peer's, per group.
+
+use crate::contenders::Family;
+use crate::harness::{GroupResult, Row};
+use crate::stats::Spread;
+
+/// The median ops/s of a row, if it has runs.
+pub fn median(row: &Row) -> Option<f64> {
+    let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
+    (!values.is_empty()).then(|| Spread::of(&values).median)
+}
+
+/// sqlreg ÷ each peer (above 1: sqlreg is faster) for one group.
+pub struct Ratios {
+    /// sqlreg (sqlx body) ÷ sqlx pool.
+    pub sqlx: Option<f64>,
+    /// sqlreg (entity body) ÷ sea-orm tuned.
+    pub sea_orm: Option<f64>,
+    /// sqlreg (entity body) ÷ core-lib.
+    pub core_lib: Option<f64>,
+    /// sqlreg (sqlx body) ÷ pgbench.
+    pub pgbench: Option<f64>,
+    /// sqlreg (sqlx body) ÷ the group's limit.
+    pub limit: Option<f64>,
+    /// The limit's name.
+    pub limit_label: &'static str,
+    /// The contender with the highest median, whoever it is.
+    pub fastest: &'static str,
+}
+
+impl GroupResult {
+    /// The median of one contender, if it ran.
+    pub fn median_of(&self, family: Family) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.family == family)
+            .and_then(median)
+    }
+
+    /// This group's headline ratios.
+    pub fn ratios(&self) -> Ratios {
+        let raw = self.median_of(Family::SqlregRaw);
+        let entity = self.median_of(Family::SqlregEntity).or(raw);
+        let over = |ours: Option<f64>, theirs: Family| Some(ours? / self.median_of(theirs)?);
+        Ratios {
+            sqlx: over(raw, Family::Sqlx),
+            sea_orm: over(entity, Family::SeaOrmTuned),
+            core_lib: over(entity, Family::CoreLib),
+            pgbench: over(raw, Family::Pgbench),
+            limit: over(raw, self.group.limit),
+            limit_label: self.group.limit.label(self.group.setup.target),
+            fastest: self
+                .rows
+                .iter()
+                .filter_map(|row| Some((median(row)?, row.family)))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map_or("—", |(_, family)| family.label(self.group.setup.target)),
+        }
+    }
+}
+
+/// `0.93×`, or `—` when either side is missing.
+pub fn show(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+}
