@@ -69,18 +69,7 @@ _bench_corelib() {
 # shellcheck source=scripts/db-servers.sh
 source scripts/db-servers.sh
 
-_bench_cleanup() {
-    local rc=$? stop_rc=0
-    trap - EXIT INT TERM
-    sqlreg_db_stop || stop_rc=$?
-    if [ "$rc" -eq 0 ]; then
-        rc=$stop_rc
-    fi
-    exit "$rc"
-}
-trap _bench_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+sqlreg_db_stop_on_exit
 
 _bench_corelib
 _bench_log "$SQLREG_BENCH_CORELIB"

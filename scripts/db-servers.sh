@@ -5,7 +5,7 @@
 # This file is meant to be *sourced*, not executed:
 #
 #     source scripts/db-servers.sh
-#     trap sqlreg_db_stop EXIT
+#     sqlreg_db_stop_on_exit   # stop them however the script ends
 #     sqlreg_db_start          # both servers up, SQLREG_TEST_* exported
 #     cargo test ...
 #     sqlreg_db_stop           # safe to call twice, or after a failed start
@@ -643,4 +643,23 @@ sqlreg_db_stop() {
     _SQLREG_DB_DIR=
     _sqlreg_unexport
     return "$rc"
+}
+
+# Stops the servers whenever the calling script ends (normally, on error, or
+# on Ctrl-C / TERM), keeping the script's own exit code; a failed stop turns
+# a success into a failure. Call it before sqlreg_db_start.
+sqlreg_db_stop_on_exit() {
+    trap _sqlreg_db_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+_sqlreg_db_exit() {
+    local rc=$? stop_rc=0
+    trap - EXIT INT TERM
+    sqlreg_db_stop || stop_rc=$?
+    if [ "$rc" -eq 0 ]; then
+        rc=$stop_rc
+    fi
+    exit "$rc"
 }

@@ -17,18 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/db-servers.sh
 source scripts/db-servers.sh
 
-_sqlreg_test_cleanup() {
-    local rc=$? stop_rc=0
-    trap - EXIT INT TERM
-    sqlreg_db_stop || stop_rc=$?
-    if [ "$rc" -eq 0 ]; then
-        rc=$stop_rc
-    fi
-    exit "$rc"
-}
-trap _sqlreg_test_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+sqlreg_db_stop_on_exit
 
 sqlreg_db_start
 echo "test.sh: PostgreSQL up on 127.0.0.1:$SQLREG_TEST_PG_PORT, MariaDB up on 127.0.0.1:$SQLREG_TEST_MARIADB_PORT" \

@@ -161,6 +161,15 @@ impl Error {
         }
     }
 
+    /// Why connecting failed, for [`Error::Connect`]; `None` for every other error.
+    #[must_use]
+    pub fn connect_failure(&self) -> Option<ConnectFailure> {
+        match self {
+            Self::Connect { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
     /// The HTTP status code core-lib's error handlers would answer with:
     /// 404 for [`Error::NotFound`], 409 for [`Error::Duplicate`], 503 when the
     /// pool is exhausted or closed, 500 otherwise.

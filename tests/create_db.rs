@@ -141,14 +141,9 @@ async fn missing_database_without_create_db_fails(kind: Kind) {
     let err = connect_with_items(db.config.clone().create_db(false))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Connect {
-                reason: ConnectFailure::UnknownDatabase,
-                ..
-            }
-        ),
+    assert_eq!(
+        err.connect_failure(),
+        Some(ConnectFailure::UnknownDatabase),
         "{err:?}"
     );
     assert!(
@@ -220,14 +215,9 @@ async fn sqlite_missing_file_without_create_db_fails_and_creates_nothing() {
     let err = connect_with_items(db.config.clone().create_db(false))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Connect {
-                reason: ConnectFailure::CannotOpenFile,
-                ..
-            }
-        ),
+    assert_eq!(
+        err.connect_failure(),
+        Some(ConnectFailure::CannotOpenFile),
         "{err:?}"
     );
     assert!(!file.exists(), "{} was created", file.display());

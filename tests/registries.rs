@@ -226,14 +226,9 @@ async fn a_database_that_cannot_open_closes_the_ones_already_open() {
         .connect()
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Connect {
-                reason: ConnectFailure::CannotOpenFile,
-                ..
-            }
-        ),
+    assert_eq!(
+        err.connect_failure(),
+        Some(ConnectFailure::CannotOpenFile),
         "{err}"
     );
     let after = given.get().await.unwrap_err();

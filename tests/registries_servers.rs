@@ -100,14 +100,9 @@ async fn a_wrong_password_closes_the_databases_already_open() {
         .connect()
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Connect {
-                reason: ConnectFailure::AuthenticationFailed,
-                ..
-            }
-        ),
+    assert_eq!(
+        err.connect_failure(),
+        Some(ConnectFailure::AuthenticationFailed),
         "{err}"
     );
     assert!(!err.to_string().contains("not-the-password"), "{err}");

@@ -105,14 +105,9 @@ pub async fn stopped_server(db: TestDb, seen: Seen) {
     let connect_took = started.elapsed();
     let connect = connect.expect_err("connect() to a stopped server fails");
     seen.error(&connect);
-    assert!(
-        matches!(
-            connect,
-            Error::Connect {
-                reason: ConnectFailure::Refused,
-                ..
-            }
-        ),
+    assert_eq!(
+        connect.connect_failure(),
+        Some(ConnectFailure::Refused),
         "{connect:?}"
     );
 
