@@ -5,14 +5,14 @@
 
 mod context;
 mod leak_watch;
+mod savepoint;
 mod statements;
 
-use std::panic::{AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use sea_orm::{DbErr, RuntimeErr};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
@@ -182,54 +182,6 @@ impl Session {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
         }
         self.end(conn);
-    }
-
-    /// Runs `body` inside a savepoint: its work is kept when it returns `Ok`
-    /// and undone alone (the rest of the session stays) when it returns `Err`
-    /// or panics.
-    ///
-    /// # Errors
-    ///
-    /// `body`'s own error, or the statement that opened or released the savepoint.
-    pub async fn savepoint<T, E, F>(&self, body: F) -> Result<T, E>
-    where
-        F: AsyncFnOnce(&Session) -> Result<T, E>,
-        E: From<Error>,
-    {
-        self.open_savepoint().await.map_err(Error::from)?;
-        let outcome = AssertUnwindSafe(body(self)).catch_unwind().await;
-        match outcome {
-            Ok(Ok(value)) => {
-                self.end_savepoint(true).await.map_err(Error::from)?;
-                Ok(value)
-            }
-            Ok(Err(err)) => {
-                self.end_savepoint(false).await.map_err(Error::from)?;
-                Err(err)
-            }
-            Err(panic) => {
-                let _ = self.end_savepoint(false).await;
-                std::panic::resume_unwind(panic)
-            }
-        }
-    }
-
-    async fn open_savepoint(&self) -> Result<(), DbErr> {
-        let mut state = self.ready(None).await?;
-        let begun = state.usable()?.begin(None).await;
-        self.check(&mut state, begun)
-    }
-
-    /// Releases (`keep`) or rolls back the innermost savepoint.
-    async fn end_savepoint(&self, keep: bool) -> Result<(), DbErr> {
-        let mut state = self.state.lock().await;
-        let conn = state.usable()?;
-        let ended = if keep {
-            conn.commit().await
-        } else {
-            conn.rollback().await
-        };
-        self.check(&mut state, ended)
     }
 
     /// The session's own sqlx connection, inside its transaction, for plain
