@@ -1,23 +1,22 @@
 //! One database: its pool, its sea-orm engine, and the sessions it hands out
 //! (core-lib's `SqlAlchemyConnectionRegistry`).
 
-use std::panic::{AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::FutureExt;
 use sea_orm::DatabaseConnection;
 
 use crate::config::DbConfig;
 use crate::driver::Pool;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::schema::RegistryBuilder;
-use crate::session::{Mode, Session, SessionContext};
+use crate::session::SessionContext;
 use crate::stats::{Counters, PoolStats};
 use crate::url::DbUrl;
 use checkout::ProbeFailure;
 
 mod checkout;
+mod sessions;
 
 /// A connected database: a pool built from one `db` config section, handing
 /// out [`Session`]s. Cheap to clone; clones share the pool.
@@ -127,68 +126,6 @@ impl SqlConnectionRegistry {
         &self.inner.config
     }
 
-    /// A session: one pooled connection whose transaction begins with the
-    /// first statement. End it with [`Session::commit`] or
-    /// [`Session::rollback`]; dropped without either, it rolls back and warns
-    /// with the location of this call.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::PoolTimeout`] when no connection frees up within
-    /// `pool_timeout`, [`Error::Closed`] after [`close`](Self::close),
-    /// [`Error::Acquire`] when a new connection cannot be opened.
-    #[track_caller]
-    pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::Transaction, Location::caller())
-    }
-
-    /// A pooled connection in autocommit mode (core-lib's `connection()`):
-    /// every statement commits by itself. Dropping it returns it to the pool.
-    ///
-    /// # Errors
-    ///
-    /// As [`get`](Self::get).
-    #[track_caller]
-    pub fn connection(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::Autocommit, Location::caller())
-    }
-
-    /// Runs `body` in a session: commits when it returns `Ok`, rolls back when
-    /// it returns `Err` or panics (the panic then continues), and always
-    /// releases the connection. If the returned future is dropped midway, the
-    /// transaction is rolled back before the connection is reused.
-    ///
-    /// # Errors
-    ///
-    /// `body`'s error, or an [`Error`] (converted into `E`) when no connection
-    /// can be had or the commit fails.
-    #[track_caller]
-    pub fn session<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
-    where
-        F: AsyncFnOnce(&Session) -> Result<T, E>,
-        E: From<Error>,
-    {
-        let opened_at = Location::caller();
-        async move {
-            let session = self.open_session(Mode::Transaction, opened_at).await?;
-            let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
-            match outcome {
-                Ok(Ok(value)) => {
-                    session.commit().await?;
-                    Ok(value)
-                }
-                Ok(Err(err)) => {
-                    session.rollback().await;
-                    Err(err)
-                }
-                Err(panic) => {
-                    session.rollback().await;
-                    std::panic::resume_unwind(panic)
-                }
-            }
-        }
-    }
-
     /// How many connections are open, idle, in use and awaited right now,
     /// and what the pool has done since it started. The same figures go to
     /// the `metrics` facade (`sqlreg_*`, labelled with the database).
@@ -217,21 +154,5 @@ impl SqlConnectionRegistry {
             );
         }
         tracing::info!(url = %self.inner.url, "database closed");
-    }
-
-    async fn open_session(
-        &self,
-        mode: Mode,
-        opened_at: &'static Location<'static>,
-    ) -> Result<Session> {
-        let conn = self.acquire().await?;
-        self.inner.counters.acquired();
-        let _ = self.stats(); // publishes the gauges
-        Ok(Session::new(
-            conn,
-            Arc::clone(&self.inner.context),
-            mode,
-            opened_at,
-        ))
     }
 }

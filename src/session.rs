@@ -213,10 +213,14 @@ impl Session {
     async fn ready(&self, first_sql: Option<&str>) -> Result<MutexGuard<'_, State>, DbErr> {
         let mut state = self.state.lock().await;
         let conn = state.usable()?;
-        if self.mode == Mode::Transaction && conn.transaction_depth() == 0 {
+        if self.mode != Mode::Autocommit && conn.transaction_depth() == 0 {
             state.beginning = true;
             let conn = state.usable()?;
-            let begun = self.context.within_limit(conn.begin(first_sql)).await;
+            let read_only = self.mode == Mode::ReadOnly;
+            let begun = self
+                .context
+                .within_limit(conn.begin(first_sql, read_only))
+                .await;
             state.beginning = false;
             self.check(&mut state, begun)?;
         }

@@ -19,7 +19,7 @@ use futures_util::{FutureExt, TryFutureExt};
 use sea_orm::{DatabaseConnection, DbBackend, ExecResult, QueryResult, Statement, Values};
 use sea_query_sqlx::SqlxValues;
 use sqlx::pool::PoolConnection;
-use sqlx::{Database, Executor, MySql, Postgres, Sqlite};
+use sqlx::{Database, Executor, MySql, Postgres, SqlSafeStr, Sqlite};
 use sqlx_core::transaction::TransactionManager;
 
 use crate::config::DbConfig;
@@ -201,17 +201,29 @@ impl Conn {
     }
 
     /// Opens a transaction (depth 0) or a savepoint (deeper). `first_sql` is
-    /// the statement about to run, so SQLite can take the write lock up front.
-    pub(crate) async fn begin(&mut self, first_sql: Option<&str>) -> Result<(), sqlx::Error> {
+    /// the statement about to run, so SQLite can take the write lock up front;
+    /// a `read_only` transaction refuses writes where the server can.
+    pub(crate) async fn begin(
+        &mut self,
+        first_sql: Option<&str>,
+        read_only: bool,
+    ) -> Result<(), sqlx::Error> {
+        let outermost = self.transaction_depth() == 0;
         match self {
             Self::Sqlite(conn) => {
-                let statement = sqlite::begin_statement(first_sql, depth::<Sqlite>(conn));
+                let statement = sqlite::begin_statement(first_sql, read_only, outermost);
                 <Sqlite as Database>::TransactionManager::begin(conn, statement).await
             }
             Self::Postgres(conn) => {
-                <Postgres as Database>::TransactionManager::begin(conn, None).await
+                let statement =
+                    (read_only && outermost).then_some("BEGIN READ ONLY".into_sql_str());
+                <Postgres as Database>::TransactionManager::begin(conn, statement).await
             }
-            Self::MySql(conn) => <MySql as Database>::TransactionManager::begin(conn, None).await,
+            Self::MySql(conn) => {
+                let statement = (read_only && outermost)
+                    .then_some("START TRANSACTION READ ONLY".into_sql_str());
+                <MySql as Database>::TransactionManager::begin(conn, statement).await
+            }
         }
     }
 

@@ -74,10 +74,15 @@ pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFa
 /// `BEGIN IMMEDIATE` for a transaction whose first statement writes: it takes
 /// the write lock up front, waiting up to `busy_timeout`, instead of failing
 /// with "database is locked" when a read lock cannot be upgraded later.
-/// Reads begin deferred so readers stay concurrent under WAL.
-pub(super) fn begin_statement(first_sql: Option<&str>, depth: usize) -> Option<SqlStr> {
-    let reads = first_sql.is_some_and(is_read);
-    (depth == 0 && !reads).then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"))
+/// Reads and read-only sessions begin deferred so readers stay concurrent
+/// under WAL.
+pub(super) fn begin_statement(
+    first_sql: Option<&str>,
+    read_only: bool,
+    outermost: bool,
+) -> Option<SqlStr> {
+    let reads = read_only || first_sql.is_some_and(is_read);
+    (outermost && !reads).then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"))
 }
 
 /// Whether a statement only reads (its first keyword is SELECT, VALUES,

@@ -25,6 +25,8 @@ const CLOSE_LIMIT: Duration = Duration::from_secs(5);
 pub(crate) enum Mode {
     /// `get()` / `session()`: one transaction, begun by the first statement.
     Transaction,
+    /// `get_read_only()` / `read_session()`: one read-only transaction.
+    ReadOnly,
     /// `connection()`: every statement commits by itself.
     Autocommit,
 }

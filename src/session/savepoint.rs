@@ -42,7 +42,7 @@ impl Session {
 
     async fn open_savepoint(&self) -> Result<(), DbErr> {
         let mut state = self.ready(None).await?;
-        let begun = state.usable()?.begin(None).await;
+        let begun = state.usable()?.begin(None, false).await;
         self.check(&mut state, begun)
     }
 

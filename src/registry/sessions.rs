@@ -1,0 +1,131 @@
+//! Handing out sessions: the guard forms (`get`, `get_read_only`,
+//! `connection`) and the closure forms (`session`, `read_session`).
+
+use std::panic::{AssertUnwindSafe, Location};
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+
+use super::SqlConnectionRegistry;
+use crate::error::{Error, Result};
+use crate::session::{Mode, Session};
+
+impl SqlConnectionRegistry {
+    /// A session: one pooled connection whose transaction begins with the
+    /// first statement. End it with [`Session::commit`] or
+    /// [`Session::rollback`]; dropped without either, it rolls back and warns
+    /// with the location of this call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PoolTimeout`] when no connection frees up within
+    /// `pool_timeout`, [`Error::Closed`] after [`close`](Self::close),
+    /// [`Error::Connect`] when the server cannot be reached,
+    /// [`Error::Acquire`] when a new connection cannot be opened.
+    #[track_caller]
+    pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
+        self.open_session(Mode::Transaction, Location::caller())
+    }
+
+    /// A read-only session: PostgreSQL and MariaDB refuse writes in it
+    /// (`BEGIN READ ONLY`); on SQLite it begins deferred, so it never takes
+    /// the write lock and never waits for writers (SQLite does not enforce
+    /// read-only transactions).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    #[track_caller]
+    pub fn get_read_only(&self) -> impl Future<Output = Result<Session>> + Send {
+        self.open_session(Mode::ReadOnly, Location::caller())
+    }
+
+    /// A pooled connection in autocommit mode (core-lib's `connection()`):
+    /// every statement commits by itself. Dropping it returns it to the pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    #[track_caller]
+    pub fn connection(&self) -> impl Future<Output = Result<Session>> + Send {
+        self.open_session(Mode::Autocommit, Location::caller())
+    }
+
+    /// Runs `body` in a session: commits when it returns `Ok`, rolls back when
+    /// it returns `Err` or panics (the panic then continues), and always
+    /// releases the connection. If the returned future is dropped midway, the
+    /// transaction is rolled back before the connection is reused.
+    ///
+    /// # Errors
+    ///
+    /// `body`'s error, or an [`Error`] (converted into `E`) when no connection
+    /// can be had or the commit fails.
+    #[track_caller]
+    pub fn session<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: AsyncFnOnce(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run(Mode::Transaction, Location::caller(), body)
+    }
+
+    /// [`session`](Self::session) in a read-only transaction (see
+    /// [`get_read_only`](Self::get_read_only)).
+    ///
+    /// # Errors
+    ///
+    /// As [`session`](Self::session); on PostgreSQL and MariaDB a write in
+    /// `body` fails with [`Error::Query`].
+    #[track_caller]
+    pub fn read_session<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: AsyncFnOnce(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.run(Mode::ReadOnly, Location::caller(), body)
+    }
+
+    async fn run<T, E, F>(
+        &self,
+        mode: Mode,
+        opened_at: &'static Location<'static>,
+        body: F,
+    ) -> Result<T, E>
+    where
+        F: AsyncFnOnce(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let session = self.open_session(mode, opened_at).await?;
+        let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
+        match outcome {
+            Ok(Ok(value)) => {
+                session.commit().await?;
+                Ok(value)
+            }
+            Ok(Err(err)) => {
+                session.rollback().await;
+                Err(err)
+            }
+            Err(panic) => {
+                session.rollback().await;
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    async fn open_session(
+        &self,
+        mode: Mode,
+        opened_at: &'static Location<'static>,
+    ) -> Result<Session> {
+        let conn = self.acquire().await?;
+        self.inner.counters.acquired();
+        let _ = self.stats(); // publishes the gauges
+        Ok(Session::new(
+            conn,
+            Arc::clone(&self.inner.context),
+            mode,
+            opened_at,
+        ))
+    }
+}
