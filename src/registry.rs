@@ -19,7 +19,7 @@ mod checkout;
 mod sessions;
 
 /// A connected database: a pool built from one `db` config section, handing
-/// out [`Session`]s. Cheap to clone; clones share the pool.
+/// out [`Session`](crate::Session)s. Cheap to clone; clones share the pool.
 ///
 /// ```no_run
 /// # async fn run() -> sqlreg::Result<()> {
@@ -67,7 +67,7 @@ impl SqlConnectionRegistry {
     ///
     /// # Errors
     ///
-    /// [`Error::Url`] for a URL that cannot be used, [`Error::Connect`] when
+    /// [`Error::Url`](crate::Error::Url) for a URL that cannot be used, [`Error::Connect`](crate::Error::Connect) when
     /// the first connection or the database creation fails.
     pub async fn connect(config: DbConfig) -> Result<Self> {
         Self::builder(config).connect().await
@@ -137,7 +137,7 @@ impl SqlConnectionRegistry {
             .snapshot(pool.size(), pool.num_idle(), pool.max_size())
     }
 
-    /// Stops handing out sessions ([`Error::Closed`] from then on), waits up
+    /// Stops handing out sessions ([`Error::Closed`](crate::Error::Closed) from then on), waits up
     /// to `session.close_timeout` for the sessions in flight to return their
     /// connections, and closes the connections. Connections of sessions still
     /// running after that close as soon as those sessions end.
