@@ -1,5 +1,6 @@
-//! sqlreg through its public API only: `session(..)` with plain sqlx inside
-//! (`Session::sqlx`) or with a sea-orm entity, `get()` + `commit()` for W1.
+//! sqlreg through its public API only: `read_session(..)` for reads and
+//! `session(..)` for writes, with plain sqlx inside (`Session::sqlx`) or a
+//! sea-orm entity, `get()` + `commit()` for W1.
 
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use sqlreg::{Config, Session, SqlConnectionRegistry};
@@ -113,7 +114,11 @@ impl Client for Sqlreg {
         Box::pin(async move {
             match op {
                 Op::Checkout => Ok(self.db.get().await?.commit().await?),
-                Op::SelectById => self.db.session(async |s| self.select(s, id).await).await,
+                Op::SelectById => {
+                    self.db
+                        .read_session(async |s| self.select(s, id).await)
+                        .await
+                }
                 Op::FailThenSelect => {
                     let failed = self
                         .db
@@ -127,7 +132,9 @@ impl Client for Sqlreg {
                         Err(err) => return Err(err),
                         Ok(()) => return Err("a failing session reported success".into()),
                     }
-                    self.db.session(async |s| self.select(s, id).await).await
+                    self.db
+                        .read_session(async |s| self.select(s, id).await)
+                        .await
                 }
                 Op::Insert => self.db.session(async |s| self.insert(s, id).await).await,
             }
