@@ -1,0 +1,173 @@
+//! A connection checked out of the pool: statements, transactions and
+//! savepoints, dispatched to the backend's sqlx connection.
+
+use std::any::Any;
+use std::time::Duration;
+
+use sea_orm::{ExecResult, QueryResult, Statement, Values};
+use sea_query_sqlx::SqlxValues;
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Executor, MySql, Postgres, SqlSafeStr, Sqlite};
+use sqlx_core::transaction::TransactionManager;
+
+use super::{Conn, mysql, postgres, sqlite};
+
+/// The bound values of a sea-orm statement, in the form sqlx binds.
+fn arguments(stmt: &Statement) -> SqlxValues {
+    SqlxValues(stmt.values.clone().unwrap_or(Values(Vec::new())))
+}
+
+impl Conn {
+    /// Runs a statement that returns no rows.
+    pub(crate) async fn execute(&mut self, stmt: &Statement) -> Result<ExecResult, sqlx::Error> {
+        each_backend!(self, Conn(conn) => {
+            sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
+                .execute(&mut **conn)
+                .await
+                .map(ExecResult::from)
+        })
+    }
+
+    /// Runs SQL text without parameters (may hold several statements).
+    pub(crate) async fn execute_unprepared(
+        &mut self,
+        sql: &str,
+    ) -> Result<ExecResult, sqlx::Error> {
+        each_backend!(self, Conn(conn) => conn
+            .execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+            .map(ExecResult::from))
+    }
+
+    /// Runs a query and returns its first row, if any.
+    pub(crate) async fn fetch_optional(
+        &mut self,
+        stmt: &Statement,
+    ) -> Result<Option<QueryResult>, sqlx::Error> {
+        each_backend!(self, Conn(conn) => {
+            sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
+                .fetch_optional(&mut **conn)
+                .await
+                .map(|row| row.map(QueryResult::from))
+        })
+    }
+
+    /// Runs a query and returns all its rows.
+    pub(crate) async fn fetch_all(
+        &mut self,
+        stmt: &Statement,
+    ) -> Result<Vec<QueryResult>, sqlx::Error> {
+        each_backend!(self, Conn(conn) => {
+            sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
+                .fetch_all(&mut **conn)
+                .await
+                .map(|rows| rows.into_iter().map(QueryResult::from).collect())
+        })
+    }
+
+    /// Opens a transaction (depth 0) or a savepoint (deeper). `first_sql` is
+    /// the statement about to run, so SQLite can take the write lock up front;
+    /// a `read_only` transaction refuses writes where the server can.
+    pub(crate) async fn begin(
+        &mut self,
+        first_sql: Option<&str>,
+        read_only: bool,
+    ) -> Result<(), sqlx::Error> {
+        let outermost = self.transaction_depth() == 0;
+        match self {
+            Self::Sqlite(conn) => {
+                let statement = sqlite::begin_statement(first_sql, read_only, outermost);
+                <Sqlite as Database>::TransactionManager::begin(conn, statement).await
+            }
+            Self::Postgres(conn) => {
+                let statement =
+                    (read_only && outermost).then_some("BEGIN READ ONLY".into_sql_str());
+                <Postgres as Database>::TransactionManager::begin(conn, statement).await
+            }
+            Self::MySql(conn) => {
+                let statement = (read_only && outermost)
+                    .then_some("START TRANSACTION READ ONLY".into_sql_str());
+                <MySql as Database>::TransactionManager::begin(conn, statement).await
+            }
+        }
+    }
+
+    /// Commits the innermost transaction or releases the innermost savepoint.
+    pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
+        each_backend!(self, Conn(conn) => commit(conn).await)
+    }
+
+    /// Rolls back the innermost transaction or savepoint.
+    pub(crate) async fn rollback(&mut self) -> Result<(), sqlx::Error> {
+        each_backend!(self, Conn(conn) => rollback(conn).await)
+    }
+
+    /// Open transactions plus savepoints on this connection.
+    pub(crate) fn transaction_depth(&self) -> usize {
+        each_backend!(self, Conn(conn) => depth(conn))
+    }
+
+    /// The backend's own sqlx connection, if it is of type `C`.
+    pub(crate) fn downcast_mut<C: Any>(&mut self) -> Option<&mut C> {
+        each_backend!(self, Conn(conn) => (&mut **conn as &mut dyn Any).downcast_mut::<C>())
+    }
+
+    /// Whether `err` means this connection is unusable (lost, killed, timed
+    /// out mid-statement, server shutting down) rather than one failed statement.
+    pub(crate) fn is_fatal(&self, err: &sqlx::Error) -> bool {
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => match self {
+                Self::Sqlite(_) => false,
+                Self::Postgres(_) => postgres::is_fatal(db.as_ref()),
+                Self::MySql(_) => mysql::is_fatal(db.as_ref()),
+            },
+            _ => false,
+        }
+    }
+
+    /// Closes the connection instead of returning it to the pool.
+    pub(crate) async fn close(self) {
+        each_backend!(self, Conn(conn) => {
+            let _ = conn.close().await;
+        });
+    }
+
+    /// Makes sure the connection is closed, not pooled, when it is dropped.
+    pub(crate) fn close_on_drop(&mut self) {
+        each_backend!(self, Conn(conn) => conn.close_on_drop());
+    }
+
+    /// Rolls back whatever is open, with a bound on how long that may take;
+    /// a connection that cannot be rolled back is closed instead of pooled.
+    pub(crate) async fn rollback_all_or_close(&mut self, limit: Duration) {
+        let rolled_back = tokio::time::timeout(limit, async {
+            while self.transaction_depth() > 0 {
+                self.rollback().await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        })
+        .await;
+        if !matches!(rolled_back, Ok(Ok(()))) {
+            tracing::warn!(
+                "rollback failed or timed out; closing the connection instead of pooling it"
+            );
+            self.close_on_drop();
+        }
+    }
+}
+
+fn depth<DB: Database>(conn: &PoolConnection<DB>) -> usize {
+    DB::TransactionManager::get_transaction_depth(conn)
+}
+
+async fn commit<DB: Database>(conn: &mut PoolConnection<DB>) -> Result<(), sqlx::Error> {
+    DB::TransactionManager::commit(conn).await
+}
+
+async fn rollback<DB: Database>(conn: &mut PoolConnection<DB>) -> Result<(), sqlx::Error> {
+    DB::TransactionManager::rollback(conn).await
+}
