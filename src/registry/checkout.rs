@@ -86,7 +86,7 @@ impl SqlConnectionRegistry {
         let pool = &self.inner.pool;
         // sqlx counts connections still being opened in `size()`, so only
         // sessions holding connections say whether the pool is merely busy.
-        if self.stats().in_use >= pool.max_size() {
+        if self.inner.counters.in_use.load(Ordering::Relaxed) >= pool.max_size() {
             return None;
         }
         let mut last = self.inner.last_probe.lock().await;

@@ -120,7 +120,7 @@ impl SqlConnectionRegistry {
     ) -> Result<Session> {
         let conn = self.acquire().await?;
         self.inner.counters.acquired();
-        let _ = self.stats(); // publishes the gauges
+        self.inner.context.publish_gauges();
         Ok(Session::new(
             conn,
             Arc::clone(&self.inner.context),

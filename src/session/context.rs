@@ -88,15 +88,21 @@ impl SessionContext {
         self.counters.evicted();
     }
 
+    /// Keeps the exported gauges current at every checkout and release,
+    /// without anyone calling `stats()`.
+    pub(crate) fn publish_gauges(&self) {
+        let pool = &self.pool;
+        let _ = self
+            .counters
+            .snapshot(pool.size(), pool.num_idle(), pool.max_size());
+    }
+
     /// Hands a session's connection back: QueuePool keeps at most `pool_size`
     /// idle connections, so an overflow connection coming back to a pool that
     /// has that many free already is closed instead. Call after the session
     /// left `in_use`.
     pub(crate) fn release(self: &Arc<Self>, conn: Conn) {
-        // Keeps the exported gauges current without anyone calling stats().
-        let pool = &self.pool;
-        self.counters
-            .snapshot(pool.size(), pool.num_idle(), pool.max_size());
+        self.publish_gauges();
         let free = self
             .pool
             .size()
