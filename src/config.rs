@@ -11,6 +11,7 @@ mod discover;
 mod lenient;
 mod overrides;
 mod report;
+mod transaction;
 pub(crate) mod tree;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use serde_json::Value;
 
 pub use self::db::{DbConfig, SessionConfig, SqliteOptions};
 pub use self::discover::DbSection;
+pub use self::transaction::{Backoff, Isolation, RetryConfig};
 use crate::error::{Error, Result};
 use crate::interpolate::{self, Failure};
 

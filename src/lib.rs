@@ -8,15 +8,18 @@ pub mod error;
 mod interpolate;
 mod registries;
 mod registry;
+mod retry;
 mod schema;
 mod session;
 mod stats;
 pub mod url;
 
-pub use config::{Config, DbConfig, DbSection, SessionConfig, SqliteOptions};
+pub use config::{
+    Backoff, Config, DbConfig, DbSection, Isolation, RetryConfig, SessionConfig, SqliteOptions,
+};
 pub use error::{ConnectFailure, Error, OrNotFound, Result};
 pub use registries::{DEFAULT_NAME, RegistriesBuilder, SqlConnectionRegistries};
-pub use registry::SqlConnectionRegistry;
+pub use registry::{SessionOptions, SqlConnectionRegistry};
 pub use schema::RegistryBuilder;
 pub use session::Session;
 pub use stats::PoolStats;

@@ -16,7 +16,11 @@ use crate::url::DbUrl;
 use checkout::ProbeFailure;
 
 mod checkout;
+mod options;
 mod sessions;
+mod transaction;
+
+pub use options::SessionOptions;
 
 /// A connected database: a pool built from one `db` config section, handing
 /// out [`Session`](crate::Session)s. Cheap to clone; clones share the pool.

@@ -6,6 +6,7 @@
 mod context;
 mod leak_watch;
 mod savepoint;
+mod state;
 mod statements;
 
 use std::panic::Location;
@@ -16,10 +17,12 @@ use std::time::Duration;
 use sea_orm::{DbErr, RuntimeErr};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
-use crate::driver::Conn;
+use crate::config::Isolation;
+use crate::driver::{self, Aborted, Conn};
 use crate::error::{Error, Result};
 pub(crate) use context::{Mode, SessionContext};
 use leak_watch::LeakWatch;
+use state::{Abort, State};
 
 /// How long a rollback may take before the connection is closed instead.
 const ROLLBACK_LIMIT: Duration = Duration::from_secs(5);
@@ -39,34 +42,12 @@ pub struct Session {
     state: Mutex<State>,
     context: Arc<SessionContext>,
     mode: Mode,
+    /// The level the transaction begins with; `None` keeps the server's.
+    isolation: Option<Isolation>,
     opened_at: &'static Location<'static>,
     leak_watch: Option<LeakWatch>,
     /// Whether the session has left `in_use` already.
     left: bool,
-}
-
-/// The connection, and whether it broke (a broken one is never used again
-/// and is closed instead of pooled).
-struct State {
-    conn: Option<Conn>,
-    broken: bool,
-    /// A BEGIN was sent and its answer not yet read. If the session ends in
-    /// that state (its future was dropped), the server may be inside a
-    /// transaction that sqlx does not know of, so the connection is closed.
-    beginning: bool,
-}
-
-impl State {
-    /// The connection, if the session has not ended and it is not broken.
-    fn usable(&mut self) -> Result<&mut Conn, DbErr> {
-        match (&mut self.conn, self.broken) {
-            (Some(_), true) => Err(DbErr::Custom(
-                "the session's connection broke earlier; start a new session".into(),
-            )),
-            (Some(conn), false) => Ok(conn),
-            (None, _) => Err(DbErr::Custom("the session has already ended".into())),
-        }
-    }
 }
 
 impl std::fmt::Debug for Session {
@@ -83,6 +64,7 @@ impl Session {
         conn: Conn,
         context: Arc<SessionContext>,
         mode: Mode,
+        isolation: Option<Isolation>,
         opened_at: &'static Location<'static>,
     ) -> Self {
         context.counters.in_use.fetch_add(1, Ordering::Relaxed);
@@ -90,13 +72,10 @@ impl Session {
             .leak_warning
             .and_then(|threshold| LeakWatch::start(threshold, opened_at));
         Self {
-            state: Mutex::new(State {
-                conn: Some(conn),
-                broken: false,
-                beginning: false,
-            }),
+            state: Mutex::new(State::new(conn)),
             context,
             mode,
+            isolation,
             opened_at,
             leak_watch,
             left: false,
@@ -113,8 +92,11 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`Error::Commit`] when the database refuses the commit (a deferred
-    /// constraint, a serialization failure, a lost connection). The
+    /// [`Error::Commit`] when nothing was committed: the database refused the
+    /// commit (a deferred constraint, a serialization failure, a lost
+    /// connection), or an earlier statement failed in a way that made the
+    /// server abort the transaction (PostgreSQL after any error, MariaDB
+    /// after a deadlock) — even if the caller ignored that error. The
     /// transaction is then rolled back and the connection still released.
     pub async fn commit(mut self) -> Result<()> {
         let state = self.state.get_mut();
@@ -126,23 +108,52 @@ impl Session {
                 "the connection broke during the session; nothing was committed".into(),
             )));
         }
+        if state.unobserved && state.aborted.is_none() && conn.transaction_depth() > 0 {
+            match self.context.within_limit(conn.transaction_survived()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    state.aborted = Some(Abort {
+                        scope: Aborted::Whole,
+                        cause: "a statement run through `Session::sqlx()` failed".into(),
+                    });
+                }
+                Err(err) => return Err(self.commit_failed(conn, err).await),
+            }
+        }
+        if let Some(abort) = self.state.get_mut().aborted.take() {
+            conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+            self.end(conn);
+            return Err(Error::Commit(DbErr::Custom(abort.commit_refusal())));
+        }
         let mut committed = Ok(());
         while committed.is_ok() && conn.transaction_depth() > 0 {
             committed = self.context.within_limit(conn.commit()).await;
         }
-        let outcome = match committed {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                if conn.is_fatal(&err) {
-                    self.context.evict(&mut conn);
-                } else {
-                    conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
-                }
-                Err(Error::Commit(query_error(err)))
+        match committed {
+            Ok(()) => {
+                self.end(conn);
+                Ok(())
             }
-        };
+            Err(err) => Err(self.commit_failed(conn, err).await),
+        }
+    }
+
+    /// Cleans up after a failed commit: a lost connection is closed, anything
+    /// else rolled back; either way the connection is released.
+    async fn commit_failed(&mut self, mut conn: Conn, err: sqlx::Error) -> Error {
+        if driver::is_fatal(&err) {
+            self.context.evict(&mut conn);
+        } else {
+            conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+        }
         self.end(conn);
-        outcome
+        Error::Commit(query_error(err))
+    }
+
+    /// The transient conflict (or lost connection) a statement of this
+    /// session met, if any: the retrying form runs the transaction again.
+    pub(crate) fn take_conflict(&mut self) -> Option<DbErr> {
+        self.state.get_mut().conflict.take()
     }
 
     /// Leaves `in_use` and hands the connection back to the pool (or closes it).
@@ -195,7 +206,8 @@ impl Session {
     /// [`Error::Query`] if the session is not on `DB`'s backend, or if
     /// beginning the transaction fails.
     pub async fn sqlx<DB: sqlx::Database>(&self) -> Result<MappedMutexGuard<'_, DB::Connection>> {
-        let state = self.ready(None).await?;
+        let mut state = self.ready().await?;
+        state.unobserved = self.mode != Mode::Autocommit;
         MutexGuard::try_map(state, |state| {
             state.usable().ok().and_then(Conn::downcast_mut)
         })
@@ -209,8 +221,7 @@ impl Session {
     }
 
     /// The state, with the transaction begun if this session has one.
-    /// `first_sql` is the statement about to run (SQLite picks its BEGIN by it).
-    async fn ready(&self, first_sql: Option<&str>) -> Result<MutexGuard<'_, State>, DbErr> {
+    async fn ready(&self) -> Result<MutexGuard<'_, State>, DbErr> {
         let mut state = self.state.lock().await;
         let conn = state.usable()?;
         if self.mode != Mode::Autocommit && conn.transaction_depth() == 0 {
@@ -219,27 +230,53 @@ impl Session {
             let read_only = self.mode == Mode::ReadOnly;
             let begun = self
                 .context
-                .within_limit(conn.begin(first_sql, read_only))
+                .within_limit(conn.begin(read_only, self.isolation))
                 .await;
             state.beginning = false;
-            self.check(&mut state, begun)?;
+            self.check(&mut state, begun).await?;
         }
         Ok(state)
     }
 
-    /// Marks the connection broken when `outcome` is a fatal error, so it is
-    /// closed instead of pooled, and converts the error.
-    fn check<T>(&self, state: &mut State, outcome: Result<T, sqlx::Error>) -> Result<T, DbErr> {
-        outcome.map_err(|err| {
-            if let Some(conn) = state.conn.as_mut()
-                && !state.broken
-                && conn.is_fatal(&err)
-            {
+    /// Records what a failed round trip means for the session — a broken
+    /// connection is closed instead of pooled, a transaction the server
+    /// aborted refuses further statements and the commit, a conflict is
+    /// remembered for a retry — and converts the error.
+    async fn check<T>(
+        &self,
+        state: &mut State,
+        outcome: Result<T, sqlx::Error>,
+    ) -> Result<T, DbErr> {
+        let err = match outcome {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        let in_transaction = self.mode != Mode::Autocommit;
+        let fatal = driver::is_fatal(&err);
+        if let Some(conn) = state.conn.as_mut()
+            && !state.broken
+        {
+            if fatal {
                 state.broken = true;
                 self.context.evict(conn);
+            } else if conn.transaction_depth() > 0 && state.aborted.is_none() {
+                let scope = conn.aborted_by(&err).await;
+                if scope != Aborted::No {
+                    state.aborted = Some(Abort {
+                        scope,
+                        cause: driver::describe_failure(&err),
+                    });
+                }
             }
-            query_error(err)
-        })
+        }
+        // A connection lost before COMMIT takes its transaction with it: the
+        // server rolls it back, so running it again is safe.
+        let retryable = in_transaction && (fatal || driver::is_conflict(&err));
+        let err = query_error(err);
+        if retryable {
+            state.conflict = Some(err.clone());
+        }
+        Err(err)
     }
 }
 

@@ -29,6 +29,8 @@ pub struct PoolStats {
     pub timed_out: u64,
     /// Connections thrown away because they broke or could not be cleaned up.
     pub evicted: u64,
+    /// Transactions the retrying form ran again after a transient conflict.
+    pub retries: u64,
 }
 
 /// The counters one registry keeps; shared with its sessions and pool hooks.
@@ -40,6 +42,7 @@ pub(crate) struct Counters {
     created: Counted,
     timed_out: Counted,
     evicted: Counted,
+    retries: Counted,
 }
 
 /// One counter, kept here for `stats()` and mirrored to the `metrics` facade
@@ -78,6 +81,7 @@ impl Counters {
             created: Counted::new("sqlreg_created_total", &database),
             timed_out: Counted::new("sqlreg_timed_out_total", &database),
             evicted: Counted::new("sqlreg_evicted_total", &database),
+            retries: Counted::new("sqlreg_retries_total", &database),
             gauges: Gauges::new(&database),
         }
     }
@@ -98,6 +102,10 @@ impl Counters {
         self.evicted.add();
     }
 
+    pub(crate) fn retried(&self) {
+        self.retries.add();
+    }
+
     /// Combines the counters with the pool's own figures, and publishes the
     /// gauges so exporters see the same snapshot.
     pub(crate) fn snapshot(&self, size: u32, idle: u32, max: u32) -> PoolStats {
@@ -113,6 +121,7 @@ impl Counters {
             closed: created.saturating_sub(u64::from(size)),
             timed_out: self.timed_out.get(),
             evicted: self.evicted.get(),
+            retries: self.retries.get(),
         };
         self.gauges.publish(&stats);
         stats

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::transaction::{Isolation, RetryConfig};
 use super::{defaults, lenient};
 use crate::error::{Error, Result};
 use crate::url::UrlConfig;
@@ -73,6 +74,13 @@ pub struct SessionConfig {
     /// How long `close()` waits for sessions in flight before closing anyway (default 30 s).
     #[serde(deserialize_with = "lenient::seconds")]
     pub close_timeout: Duration,
+    /// The isolation level every session asks for; `None` (the default)
+    /// keeps the server's own (PostgreSQL: read committed, MariaDB:
+    /// repeatable read; SQLite is always serializable).
+    pub isolation: Option<Isolation>,
+    /// How [`transaction`](crate::SqlConnectionRegistry::transaction) retries
+    /// transient conflicts.
+    pub retry: RetryConfig,
 }
 
 /// SQLite settings applied to every connection (an extension beyond core-lib).
@@ -179,6 +187,22 @@ impl DbConfig {
                     .to_owned(),
             )?;
         }
+        rule(
+            session.retry.attempts >= 1,
+            "session.retry.attempts",
+            format!(
+                "must be at least 1 (1 never retries), found {}",
+                session.retry.attempts
+            ),
+        )?;
+        rule(
+            session.retry.backoff.min <= session.retry.backoff.max,
+            "session.retry.backoff",
+            format!(
+                "min ({:?}) must not be greater than max ({:?})",
+                session.retry.backoff.min, session.retry.backoff.max
+            ),
+        )?;
         one_of(
             &self.sqlite.journal_mode,
             "sqlite.journal_mode",

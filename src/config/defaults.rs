@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::transaction::{Isolation, RetryConfig};
 use super::{DbConfig, SessionConfig, SqliteOptions};
 use crate::url::UrlConfig;
 
@@ -33,6 +34,14 @@ pub(crate) const SLOW_QUERY: Option<Duration> = Some(Duration::from_secs(1));
 pub(crate) const LEAK_WARNING: Option<Duration> = None;
 /// In-flight requests usually finish within seconds; a shutdown should not hang on a stuck one.
 pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Each backend's own isolation level unless asked: what its users already know.
+pub(crate) const ISOLATION: Option<Isolation> = None;
+/// Three attempts ride out a burst of conflicts without hiding a hot spot.
+pub(crate) const RETRY_ATTEMPTS: u32 = 3;
+/// A conflicting transaction usually finishes within milliseconds.
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Long enough to let a busy row cool down, short enough for a request.
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_millis(500);
 /// WAL lets readers proceed while one connection writes.
 pub(crate) const JOURNAL_MODE: &str = "wal";
 /// Concurrent writers wait up to 5 s for the lock instead of failing with "database is locked".
@@ -56,6 +65,8 @@ impl Default for SessionConfig {
             slow_query: SLOW_QUERY,
             leak_warning: LEAK_WARNING,
             close_timeout: CLOSE_TIMEOUT,
+            isolation: ISOLATION,
+            retry: RetryConfig::default(),
         }
     }
 }

@@ -7,10 +7,12 @@ use std::time::Duration;
 use sea_orm::{ExecResult, QueryResult, Statement, Values};
 use sea_query_sqlx::SqlxValues;
 use sqlx::pool::PoolConnection;
-use sqlx::{Database, Executor, MySql, Postgres, SqlSafeStr, Sqlite};
+use sqlx::{Database, Executor, MySql, Postgres, Sqlite};
 use sqlx_core::transaction::TransactionManager;
 
+use super::conflict::Aborted;
 use super::{Conn, mysql, postgres, sqlite};
+use crate::config::Isolation;
 
 /// The bound values of a sea-orm statement, in the form sqlx binds.
 fn arguments(stmt: &Statement) -> SqlxValues {
@@ -65,29 +67,60 @@ impl Conn {
         })
     }
 
-    /// Opens a transaction (depth 0) or a savepoint (deeper). `first_sql` is
-    /// the statement about to run, so SQLite can take the write lock up front;
-    /// a `read_only` transaction refuses writes where the server can.
+    /// Opens a transaction (depth 0) or a savepoint (deeper). The outermost
+    /// `BEGIN` carries the access mode and the isolation level where the
+    /// backend allows it, so neither costs a round trip of its own.
     pub(crate) async fn begin(
         &mut self,
-        first_sql: Option<&str>,
         read_only: bool,
+        isolation: Option<Isolation>,
     ) -> Result<(), sqlx::Error> {
         let outermost = self.transaction_depth() == 0;
         match self {
             Self::Sqlite(conn) => {
-                let statement = sqlite::begin_statement(first_sql, read_only, outermost);
+                let statement = sqlite::begin_statement(read_only).filter(|_| outermost);
                 <Sqlite as Database>::TransactionManager::begin(conn, statement).await
             }
             Self::Postgres(conn) => {
                 let statement =
-                    (read_only && outermost).then_some("BEGIN READ ONLY".into_sql_str());
+                    postgres::begin_statement(read_only, isolation).filter(|_| outermost);
                 <Postgres as Database>::TransactionManager::begin(conn, statement).await
             }
             Self::MySql(conn) => {
-                let statement = (read_only && outermost)
-                    .then_some("START TRANSACTION READ ONLY".into_sql_str());
+                let statement = mysql::begin_statement(read_only, isolation).filter(|_| outermost);
                 <MySql as Database>::TransactionManager::begin(conn, statement).await
+            }
+        }
+    }
+
+    /// What `err`, just returned by a statement inside a transaction, did to
+    /// that transaction on this backend.
+    pub(crate) async fn aborted_by(&mut self, err: &sqlx::Error) -> Aborted {
+        match self {
+            Self::Sqlite(_) => sqlite::aborts_transaction(err),
+            Self::Postgres(_) => postgres::aborts_transaction(err),
+            Self::MySql(conn) => mysql::aborts_transaction(conn, err).await,
+        }
+    }
+
+    /// Asks the server whether the open transaction is still usable, for
+    /// statements sqlreg did not see (those run through `Session::sqlx()`):
+    /// PostgreSQL refuses a statement in an aborted transaction, MariaDB
+    /// reports `@@in_transaction = 0` once it rolled one back. SQLite gives
+    /// no such answer; its rare automatic rollbacks surface at COMMIT.
+    pub(crate) async fn transaction_survived(&mut self) -> Result<bool, sqlx::Error> {
+        match self {
+            Self::Sqlite(_) => Ok(true),
+            Self::Postgres(conn) => match sqlx::query("SELECT 1").execute(&mut **conn).await {
+                Ok(_) => Ok(true),
+                Err(err) if postgres::aborts_transaction(&err) != Aborted::No => Ok(false),
+                Err(err) => Err(err),
+            },
+            Self::MySql(conn) => {
+                let open: u64 = sqlx::query_scalar("SELECT @@in_transaction")
+                    .fetch_one(&mut **conn)
+                    .await?;
+                Ok(open == 1)
             }
         }
     }
@@ -110,23 +143,6 @@ impl Conn {
     /// The backend's own sqlx connection, if it is of type `C`.
     pub(crate) fn downcast_mut<C: Any>(&mut self) -> Option<&mut C> {
         each_backend!(self, Conn(conn) => (&mut **conn as &mut dyn Any).downcast_mut::<C>())
-    }
-
-    /// Whether `err` means this connection is unusable (lost, killed, timed
-    /// out mid-statement, server shutting down) rather than one failed statement.
-    pub(crate) fn is_fatal(&self, err: &sqlx::Error) -> bool {
-        match err {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(db) => match self {
-                Self::Sqlite(_) => false,
-                Self::Postgres(_) => postgres::is_fatal(db.as_ref()),
-                Self::MySql(_) => mysql::is_fatal(db.as_ref()),
-            },
-            _ => false,
-        }
     }
 
     /// Closes the connection instead of returning it to the pool.

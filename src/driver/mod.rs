@@ -19,6 +19,7 @@ macro_rules! each_backend {
     };
 }
 
+mod conflict;
 mod conn;
 mod connect;
 mod mysql;
@@ -40,6 +41,7 @@ use crate::stats::Counters;
 use crate::url::{Backend, DbUrl};
 use connect::PoolHooks;
 
+pub(crate) use conflict::{Aborted, describe as describe_failure, is_busy, is_conflict, is_fatal};
 pub(crate) use connect::{MemoryDatabase, redact};
 
 /// A sqlx pool of one of the supported backends.

@@ -3,12 +3,13 @@
 
 use std::str::FromStr;
 
-use sqlx::mysql::MySqlConnectOptions;
-use sqlx::{Connection, Executor, MySql};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
+use sqlx::{AssertSqlSafe, Connection, Executor, MySql, SqlSafeStr, SqlStr};
 
+use super::conflict::Aborted;
 use super::connect::{self, PoolHooks};
 use super::{Opened, Pool};
-use crate::config::DbConfig;
+use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
 use crate::url::DbUrl;
 
@@ -39,10 +40,7 @@ fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnectOptions
 }
 
 pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
-    let number = err
-        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()?
-        .number();
-    match number {
+    match error_number(err)? {
         // ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR
         1045 | 1044 => Some(ConnectFailure::AuthenticationFailed),
         // ER_BAD_DB_ERROR
@@ -54,8 +52,65 @@ pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFa
 /// Server shutdown (1053), connection killed (1927), gone away (2006), lost
 /// during query (2013) and idle disconnect (4031) end the connection.
 pub(super) fn is_fatal(err: &dyn sqlx::error::DatabaseError) -> bool {
-    err.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-        .is_some_and(|err| matches!(err.number(), 1053 | 1927 | 2006 | 2013 | 4031))
+    error_number(err).is_some_and(|number| matches!(number, 1053 | 1927 | 2006 | 2013 | 4031))
+}
+
+/// Deadlock (1213), lock wait timeout (1205) and MariaDB's snapshot check
+/// under REPEATABLE READ, "record has changed since last read" (1020).
+pub(super) fn is_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
+    error_number(err).is_some_and(|number| matches!(number, 1213 | 1205 | 1020))
+}
+
+/// InnoDB rolls the whole transaction back on a deadlock (1213) or a full
+/// lock table (1206), and on a lock wait timeout (1205) when
+/// `innodb_rollback_on_timeout` is on — asked of the server
+/// (`@@in_transaction`), so only that rare error costs a round trip.
+pub(super) async fn aborts_transaction(conn: &mut MySqlConnection, err: &sqlx::Error) -> Aborted {
+    let sqlx::Error::Database(db) = err else {
+        return Aborted::No;
+    };
+    match error_number(db.as_ref()) {
+        Some(1213 | 1206) => Aborted::Whole,
+        Some(1205) => {
+            let open: Result<u64, _> = sqlx::query_scalar("SELECT @@in_transaction")
+                .fetch_one(conn)
+                .await;
+            // Unknown (a MySQL without the variable, a broken connection):
+            // assume the worst, so nothing is ever reported committed wrongly.
+            if matches!(open, Ok(1)) {
+                Aborted::No
+            } else {
+                Aborted::Whole
+            }
+        }
+        _ => Aborted::No,
+    }
+}
+
+/// The statement that begins a transaction. `START TRANSACTION` cannot carry
+/// an isolation level, so the level is set for the next transaction in the
+/// same query: still one round trip.
+pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> Option<SqlStr> {
+    let start = if read_only {
+        "START TRANSACTION READ ONLY"
+    } else {
+        "START TRANSACTION"
+    };
+    match isolation {
+        Some(level) => Some(
+            AssertSqlSafe(format!(
+                "SET TRANSACTION ISOLATION LEVEL {}; {start}",
+                level.sql()
+            ))
+            .into_sql_str(),
+        ),
+        None => read_only.then(|| start.into_sql_str()),
+    }
+}
+
+fn error_number(err: &dyn sqlx::error::DatabaseError) -> Option<u16> {
+    err.try_downcast_ref::<MySqlDatabaseError>()
+        .map(MySqlDatabaseError::number)
 }
 
 /// `CREATE DATABASE IF NOT EXISTS` on a connection without a default database.
@@ -80,6 +135,24 @@ fn quote_identifier(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::Isolation;
+
+    #[test]
+    fn begin_sets_the_level_in_the_same_query() {
+        let begin = |read_only, level| {
+            super::begin_statement(read_only, level).map(|sql| sql.as_str().to_owned())
+        };
+        assert_eq!(begin(false, None), None);
+        assert_eq!(
+            begin(true, None).as_deref(),
+            Some("START TRANSACTION READ ONLY")
+        );
+        assert_eq!(
+            begin(false, Some(Isolation::Serializable)).as_deref(),
+            Some("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; START TRANSACTION")
+        );
+    }
+
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(super::quote_identifier("app"), "`app`");

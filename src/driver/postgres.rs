@@ -3,12 +3,13 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgDatabaseError};
+use sqlx::{AssertSqlSafe, Connection, Postgres, SqlSafeStr, SqlStr};
 
+use super::conflict::Aborted;
 use super::connect::{self, PoolHooks};
 use super::{Opened, Pool};
-use crate::config::DbConfig;
+use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
 use crate::url::DbUrl;
 
@@ -57,8 +58,48 @@ pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFa
 /// Connection exceptions (class 08) and the server's shutdown / crash
 /// recovery / admin-terminate codes (57P01–57P03) end the connection.
 pub(super) fn is_fatal(err: &dyn sqlx::error::DatabaseError) -> bool {
-    err.code()
-        .is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03"))
+    is_postgres(err)
+        && err.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        })
+}
+
+/// A serialization failure (40001) or a detected deadlock (40P01): the
+/// server rolled this transaction back in favour of a concurrent one.
+pub(super) fn is_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
+    is_postgres(err)
+        && err
+            .code()
+            .is_some_and(|code| matches!(&*code, "40001" | "40P01"))
+}
+
+/// Any statement error aborts a PostgreSQL transaction: the server then
+/// refuses every statement until the innermost savepoint is rolled back, and
+/// answers COMMIT with ROLLBACK.
+pub(super) fn aborts_transaction(err: &sqlx::Error) -> Aborted {
+    if matches!(err, sqlx::Error::Database(db) if is_postgres(db.as_ref())) {
+        Aborted::UntilSavepoint
+    } else {
+        Aborted::No
+    }
+}
+
+/// The statement that begins a transaction: PostgreSQL takes the isolation
+/// level and the access mode in `BEGIN` itself, so neither costs a round trip.
+pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> Option<SqlStr> {
+    let mut statement = String::from("BEGIN");
+    if let Some(level) = isolation {
+        statement.push_str(" ISOLATION LEVEL ");
+        statement.push_str(level.sql());
+    }
+    if read_only {
+        statement.push_str(" READ ONLY");
+    }
+    (statement.len() > "BEGIN".len()).then(|| AssertSqlSafe(statement).into_sql_str())
+}
+
+fn is_postgres(err: &dyn sqlx::error::DatabaseError) -> bool {
+    err.try_downcast_ref::<PgDatabaseError>().is_some()
 }
 
 /// `CREATE DATABASE "<name>"` on the maintenance database; a database created
@@ -90,6 +131,21 @@ fn quote_identifier(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::Isolation;
+
+    #[test]
+    fn begin_carries_isolation_and_access_mode() {
+        let begin = |read_only, level| {
+            super::begin_statement(read_only, level).map(|sql| sql.as_str().to_owned())
+        };
+        assert_eq!(begin(false, None), None);
+        assert_eq!(begin(true, None).as_deref(), Some("BEGIN READ ONLY"));
+        assert_eq!(
+            begin(true, Some(Isolation::Serializable)).as_deref(),
+            Some("BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY")
+        );
+    }
+
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(super::quote_identifier("app"), "\"app\"");

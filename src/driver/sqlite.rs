@@ -3,9 +3,10 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteError, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{SqlStr, Sqlite};
 
+use super::conflict::Aborted;
 use super::connect::{self, MemoryDatabase, PoolHooks};
 use super::{Opened, Pool};
 use crate::config::DbConfig;
@@ -14,6 +15,8 @@ use crate::url::{DbUrl, SqliteTarget};
 
 /// SQLite's result code for "unable to open database file".
 const SQLITE_CANTOPEN: &str = "14";
+/// SQLite's primary result code for "database is locked".
+const SQLITE_BUSY: i32 = 5;
 
 pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> Result<Opened> {
     let (options, memory) = connect_options(url, config)?;
@@ -71,56 +74,37 @@ pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFa
     (err.code().as_deref() == Some(SQLITE_CANTOPEN)).then_some(ConnectFailure::CannotOpenFile)
 }
 
-/// `BEGIN IMMEDIATE` for a transaction whose first statement writes: it takes
-/// the write lock up front, waiting up to `busy_timeout`, instead of failing
-/// with "database is locked" when a read lock cannot be upgraded later.
-/// Reads and read-only sessions begin deferred so readers stay concurrent
-/// under WAL.
-pub(super) fn begin_statement(
-    first_sql: Option<&str>,
-    read_only: bool,
-    outermost: bool,
-) -> Option<SqlStr> {
-    let reads = read_only || first_sql.is_some_and(is_read);
-    (outermost && !reads).then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"))
+/// `BEGIN IMMEDIATE` for every transaction that may write: it takes the write
+/// lock up front, waiting up to `busy_timeout`, instead of beginning deferred
+/// and failing at once ("database is locked", `SQLITE_BUSY_SNAPSHOT`) when a
+/// read lock cannot be upgraded after another writer committed. Read-only
+/// transactions begin deferred, so readers never queue behind writers.
+/// Isolation needs no statement: SQLite transactions are always serializable.
+pub(super) fn begin_statement(read_only: bool) -> Option<SqlStr> {
+    (!read_only).then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"))
 }
 
-/// Whether a statement only reads (its first keyword is SELECT, VALUES,
-/// EXPLAIN or PRAGMA, or a WITH that ends in a SELECT).
-fn is_read(sql: &str) -> bool {
-    let first_word = |s: &str| {
-        s.trim_start_matches(|c: char| c.is_whitespace() || c == '(')
-            .split(|c: char| !c.is_ascii_alphabetic())
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase()
-    };
-    match first_word(sql).as_str() {
-        "SELECT" | "VALUES" | "EXPLAIN" | "PRAGMA" => true,
-        "WITH" => {
-            let upper = sql.to_ascii_uppercase();
-            !["INSERT", "UPDATE", "DELETE", "REPLACE"]
-                .iter()
-                .any(|word| upper.contains(word))
+/// SQLite's primary result code: sqlx reports extended codes (517 is
+/// `SQLITE_BUSY_SNAPSHOT`), whose low byte is the primary one.
+fn primary_code(err: &dyn sqlx::error::DatabaseError) -> Option<i32> {
+    err.try_downcast_ref::<SqliteError>()?;
+    let code: i32 = err.code()?.parse().ok()?;
+    Some(code & 0xff)
+}
+
+/// `SQLITE_BUSY` in any of its forms: the lock was not obtained within
+/// `busy_timeout`.
+pub(super) fn is_busy(err: &dyn sqlx::error::DatabaseError) -> bool {
+    primary_code(err) == Some(SQLITE_BUSY)
+}
+
+/// Out of memory, interrupted, I/O error and disk full may roll the whole
+/// transaction back automatically; treat them as if they did.
+pub(super) fn aborts_transaction(err: &sqlx::Error) -> Aborted {
+    match err {
+        sqlx::Error::Database(db) if matches!(primary_code(db.as_ref()), Some(7 | 9 | 10 | 13)) => {
+            Aborted::Whole
         }
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_read;
-
-    #[test]
-    fn reads_and_writes_are_told_apart() {
-        assert!(is_read("SELECT * FROM t"));
-        assert!(is_read("  (select 1)"));
-        assert!(is_read("WITH x AS (SELECT 1) SELECT * FROM x"));
-        assert!(!is_read(
-            "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x"
-        ));
-        assert!(!is_read("INSERT INTO t VALUES (1)"));
-        assert!(!is_read("update t set a = 1"));
-        assert!(!is_read("CREATE TABLE t (a int)"));
+        _ => Aborted::No,
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 
 use super::SqlConnectionRegistry;
+use crate::config::Isolation;
 use crate::error::{Error, Result};
 use crate::session::{Mode, Session};
 
@@ -24,7 +25,7 @@ impl SqlConnectionRegistry {
     /// [`Error::Acquire`] when a new connection cannot be opened.
     #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::Transaction, Location::caller())
+        self.open_session(Mode::Transaction, None, Location::caller())
     }
 
     /// A read-only session: PostgreSQL and MariaDB refuse writes in it
@@ -37,7 +38,7 @@ impl SqlConnectionRegistry {
     /// As [`get`](Self::get).
     #[track_caller]
     pub fn get_read_only(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::ReadOnly, Location::caller())
+        self.open_session(Mode::ReadOnly, None, Location::caller())
     }
 
     /// A pooled connection in autocommit mode (core-lib's `connection()`):
@@ -48,7 +49,7 @@ impl SqlConnectionRegistry {
     /// As [`get`](Self::get).
     #[track_caller]
     pub fn connection(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::Autocommit, Location::caller())
+        self.open_session(Mode::Autocommit, None, Location::caller())
     }
 
     /// Runs `body` in a session: commits when it returns `Ok`, rolls back when
@@ -66,7 +67,7 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run(Mode::Transaction, Location::caller(), body)
+        self.run(Mode::Transaction, None, Location::caller(), body)
     }
 
     /// [`session`](Self::session) in a read-only transaction (see
@@ -82,12 +83,13 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run(Mode::ReadOnly, Location::caller(), body)
+        self.run(Mode::ReadOnly, None, Location::caller(), body)
     }
 
-    async fn run<T, E, F>(
+    pub(super) async fn run<T, E, F>(
         &self,
         mode: Mode,
+        isolation: Option<Isolation>,
         opened_at: &'static Location<'static>,
         body: F,
     ) -> Result<T, E>
@@ -95,7 +97,7 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        let session = self.open_session(mode, opened_at).await?;
+        let session = self.open_session(mode, isolation, opened_at).await?;
         let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
         match outcome {
             Ok(Ok(value)) => {
@@ -113,18 +115,23 @@ impl SqlConnectionRegistry {
         }
     }
 
-    async fn open_session(
+    /// A session on a checked-out connection; `isolation` overrides the
+    /// configured level for this session only.
+    pub(super) async fn open_session(
         &self,
         mode: Mode,
+        isolation: Option<Isolation>,
         opened_at: &'static Location<'static>,
     ) -> Result<Session> {
         let conn = self.acquire().await?;
         self.inner.counters.acquired();
         self.inner.context.publish_gauges();
+        let isolation = isolation.or(self.inner.config.session.isolation);
         Ok(Session::new(
             conn,
             Arc::clone(&self.inner.context),
             mode,
+            isolation,
             opened_at,
         ))
     }

@@ -41,20 +41,31 @@ impl Session {
     }
 
     async fn open_savepoint(&self) -> Result<(), DbErr> {
-        let mut state = self.ready(None).await?;
-        let begun = state.usable()?.begin(None, false).await;
-        self.check(&mut state, begun)
+        let mut state = self.ready().await?;
+        let begun = state.usable()?.begin(false, None).await;
+        self.check(&mut state, begun).await
     }
 
-    /// Releases (`keep`) or rolls back the innermost savepoint.
+    /// Releases (`keep`) or rolls back the innermost savepoint. A savepoint
+    /// whose statements made the server abort the transaction is rolled
+    /// back even if its body succeeded — the server would not keep its work
+    /// anyway — and reported as an error.
     async fn end_savepoint(&self, keep: bool) -> Result<(), DbErr> {
         let mut state = self.state.lock().await;
-        let conn = state.usable()?;
-        let ended = if keep {
+        let refused = if keep { state.usable().err() } else { None };
+        let conn = state.open()?;
+        let ended = if keep && refused.is_none() {
             conn.commit().await
         } else {
             conn.rollback().await
         };
-        self.check(&mut state, ended)
+        let ended = self.check(&mut state, ended).await;
+        if ended.is_ok() && (!keep || refused.is_some()) {
+            state.savepoint_rolled_back();
+        }
+        match refused {
+            Some(err) => Err(err),
+            None => ended,
+        }
     }
 }

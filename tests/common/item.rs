@@ -46,8 +46,10 @@ pub async fn insert(s: &Session, name: &str) -> Result<Model, sqlreg::Error> {
 }
 
 /// The names of all committed items, read in a session of its own.
+/// The stored names, read as readers should: in a read session, which on
+/// SQLite never queues behind a writer.
 pub async fn names(db: &SqlConnectionRegistry) -> Vec<String> {
-    db.session(async |s| {
+    db.read_session(async |s| {
         let items = Entity::find().all(s).await?;
         Ok::<_, sqlreg::Error>(items.into_iter().map(|i| i.name).collect())
     })

@@ -1,0 +1,94 @@
+//! Per-session choices that differ from the config:
+//! `db.isolation(Isolation::Serializable).transaction(async |s| …)`.
+
+use std::panic::Location;
+
+use super::SqlConnectionRegistry;
+use crate::config::Isolation;
+use crate::error::{Error, Result};
+use crate::retry::Retry;
+use crate::session::{Mode, Session};
+
+/// Sessions of one registry with an isolation level or retry budget of their
+/// own; made by [`SqlConnectionRegistry::isolation`] or
+/// [`SqlConnectionRegistry::options`]. Cheap: it borrows the registry.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct SessionOptions<'a> {
+    registry: &'a SqlConnectionRegistry,
+    isolation: Option<Isolation>,
+    retry: Retry,
+}
+
+impl SqlConnectionRegistry {
+    /// Session forms with the config's settings, to change some of them for
+    /// the sessions they open.
+    pub fn options(&self) -> SessionOptions<'_> {
+        SessionOptions {
+            registry: self,
+            isolation: None,
+            retry: Retry::new(&self.inner.config.session.retry),
+        }
+    }
+
+    /// Session forms whose transactions begin with this isolation level,
+    /// whatever `session.isolation` says.
+    pub fn isolation(&self, level: Isolation) -> SessionOptions<'_> {
+        self.options().isolation(level)
+    }
+}
+
+impl SessionOptions<'_> {
+    /// Begins the transactions with this isolation level.
+    pub fn isolation(mut self, level: Isolation) -> Self {
+        self.isolation = Some(level);
+        self
+    }
+
+    /// Lets [`transaction`](Self::transaction) make this many attempts in all.
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.retry = self.retry.with_attempts(attempts);
+        self
+    }
+
+    /// [`SqlConnectionRegistry::get`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlConnectionRegistry::get`].
+    #[track_caller]
+    pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
+        self.registry
+            .open_session(Mode::Transaction, self.isolation, Location::caller())
+    }
+
+    /// [`SqlConnectionRegistry::session`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlConnectionRegistry::session`].
+    #[track_caller]
+    pub fn session<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: AsyncFnOnce(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.registry
+            .run(Mode::Transaction, self.isolation, Location::caller(), body)
+    }
+
+    /// [`SqlConnectionRegistry::transaction`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlConnectionRegistry::transaction`].
+    #[track_caller]
+    pub fn transaction<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: AsyncFn(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.registry
+            .run_retrying(self.isolation, self.retry, Location::caller(), body)
+    }
+}

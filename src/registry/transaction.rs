@@ -1,0 +1,149 @@
+//! The retrying session form: `transaction(async |s| …)` runs its body in a
+//! session and, when a transient conflict ended the attempt, rolls it back
+//! completely and runs the body again.
+
+use std::panic::{AssertUnwindSafe, Location};
+
+use futures_util::FutureExt;
+
+use super::SqlConnectionRegistry;
+use crate::config::Isolation;
+use crate::error::{Error, Result};
+use crate::retry::Retry;
+use crate::session::{Mode, Session};
+
+impl SqlConnectionRegistry {
+    /// Runs `body` in a session like [`session`](Self::session) — commit on
+    /// `Ok`, rollback on `Err` or panic, the connection always released — and
+    /// runs it again when a transient conflict ended the attempt: a
+    /// serialization failure or deadlock, a lock wait timeout, SQLite still
+    /// locked after `busy_timeout`, or a connection lost before COMMIT was
+    /// sent. Each attempt is rolled back completely before a jittered
+    /// exponential pause (`session.retry`); an attempt that met a conflict is
+    /// retried whatever `body` then returned.
+    ///
+    /// **`body` may run more than once**: keep side effects outside the
+    /// database (emails, HTTP calls, in-memory counters) after this call.
+    /// A commit whose outcome is unknown (the connection was lost after
+    /// COMMIT was sent) is reported, never retried.
+    ///
+    /// ```no_run
+    /// # async fn run(db: sqlreg::SqlConnectionRegistry) -> sqlreg::Result<()> {
+    /// use sea_orm::{ConnectionTrait, Statement};
+    ///
+    /// db.transaction(async |s| {
+    ///     let backend = s.get_database_backend();
+    ///     s.execute_raw(Statement::from_string(backend, "UPDATE counters SET n = n + 1")).await?;
+    ///     Ok::<_, sqlreg::Error>(())
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `body`'s own error (not retried); [`Error::Conflict`] when every
+    /// attempt ended in a conflict, naming how many were made and the last
+    /// conflict; [`Error::Commit`] for a commit that failed otherwise;
+    /// the errors of [`get`](Self::get) when no connection can be had.
+    #[track_caller]
+    pub fn transaction<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: AsyncFn(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let retry = Retry::new(&self.inner.config.session.retry);
+        self.run_retrying(None, retry, Location::caller(), body)
+    }
+
+    pub(super) async fn run_retrying<T, E, F>(
+        &self,
+        isolation: Option<Isolation>,
+        retry: Retry,
+        opened_at: &'static Location<'static>,
+        body: F,
+    ) -> Result<T, E>
+    where
+        F: AsyncFn(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let mut attempt = 1;
+        loop {
+            let conflict = match self.attempt(isolation, opened_at, &body).await {
+                Attempt::Done(outcome) => return outcome,
+                Attempt::Conflict(conflict) => conflict,
+            };
+            if !retry.allows_after(attempt) {
+                return Err(Error::Conflict {
+                    attempts: attempt,
+                    last: Box::new(conflict),
+                }
+                .into());
+            }
+            let pause = retry.pause(attempt);
+            tracing::info!(
+                url = %self.inner.url,
+                attempt,
+                pause_ms = pause.as_secs_f64() * 1000.0,
+                cause = %conflict,
+                "transaction ended by a transient conflict; rolled back, running it again"
+            );
+            self.inner.counters.retried();
+            tokio::time::sleep(pause).await;
+            attempt += 1;
+        }
+    }
+
+    /// One attempt: the body in a fresh session, then commit or rollback.
+    async fn attempt<T, E, F>(
+        &self,
+        isolation: Option<Isolation>,
+        opened_at: &'static Location<'static>,
+        body: &F,
+    ) -> Attempt<T, E>
+    where
+        F: AsyncFn(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let mut session = match self
+            .open_session(Mode::Transaction, isolation, opened_at)
+            .await
+        {
+            Ok(session) => session,
+            Err(err) => return Attempt::Done(Err(err.into())),
+        };
+        let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
+        let conflict = session.take_conflict();
+        let result = match outcome {
+            Ok(result) => result,
+            Err(panic) => {
+                session.rollback().await;
+                std::panic::resume_unwind(panic)
+            }
+        };
+        if let Some(conflict) = conflict {
+            session.rollback().await;
+            return Attempt::Conflict(Error::Query(conflict));
+        }
+        let value = match result {
+            Ok(value) => value,
+            Err(err) => {
+                session.rollback().await;
+                return Attempt::Done(Err(err));
+            }
+        };
+        match session.commit().await {
+            Ok(()) => Attempt::Done(Ok(value)),
+            Err(err) if err.is_transient() => Attempt::Conflict(err),
+            Err(err) => Attempt::Done(Err(err.into())),
+        }
+    }
+}
+
+/// How one attempt of the retrying form ended.
+enum Attempt<T, E> {
+    /// For good: committed, or failed in a way a retry would not fix.
+    Done(Result<T, E>),
+    /// Rolled back over a transient conflict; another attempt may succeed.
+    Conflict(Error),
+}
