@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::DbConfig;
 use crate::driver::Pool;
 use crate::error::Result;
+use crate::retry::Gate;
 use crate::schema::RegistryBuilder;
 use crate::session::SessionContext;
 use crate::stats::{Counters, PoolStats};
@@ -53,6 +54,8 @@ struct Inner {
     context: Arc<SessionContext>,
     /// The last probe of an unreachable server: when, and what it found.
     last_probe: tokio::sync::Mutex<Option<(Instant, Option<ProbeFailure>)>>,
+    /// Where the retrying form's attempts pass (a last attempt runs alone).
+    gate: Gate,
 }
 
 impl std::fmt::Debug for SqlConnectionRegistry {
@@ -105,6 +108,7 @@ impl SqlConnectionRegistry {
                 counters,
                 context: Arc::new(context),
                 last_probe: tokio::sync::Mutex::new(None),
+                gate: Gate::default(),
             }),
         })
     }

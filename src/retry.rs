@@ -1,8 +1,11 @@
 //! When and how long to wait before running a transaction again: the
-//! attempt budget and the jittered exponential backoff of `session.retry`.
+//! attempt budget, the jittered exponential backoff of `session.retry`, and
+//! the gate that lets a transaction on its last attempt run alone.
 
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
+
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::config::RetryConfig;
 
@@ -36,6 +39,12 @@ impl Retry {
         attempt < self.attempts
     }
 
+    /// Whether attempt number `attempt` is the last one allowed, and the
+    /// transaction has already lost at least once.
+    pub(crate) fn is_last_retry(&self, attempt: u32) -> bool {
+        attempt > 1 && attempt == self.attempts
+    }
+
     /// The pause after failed attempt number `attempt` (from 1): `min`
     /// doubled per attempt, capped at `max`, then drawn uniformly between
     /// half of that and all of it, so colliding sessions drift apart.
@@ -48,6 +57,51 @@ impl Retry {
         let ceiling = doubled.min(self.max);
         let half = ceiling / 2;
         half + half.mul_f64(unit_random())
+    }
+}
+
+/// Where the retrying form's attempts pass: side by side, except the last
+/// attempt of a transaction that kept losing, which waits until the attempts
+/// in flight have finished and runs alone. Backoff alone cannot stop one
+/// unlucky transaction from losing every time to a stream of fresh ones on a
+/// hot row; running its last attempt alone does, among this registry's
+/// transactions (other processes and plain sessions still compete).
+#[derive(Default)]
+pub(crate) struct Gate(RwLock<()>);
+
+/// Held for the length of one attempt: shared, alone, or neither for a
+/// transaction begun inside another's attempt (which must not queue at the
+/// gate its caller already holds).
+pub(crate) struct Pass<'a> {
+    _shared: Option<RwLockReadGuard<'a, ()>>,
+    _alone: Option<RwLockWriteGuard<'a, ()>>,
+}
+
+tokio::task_local! {
+    /// Set while a task runs an attempt that holds a pass.
+    static IN_ATTEMPT: ();
+}
+
+impl Gate {
+    /// Waits for a pass: shared, or `alone` for a last attempt.
+    pub(crate) async fn pass(&self, alone: bool) -> Pass<'_> {
+        let (mut shared, mut exclusive) = (None, None);
+        if IN_ATTEMPT.try_with(|()| ()).is_err() {
+            if alone {
+                exclusive = Some(self.0.write().await);
+            } else {
+                shared = Some(self.0.read().await);
+            }
+        }
+        Pass {
+            _shared: shared,
+            _alone: exclusive,
+        }
+    }
+
+    /// Runs one attempt's future marked as holding a pass.
+    pub(crate) async fn within<F: Future>(attempt: F) -> F::Output {
+        IN_ATTEMPT.scope((), attempt).await
     }
 }
 

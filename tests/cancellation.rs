@@ -1,5 +1,7 @@
 //! Cancellation fuzz: 10,000 sessions, each cut off by a random timeout of
-//! 0–3 ms, mixing reads and writes on a pool of 4. Afterwards nothing is left
+//! 0–3 ms, mixing reads and writes on a pool of 4, half of them through the
+//! plain `session` form and half through the retrying `transaction` form
+//! (whose cancellation rules hold for every attempt). Afterwards nothing is left
 //! inside a transaction, the pool is within its bounds, and exactly the rows
 //! of sessions that reported a commit (plus possibly those cut off during
 //! COMMIT itself, whose fate no client can know) are stored.
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::item;
 use common::{Kind, TestDb};
 use sea_orm::{ConnectionTrait, Statement};
-use sqlreg::{Error, SqlConnectionRegistry};
+use sqlreg::{Error, Session, SqlConnectionRegistry};
 
 on_every_backend!(cancelled_sessions_leave_no_transaction_and_no_stray_rows);
 
@@ -54,7 +56,7 @@ async fn run_task(registry: SqlConnectionRegistry, task: usize) -> Vec<(String, 
         let writes = n % 3 != 0;
         let body_done = Arc::new(AtomicBool::new(false));
         let timeout = Duration::from_micros(random.below(3_000));
-        let session = registry.session(async |s| {
+        let body = async |s: &Session| {
             if writes {
                 item::insert(s, &name).await?;
             } else {
@@ -62,8 +64,13 @@ async fn run_task(registry: SqlConnectionRegistry, task: usize) -> Vec<(String, 
             }
             body_done.store(true, Ordering::SeqCst);
             Ok::<_, Error>(())
-        });
-        let fate = match tokio::time::timeout(timeout, session).await {
+        };
+        let outcome = if n % 2 == 0 {
+            tokio::time::timeout(timeout, registry.session(body)).await
+        } else {
+            tokio::time::timeout(timeout, registry.transaction(body)).await
+        };
+        let fate = match outcome {
             Ok(Ok(())) => Fate::Committed,
             Ok(Err(err)) => panic!("session {n} failed instead of being cancelled: {err}"),
             Err(_) if body_done.load(Ordering::SeqCst) => Fate::CancelledDuringCommit,

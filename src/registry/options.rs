@@ -85,7 +85,7 @@ impl SessionOptions<'_> {
     #[track_caller]
     pub fn transaction<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
     where
-        F: AsyncFn(&Session) -> Result<T, E>,
+        F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
         self.registry

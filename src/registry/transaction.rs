@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 use super::SqlConnectionRegistry;
 use crate::config::Isolation;
 use crate::error::{Error, Result};
-use crate::retry::Retry;
+use crate::retry::{Gate, Retry};
 use crate::session::{Mode, Session};
 
 impl SqlConnectionRegistry {
@@ -20,10 +20,19 @@ impl SqlConnectionRegistry {
     /// locked after `busy_timeout`, or a connection lost before COMMIT was
     /// sent. Each attempt is rolled back completely before a jittered
     /// exponential pause (`session.retry`); an attempt that met a conflict is
-    /// retried whatever `body` then returned.
+    /// retried whatever `body` then returned. The last attempt of a
+    /// transaction that kept losing waits for the registry's other
+    /// `transaction` attempts in flight and runs alone, so a hot row cannot
+    /// starve it (plain sessions and other processes still compete; do not
+    /// let a body wait for a `transaction` it spawned as a separate task).
     ///
     /// **`body` may run more than once**: keep side effects outside the
     /// database (emails, HTTP calls, in-memory counters) after this call.
+    /// Each attempt runs a clone of `body`, so it is `Clone` — as every
+    /// closure is whose captures are references or `Clone` values. (A
+    /// `Clone` async closure rather than `AsyncFn`: the futures of an
+    /// `AsyncFn` called by reference cannot be proven `Send` by today's
+    /// compiler, which would keep the call out of `tokio::spawn`.)
     /// A commit whose outcome is unknown (the connection was lost after
     /// COMMIT was sent) is reported, never retried.
     ///
@@ -49,7 +58,7 @@ impl SqlConnectionRegistry {
     #[track_caller]
     pub fn transaction<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
     where
-        F: AsyncFn(&Session) -> Result<T, E>,
+        F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
         let retry = Retry::new(&self.inner.config.session.retry);
@@ -64,12 +73,15 @@ impl SqlConnectionRegistry {
         body: F,
     ) -> Result<T, E>
     where
-        F: AsyncFn(&Session) -> Result<T, E>,
+        F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
         let mut attempt = 1;
         loop {
-            let conflict = match self.attempt(isolation, opened_at, &body).await {
+            let pass = self.inner.gate.pass(retry.is_last_retry(attempt)).await;
+            let attempted = Gate::within(self.attempt(isolation, opened_at, body.clone())).await;
+            drop(pass);
+            let conflict = match attempted {
                 Attempt::Done(outcome) => return outcome,
                 Attempt::Conflict(conflict) => conflict,
             };
@@ -99,10 +111,10 @@ impl SqlConnectionRegistry {
         &self,
         isolation: Option<Isolation>,
         opened_at: &'static Location<'static>,
-        body: &F,
+        body: F,
     ) -> Attempt<T, E>
     where
-        F: AsyncFn(&Session) -> Result<T, E>,
+        F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
         let mut session = match self
