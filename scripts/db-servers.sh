@@ -19,11 +19,19 @@
 #   * starts PostgreSQL (initdb + pg_ctl, run as the `postgres` user) and
 #     MariaDB (mariadbd --user=mysql), both listening on 127.0.0.1 only;
 #   * creates user `sqlreg` (password below) and database `sqlreg_test` on
-#     both, then checks a password login over TCP on each.
+#     both, then checks a password login over TCP on each;
+#   * starts a replica of each: a PostgreSQL hot standby cloned with
+#     `pg_basebackup -R` and streaming (asynchronously; a test may switch the
+#     primary to synchronous with synchronous_standby_names =
+#     'sqlreg_standby'), and a read-only MariaDB replica replicating with
+#     GTIDs; both on their own loopback ports (scripts/db/*.sh hold each
+#     server's part).
 #
 # Environment read (all optional):
 #   SQLREG_PG_PORT           PostgreSQL port          (default 55432)
 #   SQLREG_MARIADB_PORT      MariaDB port             (default 53306)
+#   SQLREG_PG_STANDBY_PORT   PostgreSQL standby port  (default PostgreSQL port + 1)
+#   SQLREG_MARIADB_REPLICA_PORT  MariaDB replica port (default MariaDB port + 1)
 #   SQLREG_DB_TMPDIR         parent of the temp dir   (default /tmp; the
 #                            `postgres` and `mysql` users must be able to
 #                            traverse it, and socket paths must stay short)
@@ -49,6 +57,8 @@
 #   SQLREG_TEST_MARIADB_SOCKET   MariaDB unix socket
 #   SQLREG_TEST_MARIADB_LOG      MariaDB error log
 #   SQLREG_TEST_MARIADB_RESTART  helper script: `"$SQLREG_TEST_MARIADB_RESTART" [restart|stop|start|kill|status]`
+#   SQLREG_TEST_PG_STANDBY_PORT, _DATA, _LOG, _RESTART    the same for the PostgreSQL standby
+#   SQLREG_TEST_MARIADB_REPLICA_PORT, _SOCKET, _RESTART   the same for the MariaDB replica
 #
 # The two helper scripts act on exactly this run's servers (same flags, same
 # directories); with no argument they restart the server and return once it
@@ -88,7 +98,10 @@ _sqlreg_unexport() {
         SQLREG_TEST_PG_URL SQLREG_TEST_MARIADB_URL SQLREG_TEST_DB_DIR \
         SQLREG_TEST_PG_BIN SQLREG_TEST_PG_DATA SQLREG_TEST_PG_PIDFILE SQLREG_TEST_PG_SOCKET_DIR \
         SQLREG_TEST_PG_LOG SQLREG_TEST_PG_RESTART SQLREG_TEST_MARIADB_PIDFILE \
-        SQLREG_TEST_MARIADB_SOCKET SQLREG_TEST_MARIADB_LOG SQLREG_TEST_MARIADB_RESTART
+        SQLREG_TEST_MARIADB_SOCKET SQLREG_TEST_MARIADB_LOG SQLREG_TEST_MARIADB_RESTART \
+        SQLREG_TEST_PG_STANDBY_PORT SQLREG_TEST_PG_STANDBY_DATA SQLREG_TEST_PG_STANDBY_LOG \
+        SQLREG_TEST_PG_STANDBY_RESTART SQLREG_TEST_MARIADB_REPLICA_PORT \
+        SQLREG_TEST_MARIADB_REPLICA_SOCKET SQLREG_TEST_MARIADB_REPLICA_RESTART
 }
 
 sqlreg_db_start() {
@@ -103,13 +116,19 @@ sqlreg_db_start() {
     fi
     _SQLREG_PG_PORT=${SQLREG_PG_PORT:-55432}
     _SQLREG_MARIADB_PORT=${SQLREG_MARIADB_PORT:-53306}
+    _SQLREG_PG_STANDBY_PORT=${SQLREG_PG_STANDBY_PORT:-$((_SQLREG_PG_PORT + 1))}
+    _SQLREG_MARIADB_REPLICA_PORT=${SQLREG_MARIADB_REPLICA_PORT:-$((_SQLREG_MARIADB_PORT + 1))}
     _SQLREG_TIMEOUT=${SQLREG_DB_START_TIMEOUT:-60}
-    if [ "$_SQLREG_PG_PORT" = "$_SQLREG_MARIADB_PORT" ]; then
-        _sqlreg_log "SQLREG_PG_PORT and SQLREG_MARIADB_PORT must differ"
+    local port ports
+    ports=$(printf '%s\n' "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
+        "$_SQLREG_MARIADB_REPLICA_PORT" | sort -u | wc -l)
+    if [ "$ports" -ne 4 ]; then
+        _sqlreg_log "the four server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
+            "SQLREG_PG_STANDBY_PORT, SQLREG_MARIADB_REPLICA_PORT)"
         return 1
     fi
-    local port
-    for port in "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT"; do
+    for port in "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
+        "$_SQLREG_MARIADB_REPLICA_PORT"; do
         if _sqlreg_port_busy "$port"; then
             _sqlreg_log "port 127.0.0.1:$port is already in use (a leftover server?" \
                 "set SQLREG_PG_PORT / SQLREG_MARIADB_PORT to use other ports)"
@@ -138,6 +157,16 @@ sqlreg_db_start() {
         sqlreg_db_stop
         return 1
     fi
+    if ! _sqlreg_start_pg_standby; then
+        _sqlreg_log "the PostgreSQL standby failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
+    if ! _sqlreg_start_mariadb_replica; then
+        _sqlreg_log "the MariaDB replica failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
 
     pw_url=$(_sqlreg_urlencode "$SQLREG_DB_PASSWORD")
     export SQLREG_TEST_HOST=127.0.0.1
@@ -159,6 +188,13 @@ sqlreg_db_start() {
     export SQLREG_TEST_MARIADB_SOCKET=$_SQLREG_MARIADB_SOCKET
     export SQLREG_TEST_MARIADB_LOG=$_SQLREG_MARIADB_LOG
     export SQLREG_TEST_MARIADB_RESTART=$_SQLREG_DB_DIR/mariadb-ctl
+    export SQLREG_TEST_PG_STANDBY_PORT=$_SQLREG_PG_STANDBY_PORT
+    export SQLREG_TEST_PG_STANDBY_DATA=$_SQLREG_PG_STANDBY_DATA
+    export SQLREG_TEST_PG_STANDBY_LOG=$_SQLREG_PG_STANDBY_LOG
+    export SQLREG_TEST_PG_STANDBY_RESTART=$_SQLREG_DB_DIR/pg-standby-ctl
+    export SQLREG_TEST_MARIADB_REPLICA_PORT=$_SQLREG_MARIADB_REPLICA_PORT
+    export SQLREG_TEST_MARIADB_REPLICA_SOCKET=$_SQLREG_MARIADB_REPLICA_SOCKET
+    export SQLREG_TEST_MARIADB_REPLICA_RESTART=$_SQLREG_DB_DIR/mariadb-replica-ctl
     # Let `pg_ctl` be found by name even where only /usr/lib/postgresql/N/bin has it.
     if ! command -v pg_ctl >/dev/null 2>&1; then
         export PATH="$_SQLREG_PG_BIN:$PATH"
@@ -167,12 +203,21 @@ sqlreg_db_start() {
     pg_version=$("$_SQLREG_PG_BIN/postgres" --version 2>/dev/null | sed 's/^postgres (PostgreSQL) //' || true)
     mariadb_version=$("$_SQLREG_MARIADBD" --version 2>/dev/null | sed -n 's/.*Ver \([^ ]*\).*/\1/p' || true)
     _sqlreg_log "up in $((SECONDS - t0))s: PostgreSQL ${pg_version:-?} on 127.0.0.1:$_SQLREG_PG_PORT," \
-        "MariaDB ${mariadb_version:-?} on 127.0.0.1:$_SQLREG_MARIADB_PORT (files in $_SQLREG_DB_DIR)"
+        "MariaDB ${mariadb_version:-?} on 127.0.0.1:$_SQLREG_MARIADB_PORT, their replicas on" \
+        "$_SQLREG_PG_STANDBY_PORT and $_SQLREG_MARIADB_REPLICA_PORT (files in $_SQLREG_DB_DIR)"
 }
 
 sqlreg_db_stop() {
     local dir=${_SQLREG_DB_DIR:-} rc=0
     [ -n "$dir" ] || return 0
+    # Replicas first: a primary stopping under a streaming standby is fine,
+    # but stopping them first keeps their logs free of reconnect noise.
+    if [ -x "$dir/mariadb-replica-ctl" ]; then
+        "$dir/mariadb-replica-ctl" stop || rc=1
+    fi
+    if [ -x "$dir/pg-standby-ctl" ]; then
+        "$dir/pg-standby-ctl" stop || rc=1
+    fi
     if [ -x "$dir/mariadb-ctl" ]; then
         "$dir/mariadb-ctl" stop || rc=1
     fi

@@ -23,7 +23,9 @@ _sqlreg_ensure_mariadb() {
     _sqlreg_ensure_user mysql
 }
 
-# Writes the MariaDB control helper to $1.
+# Writes to $1 the control helper of the MariaDB server whose files live in
+# directory $2 (data/, tmp/, mariadb.sock, mariadb.pid, mariadb.err) and
+# which listens on port $3; further arguments are its own server options.
 _sqlreg_write_mariadb_helper() {
     {
         printf '#!/usr/bin/env bash\n'
@@ -31,30 +33,30 @@ _sqlreg_write_mariadb_helper() {
         printf '# Usage: %s [restart|stop|start|kill|status]   (default: restart)\n' "$1"
         printf 'set -uo pipefail\n'
         printf 'NAME=mariadb-ctl\n'
-        printf 'PIDFILE=%q\n' "$_SQLREG_MARIADB_PIDFILE"
-        printf 'SOCKET=%q\n' "$_SQLREG_MARIADB_SOCKET"
-        printf 'LOG=%q\n' "$_SQLREG_MARIADB_LOG"
-        printf 'STDERR_LOG=%q\n' "$_SQLREG_MARIADB_DIR/mariadbd.stderr"
-        printf 'PORT=%q\n' "$_SQLREG_MARIADB_PORT"
+        printf 'PIDFILE=%q\n' "$2/mariadb.pid"
+        printf 'SOCKET=%q\n' "$2/mariadb.sock"
+        printf 'LOG=%q\n' "$2/mariadb.err"
+        printf 'STDERR_LOG=%q\n' "$2/mariadbd.stderr"
+        printf 'PORT=%q\n' "$3"
         printf 'TIMEOUT=%q\n' "$_SQLREG_TIMEOUT"
         printf 'SERVER=('
         printf ' %q' "$_SQLREG_MARIADBD" --no-defaults \
-            "--datadir=$_SQLREG_MARIADB_DIR/data" \
-            "--tmpdir=$_SQLREG_MARIADB_DIR/tmp" \
-            "--socket=$_SQLREG_MARIADB_SOCKET" \
-            "--pid-file=$_SQLREG_MARIADB_PIDFILE" \
-            "--log-error=$_SQLREG_MARIADB_LOG" \
-            "--port=$_SQLREG_MARIADB_PORT" \
+            "--datadir=$2/data" \
+            "--tmpdir=$2/tmp" \
+            "--socket=$2/mariadb.sock" \
+            "--pid-file=$2/mariadb.pid" \
+            "--log-error=$2/mariadb.err" \
+            "--port=$3" \
             --bind-address=127.0.0.1 \
             --user=mysql \
             --skip-name-resolve \
-            --skip-log-bin \
             --max-connections=300 \
             --innodb-buffer-pool-size=64M \
             --innodb-flush-log-at-trx-commit=0 \
             --innodb-doublewrite=0 \
             --character-set-server=utf8mb4 \
-            --collation-server=utf8mb4_general_ci
+            --collation-server=utf8mb4_general_ci \
+            "${@:4}"
         printf ' )\n'
         _sqlreg_helper_common
         cat <<'EOF'
@@ -140,7 +142,9 @@ _sqlreg_start_mariadb() {
     _SQLREG_MARIADB_PIDFILE=$dir/mariadb.pid
     _SQLREG_MARIADB_LOG=$dir/mariadb.err
     mkdir -p "$dir/data" "$dir/tmp" && chown -R mysql: "$dir" && chmod 755 "$dir" || return 1
-    _sqlreg_write_mariadb_helper "$_SQLREG_DB_DIR/mariadb-ctl" || return 1
+    # The binary log (GTIDs, row format) is what the replica streams.
+    _sqlreg_write_mariadb_helper "$_SQLREG_DB_DIR/mariadb-ctl" "$dir" "$_SQLREG_MARIADB_PORT" \
+        --server-id=1 "--log-bin=$dir/binlog" --binlog-format=ROW || return 1
 
     # Root may log in only through the unix socket, as the OS root user;
     # no anonymous accounts, no test database.
@@ -164,6 +168,8 @@ CREATE USER '$SQLREG_DB_USER'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
 CREATE USER '$SQLREG_DB_USER'@'localhost' IDENTIFIED BY '$pw_sql';
 GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'localhost' WITH GRANT OPTION;
+CREATE USER 'sqlreg_repl'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
+GRANT REPLICATION SLAVE ON *.* TO 'sqlreg_repl'@'127.0.0.1';
 CREATE DATABASE $SQLREG_DB_NAME CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
 FLUSH PRIVILEGES;
 EOF
@@ -180,4 +186,47 @@ EOF
         _sqlreg_tail_logs "$_SQLREG_DB_DIR/mariadb-check.log" "$_SQLREG_MARIADB_LOG"
         return 1
     fi
+}
+
+# A read-only replica of the test server on its own port, replicating with
+# GTIDs from the primary's first binary log, so it holds the same users and
+# the test database once it has caught up.
+_sqlreg_start_mariadb_replica() {
+    local dir=$_SQLREG_DB_DIR/mariadb-replica pw_sql end present=0
+    _SQLREG_MARIADB_REPLICA_SOCKET=$dir/mariadb.sock
+    mkdir -p "$dir/data" "$dir/tmp" && chown -R mysql: "$dir" && chmod 755 "$dir" || return 1
+    _sqlreg_write_mariadb_helper "$_SQLREG_DB_DIR/mariadb-replica-ctl" "$dir" \
+        "$_SQLREG_MARIADB_REPLICA_PORT" --server-id=2 --skip-log-bin --read-only || return 1
+    if ! (cd / && mariadb-install-db --no-defaults --datadir="$dir/data" --user=mysql \
+            --auth-root-authentication-method=socket --auth-root-socket-user=root \
+            --skip-test-db --skip-name-resolve) >"$dir/install-db.log" 2>&1; then
+        _sqlreg_log "mariadb-install-db of the replica failed"
+        _sqlreg_tail_logs "$dir/install-db.log"
+        return 1
+    fi
+    "$_SQLREG_DB_DIR/mariadb-replica-ctl" start || return 1
+    pw_sql=${SQLREG_DB_PASSWORD//\\/\\\\}
+    pw_sql=${pw_sql//\'/\'\'}
+    if ! printf "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='sqlreg_repl', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE;\n" \
+            "$_SQLREG_MARIADB_PORT" "$pw_sql" |
+        env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
+            mariadb --no-defaults --socket="$_SQLREG_MARIADB_REPLICA_SOCKET" --user=root \
+            --connect-timeout=10 >"$dir/setup.log" 2>&1; then
+        _sqlreg_log "starting replication on the MariaDB replica failed"
+        _sqlreg_tail_logs "$dir/setup.log" "$dir/mariadb.err"
+        return 1
+    fi
+    end=$((SECONDS + _SQLREG_TIMEOUT))
+    until [ "$present" = 1 ]; do
+        if [ "$SECONDS" -ge "$end" ]; then
+            _sqlreg_log "the MariaDB replica has not caught up after ${_SQLREG_TIMEOUT}s"
+            _sqlreg_tail_logs "$dir/mariadb.err"
+            return 1
+        fi
+        sleep 0.1
+        present=$(env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
+            mariadb --no-defaults --socket="$_SQLREG_MARIADB_REPLICA_SOCKET" --user=root \
+            --batch --skip-column-names -e "SELECT COUNT(*) FROM information_schema.schemata \
+            WHERE schema_name = '$SQLREG_DB_NAME'" 2>/dev/null)
+    done
 }

@@ -30,7 +30,8 @@ _sqlreg_ensure_pg() {
     _sqlreg_ensure_user postgres
 }
 
-# Writes the PostgreSQL control helper to $1.
+# Writes to $1 the control helper of the PostgreSQL server whose data
+# directory is $2, log $3 and port $4.
 _sqlreg_write_pg_helper() {
     {
         printf '#!/usr/bin/env bash\n'
@@ -39,9 +40,9 @@ _sqlreg_write_pg_helper() {
         printf 'set -uo pipefail\n'
         printf 'NAME=pg-ctl\n'
         printf 'BIN=%q\n' "$_SQLREG_PG_BIN"
-        printf 'DATA=%q\n' "$_SQLREG_PG_DATA"
-        printf 'LOG=%q\n' "$_SQLREG_PG_LOG"
-        printf 'PORT=%q\n' "$_SQLREG_PG_PORT"
+        printf 'DATA=%q\n' "$2"
+        printf 'LOG=%q\n' "$3"
+        printf 'PORT=%q\n' "$4"
         printf 'TIMEOUT=%q\n' "$_SQLREG_TIMEOUT"
         _sqlreg_helper_common
         cat <<'EOF'
@@ -116,7 +117,8 @@ _sqlreg_start_pg() {
     _SQLREG_PG_LOG=$dir/postgresql.log
     _SQLREG_PG_SOCKET_DIR=$dir
     mkdir -p "$dir" && chown postgres: "$dir" && chmod 755 "$dir" || return 1
-    _sqlreg_write_pg_helper "$_SQLREG_DB_DIR/pg-ctl" || return 1
+    _sqlreg_write_pg_helper "$_SQLREG_DB_DIR/pg-ctl" "$_SQLREG_PG_DATA" "$_SQLREG_PG_LOG" \
+        "$_SQLREG_PG_PORT" || return 1
 
     if ! (cd / && runuser -u postgres -- "$_SQLREG_PG_BIN/initdb" -D "$_SQLREG_PG_DATA" \
             --username=postgres --auth-local=trust --auth-host=scram-sha-256 \
@@ -140,10 +142,11 @@ EOF
     # Password auth on TCP for everyone; the unix socket (in our private
     # directory) trusts only the postgres superuser, used for setup.
     cat >"$_SQLREG_PG_DATA/pg_hba.conf" <<'EOF'
-# TYPE  DATABASE  USER      ADDRESS        METHOD
-local   all       postgres                 trust
-local   all       all                      scram-sha-256
-host    all       all       127.0.0.1/32   scram-sha-256
+# TYPE  DATABASE     USER      ADDRESS        METHOD
+local   all          postgres                 trust
+local   replication  postgres                 trust
+local   all          all                      scram-sha-256
+host    all          all       127.0.0.1/32   scram-sha-256
 EOF
     "$_SQLREG_DB_DIR/pg-ctl" start || return 1
 
@@ -154,6 +157,8 @@ EOF
 CREATE ROLE $SQLREG_DB_USER LOGIN CREATEDB PASSWORD '$pw_sql';
 GRANT pg_signal_backend TO $SQLREG_DB_USER;
 GRANT pg_read_all_stats TO $SQLREG_DB_USER;
+GRANT EXECUTE ON FUNCTION pg_wal_replay_pause() TO $SQLREG_DB_USER;
+GRANT EXECUTE ON FUNCTION pg_wal_replay_resume() TO $SQLREG_DB_USER;
 CREATE DATABASE $SQLREG_DB_NAME OWNER $SQLREG_DB_USER;
 EOF
     then
@@ -169,4 +174,48 @@ EOF
         _sqlreg_tail_logs "$dir/check.log" "$_SQLREG_PG_LOG"
         return 1
     fi
+}
+
+# A hot standby of the test server, cloned with `pg_basebackup -R` and
+# streaming from it, on its own port. Cloned before any test sets
+# synchronous_standby_names, so a promoted standby never waits for a standby
+# of its own; a test that wants synchronous replication sets
+# `synchronous_standby_names = 'sqlreg_standby'` on the primary and resets it.
+_sqlreg_start_pg_standby() {
+    local dir=$_SQLREG_DB_DIR/pg-standby end streaming=0
+    _SQLREG_PG_STANDBY_DATA=$dir/data
+    _SQLREG_PG_STANDBY_LOG=$dir/postgresql.log
+    _SQLREG_PG_STANDBY_SOCKET_DIR=$dir
+    mkdir -p "$dir" && chown postgres: "$dir" && chmod 755 "$dir" || return 1
+    _sqlreg_write_pg_helper "$_SQLREG_DB_DIR/pg-standby-ctl" "$_SQLREG_PG_STANDBY_DATA" \
+        "$_SQLREG_PG_STANDBY_LOG" "$_SQLREG_PG_STANDBY_PORT" || return 1
+    if ! (cd / && runuser -u postgres -- "$_SQLREG_PG_BIN/pg_basebackup" \
+            -h "$_SQLREG_PG_SOCKET_DIR" -p "$_SQLREG_PG_PORT" -U postgres \
+            -D "$_SQLREG_PG_STANDBY_DATA" -R -X stream -c fast --no-sync) >"$dir/basebackup.log" 2>&1; then
+        _sqlreg_log "pg_basebackup of the standby failed"
+        _sqlreg_tail_logs "$dir/basebackup.log"
+        return 1
+    fi
+    {
+        printf '\n# --- the standby'"'"'s own settings (scripts/db/postgres.sh) ---\n'
+        printf 'port = %s\n' "$_SQLREG_PG_STANDBY_PORT"
+        printf "unix_socket_directories = '%s'\n" "$dir"
+    } >>"$_SQLREG_PG_STANDBY_DATA/postgresql.conf"
+    # Later lines of postgresql.auto.conf win: name the standby, so the
+    # primary's synchronous_standby_names can refer to it.
+    printf "primary_conninfo = 'host=%s port=%s user=postgres application_name=sqlreg_standby'\n" \
+        "$_SQLREG_PG_SOCKET_DIR" "$_SQLREG_PG_PORT" >>"$_SQLREG_PG_STANDBY_DATA/postgresql.auto.conf"
+    "$_SQLREG_DB_DIR/pg-standby-ctl" start || return 1
+    end=$((SECONDS + _SQLREG_TIMEOUT))
+    until [ "$streaming" = 1 ]; do
+        if [ "$SECONDS" -ge "$end" ]; then
+            _sqlreg_log "the PostgreSQL standby is not streaming after ${_SQLREG_TIMEOUT}s"
+            _sqlreg_tail_logs "$_SQLREG_PG_STANDBY_LOG"
+            return 1
+        fi
+        sleep 0.1
+        streaming=$("$_SQLREG_PG_PSQL" -X -q -At -h "$_SQLREG_PG_SOCKET_DIR" -p "$_SQLREG_PG_PORT" \
+            -U postgres -d postgres -c "SELECT count(*) FROM pg_stat_replication \
+            WHERE application_name = 'sqlreg_standby' AND state = 'streaming'" 2>/dev/null)
+    done
 }
