@@ -195,20 +195,28 @@ impl Resolver<'_> {
             Some((name, default)) => (name, Some(default)),
             None => (args, None),
         };
-        let name = match self.string(name.trim(), here)? {
+        let written = name.trim();
+        let name = match self.string(written, here)? {
             Value::String(name) if !name.is_empty() => name,
             _ => return Err(fail(format!("`${{oc.env:{args}}}` names no variable"))),
+        };
+        // A name built from another variable is shown as written: that
+        // variable's value is not for error messages.
+        let shown = if written.contains("${") {
+            written
+        } else {
+            name.as_str()
         };
         match std::env::var(&name) {
             Ok(value) => Ok(Value::String(value)),
             Err(std::env::VarError::NotUnicode(_)) => Err(fail(format!(
-                "environment variable `{name}` is not valid UTF-8"
+                "environment variable `{shown}` is not valid UTF-8"
             ))),
             Err(std::env::VarError::NotPresent) => match default {
                 Some(default) => self.default(default.trim(), here),
                 None => Err(fail(format!(
-                    "environment variable `{name}` is not set \
-                     (use `${{oc.env:{name},default}}` to give a default)"
+                    "environment variable `{shown}` is not set \
+                     (use `${{oc.env:{shown},default}}` to give a default)"
                 ))),
             },
         }
