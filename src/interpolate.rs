@@ -43,6 +43,32 @@ pub(crate) fn resolve(root: &Value) -> Resolved {
     Resolved { value, failures }
 }
 
+/// The parts of a written value that are values rather than names: its
+/// literal text, the defaults in `${oc.env:VAR,default}` and the arguments
+/// of other resolvers — what a secret written with `${..}` in it holds, and
+/// what a message quoting one piece of it may show.
+pub(crate) fn written_values(text: &str) -> Vec<String> {
+    let Ok(pieces) = split(text) else {
+        return vec![text.to_owned()];
+    };
+    let mut values = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(literal) => values.push(literal),
+            Piece::Interpolation(inner) => match inner.trim().split_once(':') {
+                Some(("oc.env", args)) => {
+                    if let Some((_, default)) = split_top_level_comma(args) {
+                        values.extend(written_values(default.trim()));
+                    }
+                }
+                Some((_, args)) => values.extend(written_values(args)),
+                None => {}
+            },
+        }
+    }
+    values
+}
+
 /// Why a node failed: the dotted path to blame and the message.
 type Fail = (String, String);
 

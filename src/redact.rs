@@ -20,15 +20,14 @@ const SCRUB_MIN_CHARS: usize = 3;
 
 /// Whether the value of `key` is a secret: `password`, `secret`, `token`,
 /// and any key ending in `_password`, `_secret` or `_token` (or `-…`),
-/// case-insensitively.
+/// case-insensitively — and their typos (`pasword`, `db_passwrd`), since a
+/// misspelled key still holds the secret the person meant to write.
 pub(crate) fn is_secret_key(key: &str) -> bool {
     let key = key.trim().to_ascii_lowercase();
-    ["password", "secret", "token"].iter().any(|name| {
-        key == *name
-            || key
-                .strip_suffix(name)
-                .is_some_and(|head| head.ends_with('_') || head.ends_with('-'))
-    })
+    let last = key.rsplit(['_', '-']).next().unwrap_or_default();
+    [("password", 2), ("secret", 1), ("token", 1)]
+        .iter()
+        .any(|(name, typos)| strsim::damerau_levenshtein(last, name) <= *typos)
 }
 
 /// `text` with the password of every `scheme://user:password@…` in it, and
@@ -243,10 +242,18 @@ mod tests {
             "client_secret",
             "token",
             "api_token",
+            "pasword",
+            "db_passwrd",
         ] {
             assert!(is_secret_key(key), "{key}");
         }
-        for key in ["passwords", "username", "tokens", "mypassword", "host"] {
+        for key in [
+            "username",
+            "mypasswordlist",
+            "host",
+            "taken_by",
+            "secretary",
+        ] {
             assert!(!is_secret_key(key), "{key}");
         }
     }

@@ -8,16 +8,23 @@ use serde_json::Value;
 
 use super::tree;
 use crate::error::Error;
+use crate::interpolate;
 use crate::redact::{self, MASK, Secrets};
 
 /// Every secret in `raw` (as written) and `resolved` (as interpolated): the
-/// values under secret keys, at any depth, and the passwords of URLs.
+/// values under secret keys, at any depth (and the pieces of one written
+/// with `${..}`), and the passwords of URLs.
 pub(crate) fn secrets_of(raw: &Value, resolved: &Value) -> Secrets {
     let mut secrets = Secrets::default();
     for root in [raw, resolved] {
         leaves(root, &mut Vec::new(), &mut |keys, text| {
             if keys.iter().any(|key| redact::is_secret_key(key)) {
                 secrets.add(text);
+                if text.contains("${") {
+                    for value in interpolate::written_values(text) {
+                        secrets.add(&value);
+                    }
+                }
             }
             secrets.add_url_passwords(text);
         });

