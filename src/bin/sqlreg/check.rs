@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use sqlreg::{Backend, Config, ConnectFailure, DbConfig, DbSection, Error, SqlConnectionRegistry};
 
 use crate::Failure;
-use crate::inputs::Inputs;
+use crate::inputs::{self, Inputs};
 use crate::table::{millis, plural};
 
 /// Arguments of `sqlreg check`.
@@ -30,7 +30,11 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<ExitCode, Failure> {
     let inputs = Inputs::sort(args.args);
     if inputs.plain.len() > 1 {
-        return Err(format!("expected one config file, got {:?}", inputs.plain).into());
+        return Err(format!(
+            "expected one config file, got {} (an override is written `key=value`)",
+            inputs::shown(&inputs.plain)
+        )
+        .into());
     }
     let (file, config) = inputs.load(inputs.plain.first().map(String::as_str))?;
     let sections = if args.all {

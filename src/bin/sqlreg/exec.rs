@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use sqlreg::{Backend, Session, SqlConnectionRegistry};
 
 use crate::Failure;
-use crate::inputs::Inputs;
+use crate::inputs::{self, Inputs};
 use crate::table::{self, Outcome, millis, plural};
 use crate::value;
 
@@ -41,8 +41,9 @@ pub async fn run(args: Args) -> Result<ExitCode, Failure> {
         [file, sql] => (Some(file.as_str()), sql.as_str()),
         other => {
             return Err(format!(
-                "expected [CONFIG] SQL, got {} arguments: {other:?}",
-                other.len()
+                "expected [CONFIG] SQL, got {} arguments: {}",
+                other.len(),
+                inputs::shown(other)
             )
             .into());
         }
