@@ -345,7 +345,7 @@ fn through_the_cli(case: &Case, dir: &Path) -> String {
     std::fs::write(&file, &case.yaml).unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sqlreg"));
     cmd.current_dir(dir).env_remove("SQLREG_CONFIG");
-    if case.seed % (2 * CLI_EVERY) == 0 {
+    if case.seed.is_multiple_of(2 * CLI_EVERY) {
         cmd.args(["exec", file.to_str().unwrap(), "SELECT 1"]);
     } else {
         cmd.args(["check", "--all", file.to_str().unwrap()]);
@@ -395,7 +395,7 @@ async fn no_message_shows_a_password_from_a_random_config() {
             "seed {seed}: the library showed the password\n--- config\n{}--- shown\n{shown}",
             case.yaml
         );
-        if seed % CLI_EVERY == 0 {
+        if seed.is_multiple_of(CLI_EVERY) {
             let shown = through_the_cli(&case, dir.path());
             assert!(
                 !shown.contains(&case.core),
