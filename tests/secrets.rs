@@ -118,7 +118,14 @@ fn values_from_the_environment_are_shown_by_the_variables_name() {
     let yaml = "core_lib:\n  db:\n    url: ${oc.env:SQLREG_SECRETS_T_URL}\n";
     let shown = message(load(yaml));
     assert!(
-        shown.contains("invalid database url `oracle://u:***@h/db`"),
+        shown.contains("invalid database url `${oc.env:SQLREG_SECRETS_T_URL}`"),
+        "{shown}"
+    );
+    let yaml = "core_lib:\n  db:\n    url:\n      protocol: oracle\n      \
+                host: ${oc.env:SQLREG_SECRETS_T_NAME}\n";
+    let shown = message(load(yaml));
+    assert!(
+        shown.contains("invalid database url `oracle://${oc.env:SQLREG_SECRETS_T_NAME}/`"),
         "{shown}"
     );
 

@@ -11,6 +11,9 @@ use crate::error::Error;
 use crate::interpolate;
 use crate::redact::{self, MASK, Secrets};
 
+/// Values shorter than this are replaced only where quoted in a message.
+const BARE_MIN_CHARS: usize = 3;
+
 /// Every secret in `raw` (as written) and `resolved` (as interpolated): the
 /// values under secret keys, at any depth (and the pieces of one written
 /// with `${..}`), and the passwords of URLs.
@@ -53,7 +56,8 @@ pub(crate) fn hide(err: Error, secrets: &Secrets, raw: &Value, resolved: &Value)
 
 /// `message` about the key at `path`, with each value under that key shown
 /// as `***` if it is a secret and as written if it was interpolated. Values
-/// are matched in the forms errors echo them: `"text"` and `` `text` ``.
+/// are matched in the forms errors echo them: `"text"`, `` `text` ``, and
+/// bare inside a URL.
 fn echoed_values_hidden(path: &str, mut message: String, raw: &Value, resolved: &Value) -> String {
     let keys = tree::split(path);
     let secret_path = keys.iter().any(|key| redact::is_secret_key(key));
@@ -82,12 +86,20 @@ fn echoed_values_hidden(path: &str, mut message: String, raw: &Value, resolved: 
             replacements.push((text.to_owned(), shown));
         });
     }
-    for (text, shown) in replacements {
+    for (text, shown) in &replacements {
         for (echoed, instead) in [
             (format!("{text:?}"), format!("{shown:?}")),
             (format!("`{text}`"), format!("`{shown}`")),
         ] {
             message = message.replace(&echoed, &instead);
+        }
+    }
+    // Then bare, as inside a URL the message rebuilt from the parts (too
+    // short a value would replace unrelated text).
+    for (text, shown) in &replacements {
+        let echoed = redact::mask_urls(text);
+        if echoed.chars().count() >= BARE_MIN_CHARS {
+            message = message.replace(echoed.as_ref(), shown);
         }
     }
     message
