@@ -164,39 +164,47 @@ fn case(seed: u64) -> Case {
 
     // The URL, as one of the ways core-lib configs write it. `lines` are the
     // parts form's lines, so a fault can repeat or misspell one.
-    let password = match rng.below(4) {
+    let password = match rng.below(7) {
         0 => format!("${{oc.env:{env_password}}}"),
         1 => "${core_lib.secrets.db_password}".to_owned(),
+        2 => format!("|-\n{d}    {full}"),
+        3 => format!("!!str {}", scalar(&mut rng, &full)),
+        4 => format!("{} # rotated monthly", scalar(&mut rng, &full)),
         _ => scalar(&mut rng, &full),
     };
-    let parts = rng.chance(60);
+    let shape = rng.below(5);
     let mut lines: Vec<String> = Vec::new();
-    if parts {
-        let host = if protocol == "sqlite" {
-            ""
-        } else {
-            "127.0.0.1"
-        };
-        lines.push(format!("{d}url:"));
-        lines.push(format!("{d}  protocol: {protocol}"));
-        lines.push(format!("{d}  username: app"));
-        lines.push(format!("{d}  password: {password}"));
-        if !host.is_empty() {
-            lines.push(format!("{d}  host: {host}"));
-            lines.push(format!("{d}  port: 1"));
-            lines.push(format!("{d}  file: app"));
+    let server = protocol != "sqlite";
+    match shape {
+        // core-lib's parts, one per line.
+        0 | 1 => {
+            lines.push(format!("{d}url:"));
+            lines.push(format!("{d}  protocol: {protocol}"));
+            lines.push(format!("{d}  username: app"));
+            lines.push(format!("{d}  password: {password}"));
+            if server {
+                lines.push(format!("{d}  host: 127.0.0.1"));
+                lines.push(format!("{d}  port: 1"));
+                lines.push(format!("{d}  file: app"));
+            }
+            if rng.chance(20) && server {
+                lines.push(format!(
+                    "{d}  query:\n{d}    token: {}",
+                    scalar(&mut rng, &full)
+                ));
+            }
         }
-        if rng.chance(20) && protocol != "sqlite" {
+        // The parts as a flow mapping over two lines.
+        2 if !password.contains('\n') && !password.contains('#') => {
+            lines.push(format!("{d}url: {{protocol: {protocol}, username: app,"));
             lines.push(format!(
-                "{d}  query: {{token: {}}}",
-                scalar(&mut rng, &full)
+                "{d}  password: {password}, host: 127.0.0.1, port: 1, file: app}}"
             ));
         }
-    } else if rng.chance(50) {
-        lines.push(format!("{d}url: '{url_text}'"));
-    } else {
-        lines.push(format!("{d}url: ${{oc.env:{env_url}}}"));
+        3 => lines.push(format!("{d}url: '{url_text}'")),
+        _ => lines.push(format!("{d}url: ${{oc.env:{env_url}}}")),
     }
+    let parts = lines.iter().any(|line| line.contains("password: "));
     let password_line = lines.iter().position(|l| l.contains("password: "));
 
     let mut overrides = Vec::new();
