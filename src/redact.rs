@@ -81,7 +81,7 @@ pub(crate) fn mask_url_text(text: &str) -> String {
 /// read as SQLAlchemy reads the user info — it ends at the last `@` before
 /// the path, and a `/` or blank before the first `:` means there is none —
 /// or further, to the last `@` before a blank or quote.
-pub(crate) fn url_password(after: &str) -> Option<(usize, usize)> {
+fn url_password(after: &str) -> Option<(usize, usize)> {
     let line = after.split('\n').next().unwrap_or_default();
     let first_at = line.find('@')?;
     let colon = line[..first_at].find(':')?;

@@ -21,7 +21,10 @@ pub(crate) fn secrets_of(raw: &Value, resolved: &Value) -> Secrets {
     let mut secrets = Secrets::default();
     for root in [raw, resolved] {
         leaves(root, &mut Vec::new(), &mut |keys, text| {
-            if keys.iter().any(|key| redact::is_secret_key(key)) {
+            // `use_token: true` holds no secret, and scrubbing every `true`
+            // would garble messages.
+            let flag = text == "true" || text == "false";
+            if !flag && keys.iter().any(|key| redact::is_secret_key(key)) {
                 secrets.add(text);
                 if text.contains("${") {
                     for value in interpolate::written_values(text) {

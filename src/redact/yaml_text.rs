@@ -99,9 +99,11 @@ fn mask_line(line: &str, secrets: &mut Secrets) -> (String, Option<usize>) {
         };
         let after = &line[token_end..];
         let colon = token_end + (after.len() - after.trim_start_matches([' ', '\t']).len());
+        // A quoted key may have its value right after the `:` (`{"a":"b"}`).
         let is_key = key_may_start
             && bytes.get(colon) == Some(&b':')
             && (spaced(colon + 1)
+                || matches!(c, b'"' | b'\'')
                 || (depth > 0 && matches!(bytes.get(colon + 1), Some(b',' | b'}' | b']'))));
         key_may_start = false;
         if !is_key {
@@ -236,6 +238,10 @@ mod tests {
             "url: 'postgresql://u:***@h/db?token=***'\n"
         );
         assert_eq!(masked("passage: keep\n"), "passage: keep\n");
+        assert_eq!(
+            masked("{\"db\":{\"password\":\"x,y\",\"host\":\"h\"}}\n"),
+            "{\"db\":{\"password\":***,\"host\":\"h\"}}\n"
+        );
         let result = mask_yaml("password: \"unclosed\n  more\nx: 1\n");
         assert_eq!(result.text, "password: ***\n  ***\nx: 1\n");
         assert_eq!(result.secrets.scrub("unclosed more"), "*** ***");
