@@ -1,7 +1,7 @@
 //! Random core-lib-shaped configs carrying one distinctive password in every
 //! place a secret can be written — `url.password` in any YAML style, a URL
 //! string, a query parameter, `${oc.env:…}`, a reference, `token` and
-//! `*_secret` keys at any depth — with a fault or none (a duplicate key, a
+//! `*_secret` keys at any depth, a comment — with a fault or none (a duplicate key, a
 //! number out of range, a type error, a broken interpolation, a misspelled
 //! key, a syntax error, a bad override). Through `Config` loading, `at(..)`,
 //! connecting and the `sqlreg` binary, no output, error, `Debug` or log line
@@ -281,6 +281,9 @@ fn case(seed: u64) -> Case {
             }
         }
         _ => {}
+    }
+    if rng.chance(25) {
+        let _ = writeln!(yaml, "{d}# until May: password: {full}");
     }
     for line in lines {
         yaml.push_str(&line);

@@ -68,7 +68,12 @@ fn mask_line(line: &str, secrets: &mut Secrets) -> (String, Option<usize>) {
                 i += 1;
                 continue;
             }
-            b'#' if i == 0 || matches!(bytes[i - 1], b' ' | b'\t') => break,
+            b'#' if i == 0 || matches!(bytes[i - 1], b' ' | b'\t') => {
+                out.push_str(&line[copied..=i]);
+                out.push_str(&mask_comment(&line[i + 1..], secrets));
+                copied = line.len();
+                break;
+            }
             b'{' | b'[' => {
                 depth += 1;
                 key_may_start = true;
@@ -146,6 +151,31 @@ fn mask_line(line: &str, secrets: &mut Secrets) -> (String, Option<usize>) {
     }
     out.push_str(&line[copied..]);
     (out, open)
+}
+
+/// A comment with everything after a secret key and `:` or `=` masked: an
+/// old password commented out is still a password.
+fn mask_comment(comment: &str, secrets: &mut Secrets) -> String {
+    let mut word_start = None;
+    for (index, c) in comment.char_indices() {
+        if c.is_alphanumeric() || c == '_' || c == '-' {
+            word_start.get_or_insert(index);
+            continue;
+        }
+        let Some(start) = word_start.take() else {
+            continue;
+        };
+        let after = comment[index..].trim_start_matches([' ', '\t', '"', '\'']);
+        if is_secret_key(&comment[start..index]) && after.starts_with([':', '=']) {
+            let value = after[1..].trim();
+            if !value.is_empty() {
+                secrets.add(value);
+                let end = comment.len() - after.len() + 1;
+                return format!("{} {MASK}", &comment[..end]);
+            }
+        }
+    }
+    comment.to_owned()
 }
 
 /// Where a plain scalar starting at `start` ends: at ` #`, in a flow
@@ -238,6 +268,10 @@ mod tests {
             "url: 'postgresql://u:***@h/db?token=***'\n"
         );
         assert_eq!(masked("passage: keep\n"), "passage: keep\n");
+        assert_eq!(
+            masked("host: h # old password: hunter2\n#token=abc\n# see the docs\n"),
+            "host: h # old password: ***\n#token= ***\n# see the docs\n"
+        );
         assert_eq!(
             masked("{\"db\":{\"password\":\"x,y\",\"host\":\"h\"}}\n"),
             "{\"db\":{\"password\":***,\"host\":\"h\"}}\n"
