@@ -93,11 +93,6 @@ impl Config {
             .map_err(|err| yaml_error::describe(yaml, &err))
     }
 
-    /// `err` without this config's secrets in it.
-    fn hide(&self, err: Error) -> Error {
-        masking::hide(err, &self.secrets, &self.raw, &self.resolved)
-    }
-
     /// Applies Hydra-style overrides (`core_lib.db.log_queries=true`,
     /// `+new.key=1`, `++key=value`, `~key`) to the document as written, then
     /// resolves interpolations again, so an override can hold `${..}` and

@@ -1,4 +1,5 @@
-//! Keeping a loaded config's secrets out of the errors it produces: the
+//! Keeping a loaded config's secrets out of the errors it produces (and
+//! out of what programs print about it, through [`Config::mask`]): the
 //! secret values it holds (scrubbed from every message), and the value an
 //! error at a key echoes — `***` under a secret key, the `${..}` as written
 //! where the value was interpolated (so `${oc.env:VAR}` shows the variable's
@@ -6,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::tree;
+use super::{Config, tree};
 use crate::error::Error;
 use crate::interpolate;
 use crate::redact::{self, MASK, Secrets};
@@ -38,22 +39,30 @@ pub(crate) fn secrets_of(raw: &Value, resolved: &Value) -> Secrets {
     secrets
 }
 
-/// `err` as a config may show it: echoed values at its key replaced, then
-/// every known secret scrubbed from its text.
-pub(crate) fn hide(err: Error, secrets: &Secrets, raw: &Value, resolved: &Value) -> Error {
-    match err {
-        Error::Config { path, message } => {
-            let message = echoed_values_hidden(&path, message, raw, resolved);
-            Error::Config {
-                path: secrets.scrub(&path),
-                message: secrets.scrub(&message),
-            }
+impl Config {
+    /// `text` about the section at `path` — a URL, an error — as this
+    /// config's own errors show it: its secrets masked, and values under
+    /// `path` that came from `${oc.env:VAR}` (or another `${..}`) shown as
+    /// written. For programs that print what a config resolved to.
+    #[must_use]
+    pub fn mask(&self, path: &str, text: &str) -> String {
+        let text = echoed_values_hidden(path, text.to_owned(), &self.raw, &self.resolved);
+        self.secrets.scrub(&text)
+    }
+
+    /// `err` as this config may show it (see [`Config::mask`]).
+    pub(super) fn hide(&self, err: Error) -> Error {
+        match err {
+            Error::Config { path, message } => Error::Config {
+                message: self.mask(&path, &message),
+                path: self.secrets.scrub(&path),
+            },
+            Error::Url { url, message } => Error::Url {
+                url: self.secrets.scrub(&url),
+                message: self.secrets.scrub(&message),
+            },
+            other => other,
         }
-        Error::Url { url, message } => Error::Url {
-            url: secrets.scrub(&url),
-            message: secrets.scrub(&message),
-        },
-        other => other,
     }
 }
 
@@ -97,15 +106,39 @@ fn echoed_values_hidden(path: &str, mut message: String, raw: &Value, resolved: 
             message = message.replace(&echoed, &instead);
         }
     }
-    // Then bare, as inside a URL the message rebuilt from the parts (too
-    // short a value would replace unrelated text).
+    // Then bare, as inside a URL rebuilt from the parts (too short a value
+    // would replace unrelated text).
     for (text, shown) in &replacements {
         let echoed = redact::mask_urls(text);
         if echoed.chars().count() >= BARE_MIN_CHARS {
-            message = message.replace(echoed.as_ref(), shown);
+            message = replace_whole(&message, &echoed, shown);
         }
     }
     message
+}
+
+/// `text` with `needle` replaced where it is not part of a longer name or
+/// number (the user `app` in `app:***@`, not in `app_db`).
+fn replace_whole(text: &str, needle: &str, with: &str) -> String {
+    let is_part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "_-.".contains(c));
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(needle) {
+        let before = rest[..at]
+            .chars()
+            .next_back()
+            .or_else(|| out.chars().next_back());
+        let after = rest[at + needle.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        out.push_str(if is_part(before) || is_part(after) {
+            needle
+        } else {
+            with
+        });
+        rest = &rest[at + needle.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Calls `visit` with the keys (relative to `node`) and text of every

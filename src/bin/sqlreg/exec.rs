@@ -49,8 +49,12 @@ pub async fn run(args: Args) -> Result<ExitCode, Failure> {
         }
     };
     let (_, config) = inputs.load(file)?;
-    let registry = SqlConnectionRegistry::connect(config.at(&args.path)?).await?;
-    let session = registry.get().await?;
+    // Connect errors quote the URL: shown as the config shows its own errors.
+    let masked = |err: sqlreg::Error| config.mask(&args.path, &err.to_string());
+    let registry = SqlConnectionRegistry::connect(config.at(&args.path)?)
+        .await
+        .map_err(masked)?;
+    let session = registry.get().await.map_err(masked)?;
     let started = Instant::now();
     let ran = run_statement(&session, registry.url().backend(), sql).await;
     let elapsed = started.elapsed();
