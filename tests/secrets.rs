@@ -2,7 +2,10 @@
 //! it is masked, and the rest of what makes the message useful is still
 //! there. The random configs are in `tests/secrets_random.rs`.
 
-use sqlreg::{Config, DbConfig, DbUrl, Error, SqlConnectionRegistry, UrlConfig, UrlParts};
+use sqlreg::{
+    Config, DbConfig, DbUrl, Error, SqlConnectionRegistries, SqlConnectionRegistry, UrlConfig,
+    UrlParts,
+};
 
 const PW: &str = "Hunter2-XYZ";
 
@@ -219,5 +222,36 @@ async fn a_refused_connection_does_not_show_the_password() {
     assert!(
         shown.contains("postgresql://app:***@127.0.0.1:1/app"),
         "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn many_databases_report_a_connect_error_as_the_config_shows_it() {
+    // SAFETY: set once, read only by this test's own config.
+    unsafe { std::env::set_var("SQLREG_SECRETS_T_HOST", "127.0.0.1") };
+    let yaml = format!(
+        "core_lib:\n  db:\n    url: {{protocol: postgresql, username: app, password: {PW}, \
+         host: '${{oc.env:SQLREG_SECRETS_T_HOST}}', port: 1, file: app}}\n"
+    );
+    let config = Config::from_yaml_str(&yaml).unwrap();
+    let err = SqlConnectionRegistries::builder(&config)
+        .discover("core_lib")
+        .connect()
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        shown.contains("postgresql://app:***@${oc.env:SQLREG_SECRETS_T_HOST}:1/app"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(PW) && !shown.contains("127.0.0.1"),
+        "{shown}"
+    );
+    // What a program prints about the section goes through the same mask.
+    let url = config.at("core_lib.db").unwrap().url.to_db_url().unwrap();
+    assert_eq!(
+        config.mask("core_lib.db", &url.redacted()),
+        "postgresql://app:***@${oc.env:SQLREG_SECRETS_T_HOST}:1/app"
     );
 }

@@ -51,7 +51,7 @@ impl Config {
     }
 
     /// `err` as this config may show it (see [`Config::mask`]).
-    pub(super) fn hide(&self, err: Error) -> Error {
+    pub(crate) fn hide(&self, err: Error) -> Error {
         match err {
             Error::Config { path, message } => Error::Config {
                 message: self.mask(&path, &message),
@@ -62,6 +62,27 @@ impl Config {
                 message: self.secrets.scrub(&message),
             },
             other => other,
+        }
+    }
+
+    /// `err` from using the section at `path` (connecting to it, say), its
+    /// URL and the driver's message masked as [`Config::mask`] does.
+    pub(crate) fn hide_in(&self, path: &str, err: Error) -> Error {
+        match err {
+            Error::Connect {
+                url,
+                reason,
+                detail,
+            } => Error::Connect {
+                url: self.mask(path, &url),
+                reason,
+                detail: self.mask(path, &detail),
+            },
+            Error::Url { url, message } => Error::Url {
+                url: self.mask(path, &url),
+                message: self.mask(path, &message),
+            },
+            other => self.hide(other),
         }
     }
 }
