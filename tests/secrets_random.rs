@@ -1,11 +1,12 @@
 //! Random core-lib-shaped configs carrying one distinctive password in every
 //! place a secret can be written — `url.password` in any YAML style, a URL
 //! string, a query parameter, `${oc.env:…}`, a reference, `token` and
-//! `*_secret` keys at any depth, a comment — with a fault or none (a duplicate key, a
-//! number out of range, a type error, a broken interpolation, a misspelled
-//! key, a syntax error, a bad override). Through `Config` loading, `at(..)`,
-//! connecting and the `sqlreg` binary, no output, error, `Debug` or log line
-//! shows the password, and nothing panics.
+//! `*_secret` keys at any depth, a comment — with a fault or none (a
+//! duplicate key, a number out of range, a type error, a broken
+//! interpolation, a misspelled key, a syntax error, a bad override).
+//! Through `Config` loading, `at(..)`, connecting (one database and many)
+//! and the `sqlreg` binary, no output, error, `Debug` or log line shows the
+//! password, and nothing panics.
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use common::{Kind, logs, server_available};
-use sqlreg::{Config, ConnectFailure, SqlConnectionRegistry};
+use sqlreg::{Config, ConnectFailure, SqlConnectionRegistries, SqlConnectionRegistry};
 
 /// Configs tried through the library; every `CLI_EVERY`-th one through the binary too.
 const CASES: u64 = 300;
@@ -328,6 +329,17 @@ async fn through_the_library(case: &Case) -> String {
         Ok(sections) => show(format!("{sections:?}")),
         Err(err) => show(format!("{err}\n{err:?}")),
     }
+    match SqlConnectionRegistries::builder(&config)
+        .discover("core_lib")
+        .connect()
+        .await
+    {
+        Ok(databases) => {
+            show(format!("{databases:?}"));
+            databases.close_all().await;
+        }
+        Err(err) => show(format!("{err}\n{err:?}")),
+    }
     let db = match config.at("core_lib.db") {
         Ok(db) => db,
         Err(err) => {
@@ -337,7 +349,10 @@ async fn through_the_library(case: &Case) -> String {
     };
     show(format!("{db:?}"));
     match db.url.to_db_url() {
-        Ok(url) => show(format!("{url} {url:?} {}", url.redacted())),
+        Ok(url) => show(format!(
+            "{url} {url:?} {}",
+            config.mask("core_lib.db", &url.redacted())
+        )),
         Err(err) => show(format!("{err}\n{err:?}")),
     }
     match SqlConnectionRegistry::connect(db).await {
