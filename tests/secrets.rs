@@ -132,6 +132,16 @@ fn values_from_the_environment_are_shown_by_the_variables_name() {
         "{shown}"
     );
 
+    // Through references, to a value and to the mapping holding it.
+    let yaml = "shared:\n  host: ${oc.env:SQLREG_SECRETS_T_NAME}\n  \
+                url: {protocol: oracle, host: '${shared.host}'}\n\
+                core_lib:\n  db:\n    url: ${shared.url}\n";
+    let shown = message(load(yaml));
+    assert!(
+        shown.contains("invalid database url `oracle://${oc.env:SQLREG_SECRETS_T_NAME}/`"),
+        "{shown}"
+    );
+
     // A variable named by another variable: the inner one's value is not shown.
     let yaml = "core_lib:\n  db:\n    url: ${oc.env:${oc.env:SQLREG_SECRETS_T_NAME}}\n";
     let shown = message(load(yaml));

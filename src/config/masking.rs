@@ -88,19 +88,14 @@ impl Config {
 }
 
 /// `message` about the key at `path`, with each value under that key shown
-/// as `***` if it is a secret and as written if it was interpolated. Values
-/// are matched in the forms errors echo them: `"text"`, `` `text` ``, and
-/// bare inside a URL.
+/// as `***` if it is a secret and as written if it came from `${oc.env:..}`
+/// (directly or through `${a.b}` references). Values are matched in the
+/// forms errors echo them: `"text"`, `` `text` ``, and bare inside a URL.
 fn echoed_values_hidden(path: &str, mut message: String, raw: &Value, resolved: &Value) -> String {
     let keys = tree::split(path);
     let secret_path = keys.iter().any(|key| redact::is_secret_key(key));
-    let written = |relative: &[String]| {
-        let mut full = keys.clone();
-        full.extend_from_slice(relative);
-        tree::get(raw, &full).ok().and_then(Value::as_str)
-    };
     let mut replacements = Vec::new();
-    for root in [raw, resolved] {
+    for (root, is_resolved) in [(raw, false), (resolved, true)] {
         let Ok(node) = tree::get(root, &keys) else {
             continue;
         };
@@ -109,8 +104,10 @@ fn echoed_values_hidden(path: &str, mut message: String, raw: &Value, resolved: 
             let shown = if secret {
                 MASK.to_owned()
             } else {
-                match written(relative) {
-                    Some(written) if written.contains("${") && written != text => {
+                let mut full = keys.clone();
+                full.extend_from_slice(relative);
+                match written_at(raw, full).filter(|_| is_resolved) {
+                    Some(written) if written.contains("oc.env:") && written != text => {
                         redact::mask_urls(written).into_owned()
                     }
                     _ => return,
@@ -136,6 +133,54 @@ fn echoed_values_hidden(path: &str, mut message: String, raw: &Value, resolved: 
         }
     }
     message
+}
+
+/// The most references `written_at` follows before giving up (a cycle).
+const MAX_REFERENCES: usize = 16;
+
+/// The text written for the value at `keys`, following `${a.b}` and
+/// `${.sibling}` references (to mappings too): where the value came from.
+fn written_at(raw: &Value, mut keys: Vec<String>) -> Option<&str> {
+    'hop: for _ in 0..MAX_REFERENCES {
+        let mut node = raw;
+        for depth in 0..=keys.len() {
+            if let Value::String(text) = node {
+                match reference(text, &keys[..depth]) {
+                    Some(mut target) => {
+                        target.extend_from_slice(&keys[depth..]);
+                        keys = target;
+                        continue 'hop;
+                    }
+                    None if depth == keys.len() => return Some(text),
+                    None => return None,
+                }
+            }
+            let key = keys.get(depth)?;
+            node = match node {
+                Value::Object(map) => map.get(key)?,
+                Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        return None;
+    }
+    None
+}
+
+/// The keys `${a.b}` or `${..b}` refers to, written at `here`; `None` for
+/// anything but one plain reference.
+fn reference(text: &str, here: &[String]) -> Option<Vec<String>> {
+    let inner = text.trim().strip_prefix("${")?.strip_suffix('}')?;
+    if inner.is_empty() || inner.contains(['$', '{', '}', ':', ',']) {
+        return None;
+    }
+    let dots = inner.chars().take_while(|&c| c == '.').count();
+    let mut keys = here[..here.len().checked_sub(dots)?].to_vec();
+    if dots == 0 {
+        keys.clear();
+    }
+    keys.extend(tree::split(&inner[dots..]));
+    Some(keys)
 }
 
 /// `text` with `needle` replaced where it is not part of a longer name or
