@@ -103,15 +103,17 @@ fn echoed_values_hidden(path: &str, mut message: String, raw: &Value, resolved: 
             let secret = secret_path || relative.iter().any(|key| redact::is_secret_key(key));
             let shown = if secret {
                 MASK.to_owned()
-            } else {
+            } else if is_resolved {
                 let mut full = keys.clone();
                 full.extend_from_slice(relative);
-                match written_at(raw, full).filter(|_| is_resolved) {
+                match written_at(raw, full) {
                     Some(written) if written.contains("oc.env:") && written != text => {
                         redact::mask_urls(written).into_owned()
                     }
                     _ => return,
                 }
+            } else {
+                return;
             };
             replacements.push((text.to_owned(), shown));
         });
