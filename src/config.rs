@@ -9,10 +9,12 @@ mod db;
 mod defaults;
 mod discover;
 mod lenient;
+mod masking;
 mod overrides;
 mod report;
 mod transaction;
 pub(crate) mod tree;
+mod yaml_error;
 
 use std::fmt;
 use std::path::Path;
@@ -24,6 +26,7 @@ pub use self::discover::DbSection;
 pub use self::transaction::{Backoff, Isolation, RetryConfig};
 use crate::error::{Error, Result};
 use crate::interpolate::{self, Failure};
+use crate::redact::Secrets;
 
 /// Keys that may sit beside `config:` in core-lib's wrapped shape
 /// (`_target_`, `_instance_key_`, and Hydra's other `_name_` keys).
@@ -32,11 +35,17 @@ fn is_hydra_key(key: &str) -> bool {
 }
 
 /// A loaded YAML document with its interpolations resolved.
+///
+/// Its errors never show a secret: values of `password`, `*_password`,
+/// `secret` and `token` keys and URL passwords are masked, and values from
+/// `${oc.env:..}` are shown by their variable's name.
 #[derive(Clone)]
 pub struct Config {
     raw: Value,
     resolved: Value,
     failures: Vec<Failure>,
+    /// The secrets above, to scrub from every error this config produces.
+    secrets: Secrets,
 }
 
 impl Config {
@@ -45,7 +54,8 @@ impl Config {
     /// # Errors
     ///
     /// [`Error::Config`] whose `path` is the file: it cannot be read, or its
-    /// YAML is malformed (the message gives line and column).
+    /// YAML is malformed (the message gives line and column, and quotes the
+    /// lines around with secrets masked).
     pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let name = path.display().to_string();
@@ -68,23 +78,19 @@ impl Config {
     #[must_use]
     pub fn from_value(raw: Value) -> Self {
         let resolved = interpolate::resolve(&raw);
+        let secrets = masking::secrets_of(&raw, &resolved.value);
         Self {
             raw,
             resolved: resolved.value,
             failures: resolved.failures,
+            secrets,
         }
     }
 
     fn parse(yaml: &str) -> Result<Self, String> {
         serde_saphyr::from_str::<Value>(yaml)
             .map(Self::from_value)
-            .map_err(|err| {
-                let err = err.to_string();
-                format!(
-                    "invalid YAML: {}",
-                    err.strip_prefix("error: ").unwrap_or(&err)
-                )
-            })
+            .map_err(|err| yaml_error::describe(yaml, &err))
     }
 
     /// Applies Hydra-style overrides (`core_lib.db.log_queries=true`,
@@ -102,7 +108,9 @@ impl Config {
         I: IntoIterator<Item: AsRef<str>>,
     {
         for text in overrides {
-            overrides::apply(&mut self.raw, text.as_ref())?;
+            if let Err(err) = overrides::apply(&mut self.raw, text.as_ref()) {
+                return Err(self.hide(err));
+            }
         }
         Ok(Self::from_value(self.raw))
     }
@@ -121,6 +129,10 @@ impl Config {
     /// [`DbConfig::validate`] rule is broken — including a URL that cannot be
     /// built, reported at `<path>.url` with the redacted URL.
     pub fn at(&self, path: &str) -> Result<DbConfig> {
+        self.section_at(path).map_err(|err| self.hide(err))
+    }
+
+    fn section_at(&self, path: &str) -> Result<DbConfig> {
         let keys = tree::split(path);
         if let Some(failure) = self.failure_within(&keys) {
             return Err(Error::config(&failure.path, &failure.message));

@@ -43,6 +43,32 @@ pub(crate) fn resolve(root: &Value) -> Resolved {
     Resolved { value, failures }
 }
 
+/// The parts of a written value that are values rather than names: its
+/// literal text, the defaults in `${oc.env:VAR,default}` and the arguments
+/// of other resolvers — what a secret written with `${..}` in it holds, and
+/// what a message quoting one piece of it may show.
+pub(crate) fn written_values(text: &str) -> Vec<String> {
+    let Ok(pieces) = split(text) else {
+        return vec![text.to_owned()];
+    };
+    let mut values = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(literal) => values.push(literal),
+            Piece::Interpolation(inner) => match inner.trim().split_once(':') {
+                Some(("oc.env", args)) => {
+                    if let Some((_, default)) = split_top_level_comma(args) {
+                        values.extend(written_values(default.trim()));
+                    }
+                }
+                Some((_, args)) => values.extend(written_values(args)),
+                None => {}
+            },
+        }
+    }
+    values
+}
+
 /// Why a node failed: the dotted path to blame and the message.
 type Fail = (String, String);
 
@@ -195,20 +221,28 @@ impl Resolver<'_> {
             Some((name, default)) => (name, Some(default)),
             None => (args, None),
         };
-        let name = match self.string(name.trim(), here)? {
+        let written = name.trim();
+        let name = match self.string(written, here)? {
             Value::String(name) if !name.is_empty() => name,
             _ => return Err(fail(format!("`${{oc.env:{args}}}` names no variable"))),
+        };
+        // A name built from another variable is shown as written: that
+        // variable's value is not for error messages.
+        let shown = if written.contains("${") {
+            written
+        } else {
+            name.as_str()
         };
         match std::env::var(&name) {
             Ok(value) => Ok(Value::String(value)),
             Err(std::env::VarError::NotUnicode(_)) => Err(fail(format!(
-                "environment variable `{name}` is not valid UTF-8"
+                "environment variable `{shown}` is not valid UTF-8"
             ))),
             Err(std::env::VarError::NotPresent) => match default {
                 Some(default) => self.default(default.trim(), here),
                 None => Err(fail(format!(
-                    "environment variable `{name}` is not set \
-                     (use `${{oc.env:{name},default}}` to give a default)"
+                    "environment variable `{shown}` is not set \
+                     (use `${{oc.env:{shown},default}}` to give a default)"
                 ))),
             },
         }

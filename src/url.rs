@@ -14,6 +14,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub use self::parts::UrlParts;
 pub use self::url_config::UrlConfig;
+use crate::redact;
 
 /// Everything but RFC 3986's unreserved characters is encoded in user names,
 /// passwords and database names, so `@ : / # % ?` can never end a component.
@@ -173,11 +174,24 @@ impl DbUrl {
         url
     }
 
-    /// The URL with the password replaced by `***`.
+    /// The URL with the password, and query parameters such as `password=`
+    /// or `token=`, replaced by `***`.
     #[must_use]
     pub fn redacted(&self) -> String {
-        let password = self.password.as_ref().map(|_| "***".to_owned());
-        self.render(&self.dialect, password, self.port, &self.query)
+        let password = self.password.as_ref().map(|_| redact::MASK.to_owned());
+        let query: Vec<(String, String)> = self
+            .query
+            .iter()
+            .map(|(key, value)| {
+                let shown = if redact::is_secret_key(key) {
+                    redact::MASK
+                } else {
+                    value
+                };
+                (key.clone(), shown.to_owned())
+            })
+            .collect();
+        self.render(&self.dialect, password, self.port, &query)
     }
 
     /// The URL with this scheme, port and query; the password (already

@@ -241,3 +241,43 @@ fn an_unreachable_server_fails_the_check() {
         .stdout(contains("Sup3r-s3cret").not())
         .stderr(contains("Sup3r-s3cret").not());
 }
+
+#[test]
+fn check_shows_values_from_the_environment_by_their_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "config.yaml",
+        "core_lib:
+  db:
+    url:
+      protocol: postgresql
+      username: app
+      password: ${oc.env:SQLREG_CLI_T_PASSWORD}
+      host: ${oc.env:SQLREG_CLI_T_HOST}
+      port: 1
+      file: app_db
+",
+    );
+    let assert = sqlreg(dir.path())
+        .env("SQLREG_CLI_T_PASSWORD", "Env-S3cret")
+        .env("SQLREG_CLI_T_HOST", "127.0.0.1")
+        .arg("check")
+        .assert()
+        .code(1)
+        .stdout(contains(
+            "url        postgresql://app:***@${oc.env:SQLREG_CLI_T_HOST}:1/app_db",
+        ))
+        .stdout(contains(
+            "cannot connect to postgresql://app:***@${oc.env:SQLREG_CLI_T_HOST}:1/app_db",
+        ))
+        .stdout(contains("connection refused"));
+    let out = assert.get_output();
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(
+            !text.contains("Env-S3cret") && !text.contains("127.0.0.1"),
+            "{text}"
+        );
+    }
+}

@@ -46,7 +46,9 @@ fn check_reports_server_version_and_ping(kind: Kind, server: &str) {
     let assert = sqlreg(dir.path()).arg("check").assert().success();
     no_password(&assert);
     assert
-        .stdout(contains("@127.0.0.1:").and(contains(":***@")))
+        .stdout(contains(
+            ":***@${oc.env:SQLREG_TEST_HOST,127.0.0.1}:${oc.env:",
+        ))
         .stdout(contains("exists; create_db has nothing to create"))
         .stdout(contains(format!("server     {server}")))
         .stdout(contains("ms round trip"))

@@ -28,7 +28,8 @@ impl Config {
     /// [`Error::Config`] when `root` does not exist (naming the nearest key).
     pub fn sections_with_url(&self, root: &str) -> Result<Vec<DbSection>> {
         let keys = tree::split(root);
-        let node = tree::get(&self.resolved, &keys).map_err(|why| Error::config(root, why))?;
+        let node =
+            tree::get(&self.resolved, &keys).map_err(|why| self.hide(Error::config(root, why)))?;
         let mut found = Vec::new();
         collect(node, &mut keys.clone(), &mut found);
         Ok(found)

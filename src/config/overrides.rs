@@ -23,14 +23,14 @@ pub(crate) fn apply(root: &mut Value, text: &str) -> Result<()> {
         (None, Mode::Delete) => (rest.trim(), None),
         (None, _) => {
             return Err(Error::config(
-                text,
+                key_part(text),
                 "an override is `key=value` (or `+key=value` to add, `~key` to remove)",
             ));
         }
     };
     let keys = tree::split(key);
     let Some((last, parents)) = keys.split_last() else {
-        return Err(Error::config(text, "the override names no key"));
+        return Err(Error::config(key_part(text), "the override names no key"));
     };
     let missing = tree::get(root, &keys).err();
     match (mode, missing) {
@@ -58,6 +58,15 @@ pub(crate) fn apply(root: &mut Value, text: &str) -> Result<()> {
     let value = parse_scalar(value.unwrap_or_default());
     parent_map(root, parents, key)?.insert(last.clone(), value);
     Ok(())
+}
+
+/// The leading key of a malformed override, for its error: what follows
+/// may be a value, and values are not echoed (`password:hunter2`).
+fn key_part(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || "_-.+~".contains(c)))
+        .unwrap_or(text.len());
+    &text[..end]
 }
 
 #[derive(Clone, Copy)]

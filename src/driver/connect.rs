@@ -99,12 +99,11 @@ pub(super) fn connect_error(url: &DbUrl, reason: ConnectFailure, err: &sqlx::Err
     }
 }
 
-/// Removes the password from a driver message, should a driver ever echo it.
+/// Removes the password (as given or percent-encoded) from a driver
+/// message, should a driver ever echo it.
 pub(crate) fn redact(url: &DbUrl, message: &str) -> String {
-    match url.password() {
-        Some(password) if !password.is_empty() => message.replace(password, "***"),
-        _ => message.to_owned(),
-    }
+    let encoded = url.encoded_password().unwrap_or_default();
+    crate::redact::scrub_password(message, &[url.password().unwrap_or_default(), &encoded])
 }
 
 /// Statement logging as the config asks: every statement at INFO with its

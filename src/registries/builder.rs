@@ -146,7 +146,11 @@ impl<'c> RegistriesBuilder<'c> {
         while let Some((name, plan)) = plans.next() {
             let connected = match plan {
                 Plan::Ready(registry) => Ok(registry),
-                Plan::Connect(config) => SqlConnectionRegistry::connect(*config).await,
+                // Shown as the config shows its own errors: values from
+                // `${oc.env:..}` by their variable.
+                Plan::Connect(config, path) => SqlConnectionRegistry::connect(*config)
+                    .await
+                    .map_err(|err| self.config.hide_in(&path, err)),
             };
             match connected {
                 Ok(registry) => databases.push((name, registry)),
@@ -154,7 +158,7 @@ impl<'c> RegistriesBuilder<'c> {
                     tracing::error!(database = %name, error = %err, "closing the databases already opened");
                     let given_later = plans.filter_map(|(_, plan)| match plan {
                         Plan::Ready(registry) => Some(registry),
-                        Plan::Connect(_) => None,
+                        Plan::Connect(..) => None,
                     });
                     let owned: Vec<_> = databases
                         .into_iter()
@@ -211,7 +215,9 @@ impl<'c> RegistriesBuilder<'c> {
             .iter()
             .map(|entry| {
                 let plan = match &entry.source {
-                    Source::Section(path) => Plan::Connect(Box::new(self.config.at(path)?)),
+                    Source::Section(path) => {
+                        Plan::Connect(Box::new(self.config.at(path)?), path.clone())
+                    }
                     Source::Ready(registry) => Plan::Ready(registry.clone()),
                 };
                 Ok((entry.name.clone(), plan))
@@ -226,6 +232,7 @@ type Named<T> = (String, T);
 
 /// How [`RegistriesBuilder::connect`] gets each database.
 enum Plan {
-    Connect(Box<DbConfig>),
+    /// A section's typed config and its path.
+    Connect(Box<DbConfig>, String),
     Ready(SqlConnectionRegistry),
 }

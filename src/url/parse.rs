@@ -9,6 +9,7 @@ use percent_encoding::percent_decode_str;
 
 use super::{Backend, DEFAULT_HOST, DbUrl, SUPPORTED, SqliteTarget};
 use crate::error::Error;
+use crate::redact;
 
 /// The components of a URL before they are checked, already decoded.
 #[derive(Default)]
@@ -91,7 +92,7 @@ impl FromStr for DbUrl {
         components(text.trim())
             .and_then(assemble)
             .map_err(|message| Error::Url {
-                url: redact_text(text),
+                url: redact::mask_url_text(text),
                 message,
             })
     }
@@ -182,19 +183,4 @@ fn decode(text: &str, what: &str) -> Result<String, String> {
         .decode_utf8()
         .map(|decoded| decoded.into_owned())
         .map_err(|_| format!("the {what} is not valid UTF-8 once percent-decoded"))
-}
-
-/// A URL string as given, with any password replaced by `***`, for errors
-/// about strings that may not parse.
-pub(super) fn redact_text(text: &str) -> String {
-    let Some((dialect, rest)) = text.split_once("://") else {
-        return text.to_owned();
-    };
-    match split_userinfo(rest) {
-        (Some(info), after) => match info.split_once(':') {
-            Some((user, _)) => format!("{dialect}://{user}:***@{after}"),
-            None => text.to_owned(),
-        },
-        (None, _) => text.to_owned(),
-    }
 }

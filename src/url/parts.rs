@@ -8,11 +8,13 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use super::parse::{Components, assemble, redact_text};
+use super::parse::{Components, assemble};
 use super::{Backend, DbUrl};
 use crate::error::{Error, Result};
+use crate::redact;
 
-/// core-lib's URL parts. `Debug` shows the password as `***`.
+/// core-lib's URL parts. `Debug` shows the password (and secret query
+/// parameters such as `token`) as `***`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UrlParts {
@@ -102,7 +104,7 @@ impl DbUrl {
     /// without `username`.
     pub fn from_parts(parts: &UrlParts) -> Result<DbUrl> {
         let fail = |message: String| Error::Url {
-            url: redact_text(&parts.sketch()),
+            url: redact::mask_url_text(&parts.sketch()),
             message,
         };
         let has_user = parts.username.as_deref().is_some_and(|u| !u.is_empty());
@@ -177,17 +179,29 @@ impl UrlParts {
 }
 
 impl fmt::Debug for UrlParts {
-    /// Every field, the password as `***`.
+    /// Every field, the password and secret query parameters as `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let query: BTreeMap<&str, &str> = self
+            .query
+            .iter()
+            .map(|(key, value)| {
+                let shown = if redact::is_secret_key(key) {
+                    redact::MASK
+                } else {
+                    value.as_str()
+                };
+                (key.as_str(), shown)
+            })
+            .collect();
         f.debug_struct("UrlParts")
             .field("protocol", &self.protocol)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| redact::MASK))
             .field("host", &self.host)
             .field("port", &self.port)
             .field("path", &self.path)
             .field("file", &self.file)
-            .field("query", &self.query)
+            .field("query", &query)
             .finish()
     }
 }

@@ -81,13 +81,17 @@ impl DbUrl {
                 } else {
                     "postgres"
                 };
-                let password = self
-                    .password
-                    .as_deref()
-                    .map(|p| utf8_percent_encode(p, COMPONENT).to_string());
-                self.render(scheme, password, self.port(), &query)
+                self.render(scheme, self.encoded_password(), self.port(), &query)
             }
         }
+    }
+
+    /// The password as the sqlx URL holds it (percent-encoded), for scrubbing
+    /// it from driver messages as well as for building that URL.
+    pub(crate) fn encoded_password(&self) -> Option<String> {
+        self.password
+            .as_deref()
+            .map(|p| utf8_percent_encode(p, COMPONENT).to_string())
     }
 
     /// The query with SQLAlchemy-only names renamed or dropped (see the module docs).

@@ -6,9 +6,9 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 use serde::{Deserialize, Serialize};
 
-use super::parse::redact_text;
 use super::{DbUrl, UrlParts};
 use crate::error::Result;
+use crate::redact;
 
 /// The `url:` key: a string or a mapping of parts.
 ///
@@ -89,7 +89,7 @@ impl fmt::Debug for UrlConfig {
             Self::Text(text) => {
                 let shown = text
                     .parse::<DbUrl>()
-                    .map_or_else(|_| redact_text(text), |u| u.redacted());
+                    .map_or_else(|_| redact::mask_url_text(text), |u| u.redacted());
                 f.debug_tuple("Text").field(&shown).finish()
             }
             Self::Parts(parts) => f.debug_tuple("Parts").field(parts).finish(),

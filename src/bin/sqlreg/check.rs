@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use sqlreg::{Backend, Config, ConnectFailure, DbConfig, DbSection, Error, SqlConnectionRegistry};
 
 use crate::Failure;
-use crate::inputs::Inputs;
+use crate::inputs::{self, Inputs};
 use crate::table::{millis, plural};
 
 /// Arguments of `sqlreg check`.
@@ -30,7 +30,11 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<ExitCode, Failure> {
     let inputs = Inputs::sort(args.args);
     if inputs.plain.len() > 1 {
-        return Err(format!("expected one config file, got {:?}", inputs.plain).into());
+        return Err(format!(
+            "expected one config file, got {} (an override is written `key=value`)",
+            inputs::shown(&inputs.plain)
+        )
+        .into());
     }
     let (file, config) = inputs.load(inputs.plain.first().map(String::as_str))?;
     let sections = if args.all {
@@ -64,19 +68,25 @@ pub async fn run(args: Args) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Reports on one section; `true` when it is usable as configured.
+/// Reports on one section; `true` when it is usable as configured. What it
+/// prints goes through `Config::mask`: values from `${oc.env:..}` show as
+/// their variable, secrets as `***`.
 async fn check(config: &Config, section: &DbSection) -> bool {
     println!("\n[{}] {}", section.name, section.path);
+    let fail = |err: &Error| fail(&config.mask(&section.path, &err.to_string()));
     let db = match config.at(&section.path) {
         Ok(db) => db,
         Err(err) => return fail(&err),
     };
-    settings(&db);
+    settings(&db, |text| config.mask(&section.path, text));
     // Connect without create_db, so checking never creates anything.
     match SqlConnectionRegistry::connect(db.clone().create_db(false)).await {
         Ok(registry) => {
             line("database", "exists; create_db has nothing to create");
-            let reachable = report_server(&registry).await;
+            let reachable = match report_server(&registry).await {
+                Ok(()) => true,
+                Err(err) => fail(&err),
+            };
             registry.close().await;
             reachable
         }
@@ -95,13 +105,13 @@ async fn check(config: &Config, section: &DbSection) -> bool {
     }
 }
 
-fn settings(db: &DbConfig) {
+fn settings(db: &DbConfig, mask: impl Fn(&str) -> String) {
     let s = &db.session;
     let url = db
         .url
         .to_db_url()
         .map_or_else(|e| e.to_string(), |url| url.redacted());
-    line("url", &url);
+    line("url", &mask(&url));
     line(
         "pool",
         &format!(
@@ -132,7 +142,7 @@ fn settings(db: &DbConfig) {
 }
 
 /// Server version and a timed `SELECT 1` on an already open connection.
-async fn report_server(registry: &SqlConnectionRegistry) -> bool {
+async fn report_server(registry: &SqlConnectionRegistry) -> Result<(), Error> {
     let probe = async {
         let conn = registry.connection().await?;
         let backend = conn.get_database_backend();
@@ -150,19 +160,15 @@ async fn report_server(registry: &SqlConnectionRegistry) -> bool {
         conn.execute_unprepared("SELECT 1").await?;
         Ok::<_, Error>((version, started.elapsed()))
     };
-    match probe.await {
-        Ok((version, round_trip)) => {
-            line("server", &version);
-            line("ping", &format!("{:.2} ms round trip", millis(round_trip)));
-            line("status", "OK");
-            true
-        }
-        Err(err) => fail(&err),
-    }
+    let (version, round_trip) = probe.await?;
+    line("server", &version);
+    line("ping", &format!("{:.2} ms round trip", millis(round_trip)));
+    line("status", "OK");
+    Ok(())
 }
 
-fn fail(err: &Error) -> bool {
-    line("error", &err.to_string());
+fn fail(shown: &str) -> bool {
+    line("error", shown);
     line("status", "FAILED");
     false
 }

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use sqlreg::{Backend, Session, SqlConnectionRegistry};
 
 use crate::Failure;
-use crate::inputs::Inputs;
+use crate::inputs::{self, Inputs};
 use crate::table::{self, Outcome, millis, plural};
 use crate::value;
 
@@ -41,15 +41,20 @@ pub async fn run(args: Args) -> Result<ExitCode, Failure> {
         [file, sql] => (Some(file.as_str()), sql.as_str()),
         other => {
             return Err(format!(
-                "expected [CONFIG] SQL, got {} arguments: {other:?}",
-                other.len()
+                "expected [CONFIG] SQL, got {} arguments: {}",
+                other.len(),
+                inputs::shown(other)
             )
             .into());
         }
     };
     let (_, config) = inputs.load(file)?;
-    let registry = SqlConnectionRegistry::connect(config.at(&args.path)?).await?;
-    let session = registry.get().await?;
+    // Connect errors quote the URL: shown as the config shows its own errors.
+    let masked = |err: sqlreg::Error| config.mask(&args.path, &err.to_string());
+    let registry = SqlConnectionRegistry::connect(config.at(&args.path)?)
+        .await
+        .map_err(masked)?;
+    let session = registry.get().await.map_err(masked)?;
     let started = Instant::now();
     let ran = run_statement(&session, registry.url().backend(), sql).await;
     let elapsed = started.elapsed();

@@ -35,6 +35,18 @@ impl Inputs {
     }
 }
 
+/// Arguments for an error message, each cut at its first `:` or `=`: a
+/// misspelled override (`db.url.password:…`) may carry a secret after it.
+pub fn shown(args: &[String]) -> String {
+    args.iter()
+        .map(|arg| match arg.find([':', '=']) {
+            Some(cut) => format!("`{}…`", &arg[..cut]),
+            None => format!("`{arg}`"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn is_override(arg: &str) -> bool {
     let (key, has_value) = match arg.strip_prefix('~') {
         Some(key) => (key, true),
@@ -55,7 +67,13 @@ fn is_override(arg: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_override;
+    use super::{is_override, shown};
+
+    #[test]
+    fn values_are_cut_from_echoed_arguments() {
+        let args = ["a.yaml".to_owned(), "db.url.password:hunter2".to_owned()];
+        assert_eq!(shown(&args), "`a.yaml`, `db.url.password…`");
+    }
 
     #[test]
     fn overrides_are_told_from_files_and_sql() {
