@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
-use crate::driver;
-
 /// Shorthand for `Result<T, sqlreg::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -81,12 +79,12 @@ pub enum Error {
     },
 
     /// A statement failed.
-    #[error("query failed: {err}{hint}", err = .0, hint = query_hint(.0))]
+    #[error("query failed: {0}")]
     Query(#[source] DbErr),
 
     /// Nothing was committed: the database refused the commit, or an earlier
     /// statement made it abort the transaction. The connection was released.
-    #[error("commit failed: {err}{hint}", err = .0, hint = commit_hint(.0))]
+    #[error("commit failed: {0}")]
     Commit(#[source] DbErr),
 
     /// The retrying form ([`transaction`](crate::SqlConnectionRegistry::transaction))
@@ -198,57 +196,6 @@ impl Error {
             Self::PoolTimeout { .. } | Self::Closed { .. } | Self::Conflict { .. } => 503,
             _ => 500,
         }
-    }
-
-    /// Whether the whole session, run again, may succeed: the database ended
-    /// it over a conflict with a concurrent transaction — a serialization
-    /// failure or deadlock (PostgreSQL 40001 / 40P01), a deadlock, lock wait
-    /// timeout or changed record (MariaDB 1213 / 1205 / 1020), a database
-    /// still locked after `busy_timeout` (SQLite) — and nothing was committed.
-    /// [`transaction`](crate::SqlConnectionRegistry::transaction) retries
-    /// exactly these (and a connection lost before COMMIT); callers of
-    /// [`session`](crate::SqlConnectionRegistry::session) can build their own
-    /// policy on it. A lost connection is not transient here: outside a
-    /// transaction, the statement it cut off may have committed.
-    #[must_use]
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Query(err) | Self::Commit(err) => {
-                sqlx_error(err).is_some_and(driver::is_conflict)
-            }
-            Self::Conflict { .. } => true,
-            _ => false,
-        }
-    }
-}
-
-/// The sqlx error a sea-orm error carries, if any.
-fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
-    match err {
-        DbErr::Query(RuntimeErr::SqlxError(inner))
-        | DbErr::Exec(RuntimeErr::SqlxError(inner))
-        | DbErr::Conn(RuntimeErr::SqlxError(inner)) => Some(inner),
-        _ => None,
-    }
-}
-
-/// What to do about a statement that failed because SQLite stayed locked.
-fn query_hint(err: &DbErr) -> &'static str {
-    if sqlx_error(err).is_some_and(driver::is_busy) {
-        " (the database lock was not obtained within `sqlite.busy_timeout`: raise it, or keep \
-         write sessions shorter)"
-    } else {
-        ""
-    }
-}
-
-/// Whether a failed commit may have committed after all.
-fn commit_hint(err: &DbErr) -> &'static str {
-    if sqlx_error(err).is_some_and(driver::is_fatal) {
-        " (the connection was lost after COMMIT was sent: whether the transaction was \
-         committed is unknown, so it is never retried)"
-    } else {
-        query_hint(err)
     }
 }
 

@@ -141,13 +141,20 @@ impl Session {
     /// Cleans up after a failed commit: a lost connection is closed, anything
     /// else rolled back; either way the connection is released.
     async fn commit_failed(&mut self, mut conn: Conn, err: sqlx::Error) -> Error {
-        if driver::is_fatal(&err) {
+        let lost = driver::is_fatal(&err);
+        if lost {
             self.context.evict(&mut conn);
         } else {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
         }
         self.end(conn);
-        Error::Commit(query_error(err))
+        if lost {
+            return Error::Commit(DbErr::Custom(format!(
+                "the connection was lost after COMMIT was sent ({err}): whether the transaction \
+                 was committed is unknown, so it is never retried"
+            )));
+        }
+        Error::Commit(query_error(driver::explain(err)))
     }
 
     /// The transient conflict (or lost connection) a statement of this
@@ -272,7 +279,7 @@ impl Session {
         // A connection lost before COMMIT takes its transaction with it: the
         // server rolls it back, so running it again is safe.
         let retryable = in_transaction && (fatal || driver::is_conflict(&err));
-        let err = query_error(err);
+        let err = query_error(driver::explain(err));
         if retryable {
             state.conflict = Some(err.clone());
         }

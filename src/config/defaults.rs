@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::transaction::{Isolation, RetryConfig};
+use super::transaction::{Backoff, Isolation, RetryConfig};
 use super::{DbConfig, SessionConfig, SqliteOptions};
 use crate::url::UrlConfig;
 
@@ -67,6 +67,24 @@ impl Default for SessionConfig {
             close_timeout: CLOSE_TIMEOUT,
             isolation: ISOLATION,
             retry: RetryConfig::default(),
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: RETRY_ATTEMPTS,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            min: BACKOFF_MIN,
+            max: BACKOFF_MAX,
         }
     }
 }

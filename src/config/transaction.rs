@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use super::{defaults, lenient};
+use super::lenient;
 
 /// A transaction isolation level (`session.isolation`).
 ///
@@ -108,24 +108,6 @@ pub struct Backoff {
     /// The longest pause, in seconds (default 0.5).
     #[serde(deserialize_with = "lenient::seconds")]
     pub max: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            attempts: defaults::RETRY_ATTEMPTS,
-            backoff: Backoff::default(),
-        }
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            min: defaults::BACKOFF_MIN,
-            max: defaults::BACKOFF_MAX,
-        }
-    }
 }
 
 impl RetryConfig {

@@ -2,11 +2,53 @@
 //! gone, whether the server aborted the transaction around it, and whether
 //! running the whole transaction again may succeed (a transient conflict).
 //!
-//! Each backend's codes live in its own file; these functions try each
-//! backend's error type in turn, so an error can be classified without
-//! knowing which backend produced it (as [`Error::is_transient`](crate::Error::is_transient) must).
+//! These functions try each backend's error type in turn, so an error can be
+//! classified without knowing which backend produced it (as
+//! [`Error::is_transient`](crate::Error::is_transient) must). They need
+//! nothing but sqlx, so the error type below every layer can ask them
+//! without an arrow running back up; the backend files use them too.
 
-use super::{mysql, postgres, sqlite};
+use std::borrow::Cow;
+use std::fmt;
+
+use sea_orm::{DbErr, RuntimeErr};
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::mysql::MySqlDatabaseError;
+use sqlx::postgres::PgDatabaseError;
+use sqlx::sqlite::SqliteError;
+
+use crate::error::Error;
+
+impl Error {
+    /// Whether the whole session, run again, may succeed: the database ended
+    /// it over a conflict with a concurrent transaction — a serialization
+    /// failure or deadlock (PostgreSQL 40001 / 40P01), a deadlock, lock wait
+    /// timeout or changed record (MariaDB 1213 / 1205 / 1020), a database
+    /// still locked after `busy_timeout` (SQLite) — and nothing was committed.
+    /// [`transaction`](crate::SqlConnectionRegistry::transaction) retries
+    /// exactly these (and a connection lost before COMMIT); callers of
+    /// [`session`](crate::SqlConnectionRegistry::session) can build their own
+    /// policy on it. A lost connection is not transient here: outside a
+    /// transaction, the statement it cut off may have committed.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Query(err) | Self::Commit(err) => sqlx_error(err).is_some_and(is_conflict),
+            Self::Conflict { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// The sqlx error a sea-orm error carries, if any.
+fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+    match err {
+        DbErr::Query(RuntimeErr::SqlxError(inner))
+        | DbErr::Exec(RuntimeErr::SqlxError(inner))
+        | DbErr::Conn(RuntimeErr::SqlxError(inner)) => Some(inner),
+        _ => None,
+    }
+}
 
 /// What a failed statement did to the transaction it ran in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,9 +71,7 @@ pub(crate) fn is_fatal(err: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            postgres::is_fatal(db.as_ref()) || mysql::is_fatal(db.as_ref())
-        }
+        sqlx::Error::Database(db) => postgres_fatal(db.as_ref()) || mysql_fatal(db.as_ref()),
         _ => false,
     }
 }
@@ -46,12 +86,74 @@ pub(crate) fn is_conflict(err: &sqlx::Error) -> bool {
         return false;
     };
     let db = db.as_ref();
-    postgres::is_conflict(db) || mysql::is_conflict(db) || sqlite::is_busy(db)
+    postgres_conflict(db) || mysql_conflict(db) || sqlite_busy(db)
 }
 
-/// Whether `err` is SQLite's "database is locked", in any of its forms.
-pub(crate) fn is_busy(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if sqlite::is_busy(db.as_ref()))
+/// `err`, with SQLite's "database is locked" worded for the person who
+/// can fix it: the lock was not obtained within `sqlite.busy_timeout`.
+pub(crate) fn explain(err: sqlx::Error) -> sqlx::Error {
+    match err {
+        sqlx::Error::Database(db) if sqlite_busy(db.as_ref()) => {
+            sqlx::Error::Database(Box::new(LockNotObtained::new(db)))
+        }
+        other => other,
+    }
+}
+
+/// SQLite's busy error, explained; classified exactly like the error it wraps.
+#[derive(Debug)]
+struct LockNotObtained {
+    sqlite: Box<dyn DatabaseError>,
+    message: String,
+}
+
+impl LockNotObtained {
+    fn new(sqlite: Box<dyn DatabaseError>) -> Self {
+        let message = format!(
+            "{} (the lock was not obtained within `sqlite.busy_timeout`: raise it, or keep \
+             write sessions shorter)",
+            sqlite.message()
+        );
+        Self { sqlite, message }
+    }
+}
+
+impl fmt::Display for LockNotObtained {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LockNotObtained {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.sqlite.as_error())
+    }
+}
+
+impl DatabaseError for LockNotObtained {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.sqlite.code()
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        self.sqlite.kind()
+    }
 }
 
 /// A short name for what went wrong, for retry logs and error messages
@@ -65,4 +167,55 @@ pub(crate) fn describe(err: &sqlx::Error) -> String {
         other if is_fatal(other) => "the connection was lost".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// PostgreSQL's SQLSTATE, if `err` is a PostgreSQL error.
+pub(super) fn postgres_code(err: &dyn DatabaseError) -> Option<&str> {
+    err.try_downcast_ref::<PgDatabaseError>()
+        .map(PgDatabaseError::code)
+}
+
+/// Connection exceptions (class 08) and the server's shutdown / crash
+/// recovery / admin-terminate codes (57P01–57P03) end the connection.
+fn postgres_fatal(err: &dyn DatabaseError) -> bool {
+    postgres_code(err)
+        .is_some_and(|code| code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03"))
+}
+
+/// A serialization failure (40001) or a detected deadlock (40P01): the
+/// server rolled this transaction back in favour of a concurrent one.
+fn postgres_conflict(err: &dyn DatabaseError) -> bool {
+    postgres_code(err).is_some_and(|code| matches!(code, "40001" | "40P01"))
+}
+
+/// MySQL's / MariaDB's error number, if `err` is one of theirs.
+pub(super) fn mysql_number(err: &dyn DatabaseError) -> Option<u16> {
+    err.try_downcast_ref::<MySqlDatabaseError>()
+        .map(MySqlDatabaseError::number)
+}
+
+/// Server shutdown (1053), connection killed (1927), gone away (2006), lost
+/// during query (2013) and idle disconnect (4031) end the connection.
+fn mysql_fatal(err: &dyn DatabaseError) -> bool {
+    mysql_number(err).is_some_and(|number| matches!(number, 1053 | 1927 | 2006 | 2013 | 4031))
+}
+
+/// Deadlock (1213), lock wait timeout (1205) and MariaDB's snapshot check
+/// under REPEATABLE READ, "record has changed since last read" (1020).
+fn mysql_conflict(err: &dyn DatabaseError) -> bool {
+    mysql_number(err).is_some_and(|number| matches!(number, 1213 | 1205 | 1020))
+}
+
+/// SQLite's primary result code: sqlx reports extended codes (517 is
+/// `SQLITE_BUSY_SNAPSHOT`), whose low byte is the primary one.
+pub(super) fn sqlite_primary_code(err: &dyn DatabaseError) -> Option<i32> {
+    err.try_downcast_ref::<SqliteError>()?;
+    let code: i32 = err.code()?.parse().ok()?;
+    Some(code & 0xff)
+}
+
+/// `SQLITE_BUSY` in any of its forms: the lock was not obtained within
+/// `busy_timeout`.
+fn sqlite_busy(err: &dyn DatabaseError) -> bool {
+    err.try_downcast_ref::<LockNotObtained>().is_some() || sqlite_primary_code(err) == Some(5)
 }

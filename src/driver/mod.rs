@@ -41,7 +41,7 @@ use crate::stats::Counters;
 use crate::url::{Backend, DbUrl};
 use connect::PoolHooks;
 
-pub(crate) use conflict::{Aborted, describe as describe_failure, is_busy, is_conflict, is_fatal};
+pub(crate) use conflict::{Aborted, describe as describe_failure, explain, is_conflict, is_fatal};
 pub(crate) use connect::{MemoryDatabase, redact};
 
 /// A sqlx pool of one of the supported backends.

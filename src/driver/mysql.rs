@@ -3,10 +3,10 @@
 
 use std::str::FromStr;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{AssertSqlSafe, Connection, Executor, MySql, SqlSafeStr, SqlStr};
 
-use super::conflict::Aborted;
+use super::conflict::{Aborted, mysql_number};
 use super::connect::{self, PoolHooks};
 use super::{Opened, Pool};
 use crate::config::{DbConfig, Isolation};
@@ -40,25 +40,13 @@ fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnectOptions
 }
 
 pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
-    match error_number(err)? {
+    match mysql_number(err)? {
         // ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR
         1045 | 1044 => Some(ConnectFailure::AuthenticationFailed),
         // ER_BAD_DB_ERROR
         1049 => Some(ConnectFailure::UnknownDatabase),
         _ => None,
     }
-}
-
-/// Server shutdown (1053), connection killed (1927), gone away (2006), lost
-/// during query (2013) and idle disconnect (4031) end the connection.
-pub(super) fn is_fatal(err: &dyn sqlx::error::DatabaseError) -> bool {
-    error_number(err).is_some_and(|number| matches!(number, 1053 | 1927 | 2006 | 2013 | 4031))
-}
-
-/// Deadlock (1213), lock wait timeout (1205) and MariaDB's snapshot check
-/// under REPEATABLE READ, "record has changed since last read" (1020).
-pub(super) fn is_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
-    error_number(err).is_some_and(|number| matches!(number, 1213 | 1205 | 1020))
 }
 
 /// InnoDB rolls the whole transaction back on a deadlock (1213) or a full
@@ -69,7 +57,7 @@ pub(super) async fn aborts_transaction(conn: &mut MySqlConnection, err: &sqlx::E
     let sqlx::Error::Database(db) = err else {
         return Aborted::No;
     };
-    match error_number(db.as_ref()) {
+    match mysql_number(db.as_ref()) {
         Some(1213 | 1206) => Aborted::Whole,
         Some(1205) => {
             let open: Result<u64, _> = sqlx::query_scalar("SELECT @@in_transaction")
@@ -106,11 +94,6 @@ pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> 
         ),
         None => read_only.then(|| start.into_sql_str()),
     }
-}
-
-fn error_number(err: &dyn sqlx::error::DatabaseError) -> Option<u16> {
-    err.try_downcast_ref::<MySqlDatabaseError>()
-        .map(MySqlDatabaseError::number)
 }
 
 /// `CREATE DATABASE IF NOT EXISTS` on a connection without a default database.

@@ -3,10 +3,10 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgDatabaseError};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Postgres, SqlSafeStr, SqlStr};
 
-use super::conflict::Aborted;
+use super::conflict::{Aborted, postgres_code};
 use super::connect::{self, PoolHooks};
 use super::{Opened, Pool};
 use crate::config::{DbConfig, Isolation};
@@ -55,29 +55,11 @@ pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFa
     }
 }
 
-/// Connection exceptions (class 08) and the server's shutdown / crash
-/// recovery / admin-terminate codes (57P01–57P03) end the connection.
-pub(super) fn is_fatal(err: &dyn sqlx::error::DatabaseError) -> bool {
-    is_postgres(err)
-        && err.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
-        })
-}
-
-/// A serialization failure (40001) or a detected deadlock (40P01): the
-/// server rolled this transaction back in favour of a concurrent one.
-pub(super) fn is_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
-    is_postgres(err)
-        && err
-            .code()
-            .is_some_and(|code| matches!(&*code, "40001" | "40P01"))
-}
-
 /// Any statement error aborts a PostgreSQL transaction: the server then
 /// refuses every statement until the innermost savepoint is rolled back, and
 /// answers COMMIT with ROLLBACK.
 pub(super) fn aborts_transaction(err: &sqlx::Error) -> Aborted {
-    if matches!(err, sqlx::Error::Database(db) if is_postgres(db.as_ref())) {
+    if matches!(err, sqlx::Error::Database(db) if postgres_code(db.as_ref()).is_some()) {
         Aborted::UntilSavepoint
     } else {
         Aborted::No
@@ -96,10 +78,6 @@ pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> 
         statement.push_str(" READ ONLY");
     }
     (statement.len() > "BEGIN".len()).then(|| AssertSqlSafe(statement).into_sql_str())
-}
-
-fn is_postgres(err: &dyn sqlx::error::DatabaseError) -> bool {
-    err.try_downcast_ref::<PgDatabaseError>().is_some()
 }
 
 /// `CREATE DATABASE "<name>"` on the maintenance database; a database created

@@ -3,10 +3,10 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteError, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{SqlStr, Sqlite};
 
-use super::conflict::Aborted;
+use super::conflict::{Aborted, sqlite_primary_code};
 use super::connect::{self, MemoryDatabase, PoolHooks};
 use super::{Opened, Pool};
 use crate::config::DbConfig;
@@ -15,8 +15,6 @@ use crate::url::{DbUrl, SqliteTarget};
 
 /// SQLite's result code for "unable to open database file".
 const SQLITE_CANTOPEN: &str = "14";
-/// SQLite's primary result code for "database is locked".
-const SQLITE_BUSY: i32 = 5;
 
 pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> Result<Opened> {
     let (options, memory) = connect_options(url, config)?;
@@ -84,25 +82,13 @@ pub(super) fn begin_statement(read_only: bool) -> Option<SqlStr> {
     (!read_only).then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"))
 }
 
-/// SQLite's primary result code: sqlx reports extended codes (517 is
-/// `SQLITE_BUSY_SNAPSHOT`), whose low byte is the primary one.
-fn primary_code(err: &dyn sqlx::error::DatabaseError) -> Option<i32> {
-    err.try_downcast_ref::<SqliteError>()?;
-    let code: i32 = err.code()?.parse().ok()?;
-    Some(code & 0xff)
-}
-
-/// `SQLITE_BUSY` in any of its forms: the lock was not obtained within
-/// `busy_timeout`.
-pub(super) fn is_busy(err: &dyn sqlx::error::DatabaseError) -> bool {
-    primary_code(err) == Some(SQLITE_BUSY)
-}
-
 /// Out of memory, interrupted, I/O error and disk full may roll the whole
 /// transaction back automatically; treat them as if they did.
 pub(super) fn aborts_transaction(err: &sqlx::Error) -> Aborted {
     match err {
-        sqlx::Error::Database(db) if matches!(primary_code(db.as_ref()), Some(7 | 9 | 10 | 13)) => {
+        sqlx::Error::Database(db)
+            if matches!(sqlite_primary_code(db.as_ref()), Some(7 | 9 | 10 | 13)) =>
+        {
             Aborted::Whole
         }
         _ => Aborted::No,
