@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-/// A snapshot of one registry's pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A snapshot of one registry's pool (serializable, e.g. for a health endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct PoolStats {
     /// Open connections.

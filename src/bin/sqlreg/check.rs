@@ -1,11 +1,13 @@
 //! `sqlreg check`: validate the config, then for each database show its
 //! resolved settings (password masked), connect, ping, and say whether
 //! `create_db` would create anything. Changes nothing on the server.
+//! `--json` prints the same report as one JSON document.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Statement};
+use serde::Serialize;
 use sqlreg::{Backend, Config, ConnectFailure, DbConfig, DbSection, Error, SqlConnectionRegistry};
 
 use crate::Failure;
@@ -21,10 +23,56 @@ pub struct Args {
     /// Check every database section in the file (each mapping with a `url`).
     #[arg(long)]
     all: bool,
+    /// Print the report as one JSON document (for scripts and readiness probes).
+    #[arg(long)]
+    json: bool,
     /// The config file (default: $SQLREG_CONFIG, else ./config.yaml), then
     /// overrides such as core_lib.db.log_queries=true.
     #[arg(value_name = "CONFIG | KEY=VALUE")]
     args: Vec<String>,
+}
+
+/// The whole report: `{"config", "databases": [..], "reachable", "failed"}`.
+#[derive(Serialize)]
+struct Report {
+    config: String,
+    databases: Vec<SectionReport>,
+    reachable: usize,
+    failed: usize,
+}
+
+/// What `check` found out about one section.
+#[derive(Serialize)]
+struct SectionReport {
+    name: String,
+    path: String,
+    /// `None` when the section itself is invalid.
+    settings: Option<Settings>,
+    /// `exists`, or `missing` (create_db will create it).
+    database: Option<&'static str>,
+    server: Option<String>,
+    round_trip_ms: Option<f64>,
+    /// `OK` or `FAILED`.
+    status: &'static str,
+    error: Option<String>,
+}
+
+/// The resolved settings; durations in seconds, `null` for off.
+#[derive(Serialize)]
+struct Settings {
+    url: String,
+    pool_size: u32,
+    max_overflow: u32,
+    max_connections: u32,
+    pool_timeout: f64,
+    pool_recycle: Option<f64>,
+    pool_pre_ping: bool,
+    connect_timeout: f64,
+    idle_timeout: Option<f64>,
+    statement_timeout: Option<f64>,
+    slow_query: Option<f64>,
+    log_queries: bool,
+    create_db: bool,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, Failure> {
@@ -49,134 +97,197 @@ pub async fn run(args: Args) -> Result<ExitCode, Failure> {
         )
         .into());
     }
-    println!("config {}", file.display());
-    let mut failed = 0;
+    let mut databases = Vec::with_capacity(sections.len());
     for section in &sections {
-        if !check(&config, section).await {
-            failed += 1;
-        }
+        databases.push(check(&config, section).await);
     }
-    if failed == 0 {
-        println!("\nall {} reachable", plural(sections.len(), "database"));
-        Ok(ExitCode::SUCCESS)
+    let failed = databases.iter().filter(|db| db.error.is_some()).count();
+    let report = Report {
+        config: file.display().to_string(),
+        reachable: databases.len() - failed,
+        failed,
+        databases,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
-            "\n{failed} of {} failed",
-            plural(sections.len(), "database")
-        );
-        Ok(ExitCode::FAILURE)
+        print_text(&report);
     }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-/// Reports on one section; `true` when it is usable as configured. What it
-/// prints goes through `Config::mask`: values from `${oc.env:..}` show as
+/// Checks one section: valid, reachable, usable as configured. What it
+/// reports goes through `Config::mask`: values from `${oc.env:..}` show as
 /// their variable, secrets as `***`.
-async fn check(config: &Config, section: &DbSection) -> bool {
-    println!("\n[{}] {}", section.name, section.path);
-    let fail = |err: &Error| fail(&config.mask(&section.path, &err.to_string()));
+async fn check(config: &Config, section: &DbSection) -> SectionReport {
+    let mask = |text: &str| config.mask(&section.path, text);
+    let mut report = SectionReport {
+        name: section.name.clone(),
+        path: section.path.clone(),
+        settings: None,
+        database: None,
+        server: None,
+        round_trip_ms: None,
+        status: "FAILED",
+        error: None,
+    };
     let db = match config.at(&section.path) {
         Ok(db) => db,
-        Err(err) => return fail(&err),
+        Err(err) => return report.failed(&err, mask),
     };
-    settings(&db, |text| config.mask(&section.path, text));
+    let mut settings = Settings::of(&db);
+    settings.url = mask(&settings.url);
+    report.settings = Some(settings);
     // Connect without create_db, so checking never creates anything.
     match SqlConnectionRegistry::connect(db.clone().create_db(false)).await {
         Ok(registry) => {
-            line("database", "exists; create_db has nothing to create");
-            let reachable = match report_server(&registry).await {
-                Ok(()) => true,
-                Err(err) => fail(&err),
-            };
+            report.database = Some("exists");
+            let probed = probe_server(&registry).await;
             registry.close().await;
-            reachable
+            match probed {
+                Ok((version, round_trip)) => {
+                    report.server = Some(version);
+                    report.round_trip_ms = Some(millis(round_trip));
+                    report.status = "OK";
+                    report
+                }
+                Err(err) => report.failed(&err, mask),
+            }
         }
         Err(Error::Connect {
             reason: ConnectFailure::UnknownDatabase | ConnectFailure::CannotOpenFile,
             ..
         }) if db.create_db => {
-            line(
-                "database",
-                "missing; create_db will create it on first connect",
-            );
-            line("status", "OK");
-            true
+            report.database = Some("missing");
+            report.status = "OK";
+            report
         }
-        Err(err) => fail(&err),
+        Err(err) => report.failed(&err, mask),
     }
 }
 
-fn settings(db: &DbConfig, mask: impl Fn(&str) -> String) {
-    let s = &db.session;
-    let url = db
-        .url
-        .to_db_url()
-        .map_or_else(|e| e.to_string(), |url| url.redacted());
-    line("url", &mask(&url));
-    line(
-        "pool",
-        &format!(
-            "pool_size {}, max_overflow {} (at most {} connections), pool_timeout {}, \
-             pool_recycle {}, pool_pre_ping {}",
-            s.pool_size,
-            s.max_overflow,
-            s.pool_size.saturating_add(s.max_overflow),
-            seconds(Some(s.pool_timeout)),
-            seconds(s.pool_recycle),
-            s.pool_pre_ping
-        ),
-    );
-    line(
-        "timeouts",
-        &format!(
-            "connect {}, idle {}, statement {}, slow_query {}",
-            seconds(Some(s.connect_timeout)),
-            seconds(s.idle_timeout),
-            seconds(s.statement_timeout),
-            seconds(s.slow_query)
-        ),
-    );
-    line(
-        "flags",
-        &format!("log_queries {}, create_db {}", db.log_queries, db.create_db),
-    );
+impl SectionReport {
+    fn failed(mut self, err: &Error, mask: impl Fn(&str) -> String) -> Self {
+        self.error = Some(mask(&err.to_string()));
+        self.status = "FAILED";
+        self
+    }
+}
+
+impl Settings {
+    fn of(db: &DbConfig) -> Self {
+        let s = &db.session;
+        let url = db
+            .url
+            .to_db_url()
+            .map_or_else(|e| e.to_string(), |url| url.redacted());
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+        Self {
+            url,
+            pool_size: s.pool_size,
+            max_overflow: s.max_overflow,
+            max_connections: s.pool_size.saturating_add(s.max_overflow),
+            pool_timeout: s.pool_timeout.as_secs_f64(),
+            pool_recycle: secs(s.pool_recycle),
+            pool_pre_ping: s.pool_pre_ping,
+            connect_timeout: s.connect_timeout.as_secs_f64(),
+            idle_timeout: secs(s.idle_timeout),
+            statement_timeout: secs(s.statement_timeout),
+            slow_query: secs(s.slow_query),
+            log_queries: db.log_queries,
+            create_db: db.create_db,
+        }
+    }
 }
 
 /// Server version and a timed `SELECT 1` on an already open connection.
-async fn report_server(registry: &SqlConnectionRegistry) -> Result<(), Error> {
-    let probe = async {
-        let conn = registry.connection().await?;
-        let backend = conn.get_database_backend();
-        let version_sql = match registry.url().backend() {
-            Backend::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
-            Backend::Postgres | Backend::MySql => "SELECT version()",
-        };
-        let version = conn
-            .query_one_raw(Statement::from_string(backend, version_sql))
-            .await?
-            .map(|row| row.try_get_by_index::<String>(0))
-            .transpose()?
-            .unwrap_or_default();
-        let started = Instant::now();
-        conn.execute_unprepared("SELECT 1").await?;
-        Ok::<_, Error>((version, started.elapsed()))
+async fn probe_server(registry: &SqlConnectionRegistry) -> Result<(String, Duration), Error> {
+    let conn = registry.connection().await?;
+    let backend = conn.get_database_backend();
+    let version_sql = match registry.url().backend() {
+        Backend::Sqlite => "SELECT 'SQLite ' || sqlite_version()",
+        Backend::Postgres | Backend::MySql => "SELECT version()",
     };
-    let (version, round_trip) = probe.await?;
-    line("server", &version);
-    line("ping", &format!("{:.2} ms round trip", millis(round_trip)));
-    line("status", "OK");
-    Ok(())
+    let version = conn
+        .query_one_raw(Statement::from_string(backend, version_sql))
+        .await?
+        .map(|row| row.try_get_by_index::<String>(0))
+        .transpose()?
+        .unwrap_or_default();
+    let started = Instant::now();
+    conn.execute_unprepared("SELECT 1").await?;
+    Ok((version, started.elapsed()))
 }
 
-fn fail(shown: &str) -> bool {
-    line("error", shown);
-    line("status", "FAILED");
-    false
+fn print_text(report: &Report) {
+    println!("config {}", report.config);
+    for db in &report.databases {
+        println!("\n[{}] {}", db.name, db.path);
+        if let Some(s) = &db.settings {
+            line("url", &s.url);
+            line(
+                "pool",
+                &format!(
+                    "pool_size {}, max_overflow {} (at most {} connections), pool_timeout {}, \
+                     pool_recycle {}, pool_pre_ping {}",
+                    s.pool_size,
+                    s.max_overflow,
+                    s.max_connections,
+                    seconds(Some(s.pool_timeout)),
+                    seconds(s.pool_recycle),
+                    s.pool_pre_ping
+                ),
+            );
+            line(
+                "timeouts",
+                &format!(
+                    "connect {}, idle {}, statement {}, slow_query {}",
+                    seconds(Some(s.connect_timeout)),
+                    seconds(s.idle_timeout),
+                    seconds(s.statement_timeout),
+                    seconds(s.slow_query)
+                ),
+            );
+            line(
+                "flags",
+                &format!("log_queries {}, create_db {}", s.log_queries, s.create_db),
+            );
+        }
+        match db.database {
+            Some("missing") => line(
+                "database",
+                "missing; create_db will create it on first connect",
+            ),
+            Some(_) => line("database", "exists; create_db has nothing to create"),
+            None => {}
+        }
+        if let Some(server) = &db.server {
+            line("server", server);
+        }
+        if let Some(round_trip) = db.round_trip_ms {
+            line("ping", &format!("{round_trip:.2} ms round trip"));
+        }
+        if let Some(error) = &db.error {
+            line("error", error);
+        }
+        line("status", db.status);
+    }
+    let total = plural(report.databases.len(), "database");
+    if report.failed == 0 {
+        println!("\nall {total} reachable");
+    } else {
+        println!("\n{} of {total} failed", report.failed);
+    }
 }
 
 fn line(label: &str, text: &str) {
     println!("  {label:<10} {text}");
 }
 
-fn seconds(value: Option<Duration>) -> String {
-    value.map_or_else(|| "off".to_owned(), |d| format!("{}s", d.as_secs_f64()))
+fn seconds(value: Option<f64>) -> String {
+    value.map_or_else(|| "off".to_owned(), |s| format!("{s}s"))
 }
