@@ -6,6 +6,7 @@ pub mod config;
 mod driver;
 pub mod error;
 mod interpolate;
+mod observe;
 mod redact;
 mod registries;
 mod registry;

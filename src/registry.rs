@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::DbConfig;
 use crate::driver::Pool;
 use crate::error::Result;
+use crate::observe::Observer;
 use crate::retry::Gate;
 use crate::schema::RegistryBuilder;
 use crate::session::SessionContext;
@@ -97,6 +98,7 @@ impl SqlConnectionRegistry {
             opened.pool.clone(),
             &config.session,
             Arc::clone(&counters),
+            Observer::new(&url, opened.pool.db_backend()),
             opened.memory.map(Arc::new),
         );
         Ok(Self {

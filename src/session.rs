@@ -20,6 +20,7 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use crate::config::Isolation;
 use crate::driver::{self, Aborted, Conn};
 use crate::error::{Error, Result};
+use crate::observe::{self, SessionOutcome, SessionSpan};
 pub(crate) use context::{Mode, SessionContext};
 use leak_watch::LeakWatch;
 use state::{Abort, State};
@@ -46,6 +47,8 @@ pub struct Session {
     isolation: Option<Isolation>,
     opened_at: &'static Location<'static>,
     leak_watch: Option<LeakWatch>,
+    /// The session's span and timing.
+    observed: SessionSpan,
     /// Whether the session has left `in_use` already.
     left: bool,
 }
@@ -66,6 +69,7 @@ impl Session {
         mode: Mode,
         isolation: Option<Isolation>,
         opened_at: &'static Location<'static>,
+        span: tracing::Span,
     ) -> Self {
         context.counters.in_use.fetch_add(1, Ordering::Relaxed);
         let leak_watch = context
@@ -78,6 +82,7 @@ impl Session {
             isolation,
             opened_at,
             leak_watch,
+            observed: SessionSpan::new(span, mode == Mode::Autocommit),
             left: false,
         }
     }
@@ -121,6 +126,9 @@ impl Session {
             }
         }
         if let Some(abort) = self.state.get_mut().aborted.take() {
+            let observer = &self.context.observer;
+            self.observed
+                .end(observer, SessionOutcome::Failed, Some("transaction_aborted"));
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
             self.end(conn);
             return Err(Error::Commit(DbErr::Custom(abort.commit_refusal())));
@@ -131,6 +139,8 @@ impl Session {
         }
         match committed {
             Ok(()) => {
+                let observer = &self.context.observer;
+                self.observed.end(observer, SessionOutcome::Committed, None);
                 self.end(conn);
                 Ok(())
             }
@@ -141,6 +151,10 @@ impl Session {
     /// Cleans up after a failed commit: a lost connection is closed, anything
     /// else rolled back; either way the connection is released.
     async fn commit_failed(&mut self, mut conn: Conn, err: sqlx::Error) -> Error {
+        let observer = &self.context.observer;
+        let error_type = observe::error_type(&err);
+        self.observed
+            .end(observer, SessionOutcome::Failed, Some(&error_type));
         let lost = driver::is_fatal(&err);
         if lost {
             self.context.evict(&mut conn);
@@ -161,6 +175,12 @@ impl Session {
     /// session met, if any: the retrying form runs the transaction again.
     pub(crate) fn take_conflict(&mut self) -> Option<DbErr> {
         self.state.get_mut().conflict.take()
+    }
+
+    /// Numbers this session, on its span, as attempt `number` of the
+    /// retrying form.
+    pub(crate) fn observe_attempt(&self, number: u32) {
+        self.observed.span().record("sqlreg.session.attempt", number);
     }
 
     /// Leaves `in_use` and hands the connection back to the pool (or closes it).
@@ -196,9 +216,13 @@ impl Session {
         let Some(mut conn) = state.conn.take() else {
             return;
         };
-        if !state.broken {
+        let outcome = if state.broken {
+            SessionOutcome::Failed
+        } else {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
-        }
+            SessionOutcome::RolledBack
+        };
+        self.observed.end(&self.context.observer, outcome, None);
         self.end(conn);
     }
 
@@ -298,6 +322,12 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.leave();
         let state = self.state.get_mut();
+        let outcome = if state.broken {
+            SessionOutcome::Failed
+        } else {
+            SessionOutcome::RolledBack
+        };
+        self.observed.end(&self.context.observer, outcome, None);
         let Some(mut conn) = state.conn.take() else {
             return;
         };

@@ -24,6 +24,7 @@ mod conn;
 mod connect;
 mod mysql;
 mod postgres;
+mod semconv;
 mod sqlite;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use connect::PoolHooks;
 
 pub(crate) use conflict::{Aborted, describe as describe_failure, explain, is_conflict, is_fatal};
 pub(crate) use connect::{MemoryDatabase, redact};
+pub(crate) use semconv::{identifier_quote, system_name};
 
 /// A sqlx pool of one of the supported backends.
 #[derive(Clone)]

@@ -123,7 +123,9 @@ impl SqlConnectionRegistry {
         isolation: Option<Isolation>,
         opened_at: &'static Location<'static>,
     ) -> Result<Session> {
-        let conn = self.acquire().await?;
+        let observer = &self.inner.context.observer;
+        let span = observer.session_span(mode.access(), opened_at);
+        let conn = observer.wait_for(&span, self.acquire()).await?;
         self.inner.counters.acquired();
         self.inner.context.publish_gauges();
         let isolation = isolation.or(self.inner.config.session.isolation);
@@ -133,6 +135,7 @@ impl SqlConnectionRegistry {
             mode,
             isolation,
             opened_at,
+            span,
         ))
     }
 }

@@ -79,7 +79,8 @@ impl SqlConnectionRegistry {
         let mut attempt = 1;
         loop {
             let pass = self.inner.gate.pass(retry.is_last_retry(attempt)).await;
-            let attempted = Gate::within(self.attempt(isolation, opened_at, body.clone())).await;
+            let attempted =
+                Gate::within(self.attempt(attempt, isolation, opened_at, body.clone())).await;
             drop(pass);
             let conflict = match attempted {
                 Attempt::Done(outcome) => return outcome,
@@ -106,9 +107,11 @@ impl SqlConnectionRegistry {
         }
     }
 
-    /// One attempt: the body in a fresh session, then commit or rollback.
+    /// One attempt (numbered from 1): the body in a fresh session, then
+    /// commit or rollback.
     async fn attempt<T, E, F>(
         &self,
+        number: u32,
         isolation: Option<Isolation>,
         opened_at: &'static Location<'static>,
         body: F,
@@ -124,6 +127,7 @@ impl SqlConnectionRegistry {
             Ok(session) => session,
             Err(err) => return Attempt::Done(Err(err.into())),
         };
+        session.observe_attempt(number);
         let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
         let conflict = session.take_conflict();
         let result = match outcome {

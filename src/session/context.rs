@@ -11,6 +11,7 @@ use sea_orm::DbBackend;
 
 use crate::config::SessionConfig;
 use crate::driver::{Conn, MemoryDatabase, Pool};
+use crate::observe::Observer;
 use crate::stats::Counters;
 
 /// How much longer than the server-side `statement_timeout` the client waits
@@ -31,6 +32,17 @@ pub(crate) enum Mode {
     Autocommit,
 }
 
+impl Mode {
+    /// The session span's `sqlreg.session.access`.
+    pub(crate) fn access(self) -> &'static str {
+        match self {
+            Self::Transaction => "read_write",
+            Self::ReadOnly => "read_only",
+            Self::Autocommit => "autocommit",
+        }
+    }
+}
+
 /// Built once per registry; each session holds an `Arc` of it.
 pub(crate) struct SessionContext {
     pub(crate) backend: DbBackend,
@@ -42,6 +54,8 @@ pub(crate) struct SessionContext {
     statement_limit: Option<Duration>,
     pub(crate) leak_warning: Option<Duration>,
     pub(crate) counters: Arc<Counters>,
+    /// Spans and latency histograms.
+    pub(crate) observer: Observer,
     /// Keeps a private in-memory database alive while a session uses it.
     _memory: Option<Arc<MemoryDatabase>>,
 }
@@ -51,6 +65,7 @@ impl SessionContext {
         pool: Pool,
         session: &SessionConfig,
         counters: Arc<Counters>,
+        observer: Observer,
         memory: Option<Arc<MemoryDatabase>>,
     ) -> Self {
         Self {
@@ -61,6 +76,7 @@ impl SessionContext {
             statement_limit: session.statement_timeout.map(|limit| limit + CLIENT_MARGIN),
             leak_warning: session.leak_warning,
             counters,
+            observer,
             _memory: memory,
         }
     }

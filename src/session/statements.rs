@@ -8,10 +8,18 @@ use super::Session;
 /// Runs one statement: begins the transaction if needed, bounds the round
 /// trip, and marks the connection broken on a fatal error.
 macro_rules! run {
-    ($session:expr, $conn:ident => $round_trip:expr, $error_kind:path) => {{
+    ($session:expr, $sql:expr, $conn:ident => $round_trip:expr, $error_kind:path) => {{
         let mut state = $session.ready().await?;
         let $conn = state.usable()?;
-        let outcome = $session.context.within_limit($round_trip).await;
+        let outcome = $session
+            .context
+            .observer
+            .statement(
+                $session.observed.span(),
+                $sql,
+                $session.context.within_limit($round_trip),
+            )
+            .await;
         $session
             .check(&mut state, outcome)
             .await
@@ -34,19 +42,19 @@ impl ConnectionTrait for Session {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        run!(self, conn => conn.execute(&stmt), DbErr::Exec)
+        run!(self, &stmt.sql, conn => conn.execute(&stmt), DbErr::Exec)
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        run!(self, conn => conn.execute_unprepared(sql), DbErr::Exec)
+        run!(self, sql, conn => conn.execute_unprepared(sql), DbErr::Exec)
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        run!(self, conn => conn.fetch_optional(&stmt), DbErr::Query)
+        run!(self, &stmt.sql, conn => conn.fetch_optional(&stmt), DbErr::Query)
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        run!(self, conn => conn.fetch_all(&stmt), DbErr::Query)
+        run!(self, &stmt.sql, conn => conn.fetch_all(&stmt), DbErr::Query)
     }
 }
 

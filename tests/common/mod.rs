@@ -4,6 +4,7 @@
 
 pub mod item;
 pub mod logs;
+pub mod spans;
 pub mod sql;
 
 use std::sync::atomic::{AtomicU32, Ordering};
