@@ -87,7 +87,7 @@ impl Observer {
         self.histograms.wait(outcome, started.elapsed());
         if let Err(err) = &acquired {
             span.record("sqlreg.session.outcome", SessionOutcome::Failed.label());
-            failed(span, &acquire_error_type(err));
+            failed(span, acquire_error_type(err));
         }
         acquired
     }
