@@ -171,9 +171,9 @@ fn failed(span: &Span, error_type: &str) {
 pub(crate) fn error_type(err: &sqlx::Error) -> Cow<'static, str> {
     Cow::Borrowed(match err {
         sqlx::Error::Database(db) => {
-            return db
-                .code()
-                .map_or(Cow::Borrowed("database"), |code| Cow::Owned(code.into_owned()));
+            return db.code().map_or(Cow::Borrowed("database"), |code| {
+                Cow::Owned(code.into_owned())
+            });
         }
         sqlx::Error::Io(_) => "io",
         sqlx::Error::Tls(_) => "tls",

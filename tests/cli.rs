@@ -309,16 +309,28 @@ fn check_json_is_the_same_report_as_one_document() {
     assert!(!text.contains("Sup3r-s3cret"), "{text}");
     let report: serde_json::Value = serde_json::from_str(&text).expect("one JSON document");
     assert_eq!(report["config"], "config.yaml");
-    assert_eq!((report["reachable"].as_u64(), report["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (report["reachable"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
     let databases = report["databases"].as_array().unwrap();
-    let names: Vec<_> = databases.iter().map(|db| db["name"].as_str().unwrap()).collect();
+    let names: Vec<_> = databases
+        .iter()
+        .map(|db| db["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["broken", "db", "reports"]);
 
     let broken = &databases[0];
     assert_eq!(broken["status"], "FAILED");
-    assert_eq!(broken["settings"]["url"], "postgresql://app:***@127.0.0.1:1/app");
+    assert_eq!(
+        broken["settings"]["url"],
+        "postgresql://app:***@127.0.0.1:1/app"
+    );
     assert!(
-        broken["error"].as_str().unwrap().contains("connection refused"),
+        broken["error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
         "{broken}"
     );
 
@@ -326,7 +338,10 @@ fn check_json_is_the_same_report_as_one_document() {
     assert_eq!(db["status"], "OK");
     assert_eq!(db["path"], "core_lib.db");
     assert_eq!(db["database"], "exists");
-    assert!(db["server"].as_str().unwrap().starts_with("SQLite 3."), "{db}");
+    assert!(
+        db["server"].as_str().unwrap().starts_with("SQLite 3."),
+        "{db}"
+    );
     assert!(db["round_trip_ms"].as_f64().unwrap() > 0.0, "{db}");
     assert_eq!(db["error"], serde_json::Value::Null);
     let settings = &db["settings"];
@@ -335,8 +350,14 @@ fn check_json_is_the_same_report_as_one_document() {
     assert_eq!(settings["statement_timeout"], serde_json::Value::Null);
 
     let reports = &databases[2];
-    assert_eq!((&reports["status"], &reports["database"]), (&"OK".into(), &"missing".into()));
-    assert!(!dir.path().join("reports.db").exists(), "check creates nothing");
+    assert_eq!(
+        (&reports["status"], &reports["database"]),
+        (&"OK".into(), &"missing".into())
+    );
+    assert!(
+        !dir.path().join("reports.db").exists(),
+        "check creates nothing"
+    );
 
     sqlreg(dir.path())
         .args(["check", "--json"])

@@ -23,7 +23,9 @@ fn snapshotter() -> &'static Snapshotter {
     SNAPSHOTTER.get_or_init(|| {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
-        recorder.install().expect("the only recorder of this binary");
+        recorder
+            .install()
+            .expect("the only recorder of this binary");
         snapshotter
     })
 }
@@ -96,20 +98,32 @@ async fn session_and_statement_spans_follow_the_database_conventions(db: TestDb)
     let url = registry.url();
     for session in &sessions {
         assert!(session.closed, "closed at release: {session:?}");
-        assert_eq!(session.field("db.system.name"), Some(expected_system(db.kind)));
+        assert_eq!(
+            session.field("db.system.name"),
+            Some(expected_system(db.kind))
+        );
         assert_eq!(session.field("db.namespace"), url.database(), "{session:?}");
         assert_eq!(session.field("server.address"), url.host(), "{session:?}");
-        let port = url.port().filter(|_| url.host().is_some()).map(|p| p.to_string());
+        let port = url
+            .port()
+            .filter(|_| url.host().is_some())
+            .map(|p| p.to_string());
         assert_eq!(session.field("server.port"), port.as_deref(), "{session:?}");
         assert!(
-            session.field("code.file.path").unwrap().ends_with("observe.rs"),
+            session
+                .field("code.file.path")
+                .unwrap()
+                .ends_with("observe.rs"),
             "where the session was opened: {session:?}"
         );
         for statement in spans::children(&all, session) {
             assert_eq!(statement.name, "sqlreg.statement");
             assert!(statement.closed);
             assert_eq!(statement.field("otel.kind"), Some("client"));
-            assert_eq!(statement.field("db.system.name"), Some(expected_system(db.kind)));
+            assert_eq!(
+                statement.field("db.system.name"),
+                Some(expected_system(db.kind))
+            );
             assert_eq!(statement.field("db.namespace"), url.database());
         }
     }
@@ -127,11 +141,18 @@ async fn session_and_statement_spans_follow_the_database_conventions(db: TestDb)
         .iter()
         .find(|s| s.field("db.operation.name") == Some("INSERT"))
         .expect("the INSERT's span");
-    assert_eq!(insert.field("db.collection.name"), Some("items"), "{insert:?}");
+    assert_eq!(
+        insert.field("db.collection.name"),
+        Some("items"),
+        "{insert:?}"
+    );
     assert_eq!(insert.field("otel.name"), Some("INSERT items"));
     let text = insert.field("db.query.text").unwrap();
     assert!(text.starts_with("INSERT INTO"), "{text}");
-    assert!(text.contains("$1") || text.contains('?'), "placeholders: {text}");
+    assert!(
+        text.contains("$1") || text.contains('?'),
+        "placeholders: {text}"
+    );
     let update = statements.last().expect("the UPDATE ran last");
     assert_eq!(
         update.field("db.query.text"),
@@ -141,7 +162,10 @@ async fn session_and_statement_spans_follow_the_database_conventions(db: TestDb)
     assert_eq!(update.field("otel.name"), Some("UPDATE items"));
     assert!(operations.contains(&"SELECT"), "{operations:?}");
 
-    assert_eq!(rolled_back.field("sqlreg.session.outcome"), Some("rolled_back"));
+    assert_eq!(
+        rolled_back.field("sqlreg.session.outcome"),
+        Some("rolled_back")
+    );
     let failing = spans::children(&all, rolled_back);
     assert_eq!(failing.len(), 1, "{failing:#?}");
     let failing = &failing[0];
@@ -174,7 +198,12 @@ async fn session_and_statement_spans_follow_the_database_conventions(db: TestDb)
 
 /// Histogram samples of `name` for `database` with exactly `labels` besides it.
 fn histogram(
-    snapshot: &[(metrics_util::CompositeKey, Option<metrics::Unit>, Option<metrics::SharedString>, DebugValue)],
+    snapshot: &[(
+        metrics_util::CompositeKey,
+        Option<metrics::Unit>,
+        Option<metrics::SharedString>,
+        DebugValue,
+    )],
     name: &str,
     database: &str,
     labels: &[(&str, &str)],
@@ -252,13 +281,23 @@ async fn histograms_by_outcome_and_operation() {
     assert_eq!(count(wait, &[("outcome", "timed_out")]), 1);
     let statement = "sqlreg_statement_duration_seconds";
     assert!(count(statement, &[("operation", "INSERT"), ("outcome", "ok")]) >= 2);
-    assert_eq!(count(statement, &[("operation", "SELECT"), ("outcome", "error")]), 1);
+    assert_eq!(
+        count(statement, &[("operation", "SELECT"), ("outcome", "error")]),
+        1
+    );
     assert!(count(statement, &[("operation", "SELECT"), ("outcome", "ok")]) >= 1);
 
     let labels: std::collections::BTreeSet<String> = after
         .iter()
-        .filter(|(key, _, _, _)| key.key().name().starts_with("sqlreg_") && key.key().name().ends_with("_seconds"))
-        .flat_map(|(key, _, _, _)| key.key().labels().map(|l| l.key().to_owned()).collect::<Vec<_>>())
+        .filter(|(key, _, _, _)| {
+            key.key().name().starts_with("sqlreg_") && key.key().name().ends_with("_seconds")
+        })
+        .flat_map(|(key, _, _, _)| {
+            key.key()
+                .labels()
+                .map(|l| l.key().to_owned())
+                .collect::<Vec<_>>()
+        })
         .collect();
     assert_eq!(
         labels.into_iter().collect::<Vec<_>>(),

@@ -62,7 +62,11 @@ pub(super) fn operation_name(sanitized: &str) -> Option<String> {
 /// `UPDATE`, unquoted; `None` when that is not a plain (dotted) name.
 pub(super) fn collection_name(sanitized: &str) -> Option<String> {
     let mut words = sanitized.split_whitespace();
-    words.find(|w| ["FROM", "INTO", "UPDATE"].iter().any(|k| w.eq_ignore_ascii_case(k)))?;
+    words.find(|w| {
+        ["FROM", "INTO", "UPDATE"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k))
+    })?;
     let target = words.next()?.split(['(', ',', ';']).next()?;
     let name: String = target.chars().filter(|c| !matches!(c, '"' | '`')).collect();
     let plain = !name.is_empty()
@@ -82,9 +86,9 @@ pub(super) fn sanitize(sql: &str, identifier_quote: u8) -> String {
     while i < b.len() {
         let c = b[i];
         let next = b.get(i + 1).copied();
-        let after_word = out
-            .last()
-            .is_some_and(|&p: &u8| p.is_ascii_alphanumeric() || matches!(p, b'_' | b'$' | b'?') || p >= 0x80);
+        let after_word = out.last().is_some_and(|&p: &u8| {
+            p.is_ascii_alphanumeric() || matches!(p, b'_' | b'$' | b'?') || p >= 0x80
+        });
         match c {
             b'-' if next == Some(b'-') => {
                 i = find(b, i, b"\n").unwrap_or(b.len());
@@ -204,10 +208,16 @@ mod tests {
             collection_name("INSERT INTO items(name) VALUES (?)").as_deref(),
             Some("items")
         );
-        assert_eq!(collection_name("update `items` set a = ?").as_deref(), Some("items"));
+        assert_eq!(
+            collection_name("update `items` set a = ?").as_deref(),
+            Some("items")
+        );
         assert_eq!(collection_name("SELECT 1"), None);
         assert_eq!(collection_name("SELECT * FROM (SELECT 1) AS t"), None);
-        assert_eq!(Operation::of("with x as (select 1) select * from x"), Operation::Other);
+        assert_eq!(
+            Operation::of("with x as (select 1) select * from x"),
+            Operation::Other
+        );
         assert_eq!(Operation::of("delete from items"), Operation::Delete);
     }
 }

@@ -38,7 +38,11 @@ async fn users_crud_with_json_errors() {
     assert_eq!(ada["email"], "ada@example.com");
     let id = ada["id"].as_i64().expect("a numeric id");
 
-    let read = http.get(service.url(&format!("/users/{id}"))).send().await.unwrap();
+    let read = http
+        .get(service.url(&format!("/users/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.status(), StatusCode::OK);
     assert_eq!(json_of(read).await, ada);
 
@@ -67,7 +71,11 @@ async fn users_crud_with_json_errors() {
         json_of(updated).await,
         json!({"id": id, "name": "Ada Lovelace", "email": "ada@example.org"})
     );
-    let reread = http.get(service.url(&format!("/users/{id}"))).send().await.unwrap();
+    let reread = http
+        .get(service.url(&format!("/users/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json_of(reread).await["name"], "Ada Lovelace");
 
     let deleted = http
@@ -174,7 +182,9 @@ async fn two_hundred_concurrent_requests_all_answered_within_the_pool() {
                     .text()
                     .await
                     .unwrap();
-                size = samples(&text, "sqlreg_pool_size").into_iter().fold(size, f64::max);
+                size = samples(&text, "sqlreg_pool_size")
+                    .into_iter()
+                    .fold(size, f64::max);
                 in_use = samples(&text, "sqlreg_pool_in_use")
                     .into_iter()
                     .fold(in_use, f64::max);
@@ -189,11 +199,15 @@ async fn two_hundred_concurrent_requests_all_answered_within_the_pool() {
         tokio::spawn(async move {
             let response = if n % 2 == 0 {
                 http.post(service.url("/users"))
-                    .json(&json!({"name": format!("user {n}"), "email": format!("u{n}@example.com")}))
+                    .json(
+                        &json!({"name": format!("user {n}"), "email": format!("u{n}@example.com")}),
+                    )
                     .send()
                     .await
             } else {
-                http.get(service.url(&format!("/users/{}", n / 2))).send().await
+                http.get(service.url(&format!("/users/{}", n / 2)))
+                    .send()
+                    .await
             };
             response.expect("answered").status()
         })
@@ -209,7 +223,10 @@ async fn two_hundred_concurrent_requests_all_answered_within_the_pool() {
     assert_eq!(statuses.len(), 200);
     let server_errors: Vec<_> = statuses.iter().filter(|s| s.is_server_error()).collect();
     assert!(server_errors.is_empty(), "5xx answers: {server_errors:?}");
-    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
     assert_eq!(created, 100, "every POST created its user: {statuses:?}");
     assert!(
         statuses
@@ -224,7 +241,10 @@ async fn two_hundred_concurrent_requests_all_answered_within_the_pool() {
     let health = json_of(reqwest::get(service.url("/health")).await.unwrap()).await;
     let pool = &health["databases"][0]["pool"];
     assert!(pool["acquired"].as_u64().unwrap() >= 200, "{pool}");
-    assert!(pool["created"].as_u64().unwrap() <= 4 + pool["closed"].as_u64().unwrap(), "{pool}");
+    assert!(
+        pool["created"].as_u64().unwrap() <= 4 + pool["closed"].as_u64().unwrap(),
+        "{pool}"
+    );
     assert_eq!(pool["timed_out"], 0, "{pool}");
 }
 

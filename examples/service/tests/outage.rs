@@ -21,7 +21,9 @@ fn postgres_control() -> Option<String> {
             panic!("CI=true but SQLREG_TEST_PG_RESTART is not set: run through scripts/test.sh")
         }
         Err(_) => {
-            eprintln!("SKIPPED health_is_503_while_postgres_is_down: no server (run scripts/test.sh)");
+            eprintln!(
+                "SKIPPED health_is_503_while_postgres_is_down: no server (run scripts/test.sh)"
+            );
             None
         }
     }
@@ -34,7 +36,10 @@ struct Control(String);
 impl Control {
     fn run(&self, action: &str) {
         let status = Command::new(&self.0).arg(action).status().unwrap();
-        assert!(status.success(), "`{action}` of the PostgreSQL server failed");
+        assert!(
+            status.success(),
+            "`{action}` of the PostgreSQL server failed"
+        );
     }
 }
 
