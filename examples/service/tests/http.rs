@@ -280,6 +280,15 @@ async fn metrics_has_every_sqlreg_series_labelled_by_database() {
         assert_eq!(values.len(), 1, "one sample of {series}:\n{text}");
     }
     assert!(samples(&text, "sqlreg_acquired_total")[0] >= 1.0, "{text}");
+    for histogram in [
+        "sqlreg_session_duration_seconds_count",
+        "sqlreg_connection_wait_seconds_count",
+        "sqlreg_statement_duration_seconds_count",
+    ] {
+        let counts = samples(&text, histogram);
+        assert!(!counts.is_empty(), "{histogram}:\n{text}");
+        assert!(counts.iter().sum::<f64>() >= 1.0, "{histogram} counted:\n{text}");
+    }
     let database_label = "database=\"sqlite:///";
     assert!(
         text.lines()
