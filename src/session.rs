@@ -127,8 +127,11 @@ impl Session {
         }
         if let Some(abort) = self.state.get_mut().aborted.take() {
             let observer = &self.context.observer;
-            self.observed
-                .end(observer, SessionOutcome::Failed, Some("transaction_aborted"));
+            self.observed.end(
+                observer,
+                SessionOutcome::Failed,
+                Some("transaction_aborted"),
+            );
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
             self.end(conn);
             return Err(Error::Commit(DbErr::Custom(abort.commit_refusal())));
@@ -180,7 +183,9 @@ impl Session {
     /// Numbers this session, on its span, as attempt `number` of the
     /// retrying form.
     pub(crate) fn observe_attempt(&self, number: u32) {
-        self.observed.span().record("sqlreg.session.attempt", number);
+        self.observed
+            .span()
+            .record("sqlreg.session.attempt", number);
     }
 
     /// Leaves `in_use` and hands the connection back to the pool (or closes it).

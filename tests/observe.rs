@@ -87,6 +87,10 @@ async fn session_and_statement_spans_follow_the_database_conventions(db: TestDb)
             .read_session(async |s| Ok::<_, Error>(Items::find().all(s).await?))
             .await
             .unwrap();
+        registry
+            .transaction(async |s| Ok::<_, Error>(Items::find().all(s).await?))
+            .await
+            .unwrap();
     }
     .instrument(root)
     .await;
@@ -94,7 +98,7 @@ async fn session_and_statement_spans_follow_the_database_conventions(db: TestDb)
 
     let (all, sessions) = sessions_under(&marker);
     let names: Vec<_> = sessions.iter().map(|s| s.name).collect();
-    assert_eq!(names, ["sqlreg.session"; 3], "{sessions:#?}");
+    assert_eq!(names, ["sqlreg.session"; 4], "{sessions:#?}");
     let url = registry.url();
     for session in &sessions {
         assert!(session.closed, "closed at release: {session:?}");
@@ -129,6 +133,14 @@ async fn session_and_statement_spans_follow_the_database_conventions(db: TestDb)
     }
 
     let (committed, rolled_back, read) = (&sessions[0], &sessions[1], &sessions[2]);
+    let retrying = &sessions[3];
+    assert_eq!(committed.field("sqlreg.session.attempt"), None);
+    assert_eq!(
+        retrying.field("sqlreg.session.attempt"),
+        Some("1"),
+        "{retrying:?}"
+    );
+    assert_eq!(retrying.field("sqlreg.session.outcome"), Some("committed"));
     assert_eq!(committed.field("sqlreg.session.access"), Some("read_write"));
     assert_eq!(committed.field("sqlreg.session.outcome"), Some("committed"));
     assert_eq!(committed.field("error.type"), None);

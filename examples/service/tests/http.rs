@@ -287,7 +287,10 @@ async fn metrics_has_every_sqlreg_series_labelled_by_database() {
     ] {
         let counts = samples(&text, histogram);
         assert!(!counts.is_empty(), "{histogram}:\n{text}");
-        assert!(counts.iter().sum::<f64>() >= 1.0, "{histogram} counted:\n{text}");
+        assert!(
+            counts.iter().sum::<f64>() >= 1.0,
+            "{histogram} counted:\n{text}"
+        );
     }
     let database_label = "database=\"sqlite:///";
     assert!(

@@ -71,10 +71,6 @@ impl Service {
         format!("{}{path}", self.base)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Sends SIGTERM and waits (at most 15 s) for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let sent = Command::new("kill")
