@@ -236,6 +236,8 @@ impl Session {
     ///
     /// Hold it only while running statements: the session's other methods
     /// wait until it is dropped.
+    /// Statements run this way bypass sqlreg: they get no span and no
+    /// histogram entry.
     ///
     /// # Errors
     ///
