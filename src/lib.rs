@@ -6,6 +6,7 @@ pub mod config;
 mod driver;
 pub mod error;
 mod interpolate;
+mod migrate;
 mod redact;
 mod registries;
 mod registry;
@@ -16,9 +17,11 @@ mod stats;
 pub mod url;
 
 pub use config::{
-    Backoff, Config, DbConfig, DbSection, Isolation, RetryConfig, SessionConfig, SqliteOptions,
+    Backoff, Config, DbConfig, DbSection, Isolation, MigrationsConfig, RetryConfig, SessionConfig,
+    SqliteOptions,
 };
 pub use error::{ConnectFailure, Error, OrNotFound, Result};
+pub use migrate::{MigrationState, MigrationStatus, Migrations};
 pub use registries::{DEFAULT_NAME, RegistriesBuilder, SqlConnectionRegistries};
 pub use registry::{SessionOptions, SqlConnectionRegistry};
 pub use schema::RegistryBuilder;

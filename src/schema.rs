@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Schema};
 
 use crate::config::DbConfig;
 use crate::error::Result;
+use crate::migrate::Migrations;
 use crate::registry::SqlConnectionRegistry;
 
 /// The DDL of one entity for the backend the registry connected to.
@@ -62,15 +63,27 @@ impl RegistryBuilder {
     }
 
     /// Connects (see [`SqlConnectionRegistry::connect`]) and, when
-    /// `create_db` is on, creates the registered tables that do not exist.
+    /// `create_db` is on, creates the registered tables that do not exist —
+    /// unless the section has a `migrations` block, which then owns the
+    /// schema: with `auto: true` its pending migrations are applied here.
     ///
     /// # Errors
     ///
     /// As [`SqlConnectionRegistry::connect`], plus [`Error::Query`](crate::Error::Query)
-    /// when a table cannot be created.
+    /// when a table cannot be created and [`Error::Migration`](crate::Error::Migration)
+    /// when a migration fails.
     pub async fn connect(self) -> Result<SqlConnectionRegistry> {
-        let create_tables = self.config.create_db;
+        // Migrations, when configured, own the schema.
+        let create_tables = self.config.create_db && self.config.migrations.is_none();
+        let auto_migrate = self.config.migrations.as_ref().is_some_and(|m| m.auto);
         let registry = SqlConnectionRegistry::open(self.config).await?;
+        if auto_migrate
+            && let Some(migrations) = Migrations::from_config(registry.config())?
+            && let Err(err) = migrations.up(&registry, None).await
+        {
+            registry.close().await;
+            return Err(err);
+        }
         if create_tables && !self.entities.is_empty() {
             let engine = registry.engine();
             let backend = engine.get_database_backend();

@@ -22,6 +22,7 @@ macro_rules! each_backend {
 mod conflict;
 mod conn;
 mod connect;
+mod migrate;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -43,6 +44,7 @@ use connect::PoolHooks;
 
 pub(crate) use conflict::{Aborted, describe as describe_failure, is_busy, is_conflict, is_fatal};
 pub(crate) use connect::{MemoryDatabase, redact};
+pub(crate) use migrate::{MIGRATIONS_TABLE, MigrationLock, Recorded};
 
 /// A sqlx pool of one of the supported backends.
 #[derive(Clone)]

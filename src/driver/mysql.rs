@@ -128,6 +128,37 @@ async fn create_database(url: &DbUrl, config: &DbConfig) -> Result<()> {
     created.map(drop).map_err(|err| fail(&err))
 }
 
+/// How long an instance waits for another one's migrations (a year: the
+/// server needs a number, and a migration may legitimately take hours).
+const MIGRATION_LOCK_WAIT_SECONDS: u32 = 365 * 24 * 3600;
+
+/// The named lock that keeps concurrent instances from migrating the same
+/// database at once. sqlx's migrator asks for `GET_LOCK(name, -1)`, which
+/// MySQL reads as "wait forever" but MariaDB answers at once with NULL,
+/// without locking — so on MariaDB its migrations run concurrently.
+pub(super) async fn lock_migrations(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT GET_LOCK(CONCAT('sqlreg-migrate:', MD5(DATABASE())), ?)")
+            .bind(MIGRATION_LOCK_WAIT_SECONDS)
+            .fetch_one(&mut *conn)
+            .await?;
+    if locked == Some(1) {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(
+            "timed out waiting for another instance's migrations (GET_LOCK)".into(),
+        ))
+    }
+}
+
+/// Releases [`lock_migrations`]' lock.
+pub(super) async fn unlock_migrations(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT RELEASE_LOCK(CONCAT('sqlreg-migrate:', MD5(DATABASE())))")
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+}
+
 /// A MySQL identifier in backticks, embedded backticks doubled.
 fn quote_identifier(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))

@@ -103,7 +103,8 @@ fn is_postgres(err: &dyn sqlx::error::DatabaseError) -> bool {
 }
 
 /// `CREATE DATABASE "<name>"` on the maintenance database; a database created
-/// meanwhile by someone else (42P04) counts as success.
+/// meanwhile by someone else counts as success: 42P04, or 23505 when the other
+/// `CREATE DATABASE` was still running (a unique violation in `pg_database`).
 async fn create_database(url: &DbUrl, config: &DbConfig, options: &PgConnectOptions) -> Result<()> {
     let name = url.database().unwrap_or_default();
     let fail =
@@ -118,7 +119,11 @@ async fn create_database(url: &DbUrl, config: &DbConfig, options: &PgConnectOpti
         .await;
     let _ = conn.close().await;
     match created {
-        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => Ok(()),
+        Err(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("42P04" | "23505")) =>
+        {
+            Ok(())
+        }
         Err(err) => Err(fail(&err)),
         Ok(_) => Ok(()),
     }
