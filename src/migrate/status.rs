@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use super::Migrations;
+use super::{Migrations, failure};
 use crate::driver::Recorded;
 
 /// Where one migration stands on a database.
@@ -43,11 +43,28 @@ pub enum MigrationState {
     Missing,
 }
 
-impl MigrationState {
-    /// Whether this state stops `migrate up` until someone acts.
+impl MigrationStatus {
+    /// What is wrong with this migration and how to recover, when its state
+    /// stops `migrate up` until someone acts (changed, dirty, missing).
     #[must_use]
-    pub fn is_problem(&self) -> bool {
-        !matches!(self, Self::Applied | Self::Pending)
+    pub fn problem(&self) -> Option<String> {
+        let name = match &self.file {
+            Some(file) => format!("migration {} ({})", self.version, file.display()),
+            None => format!("migration {}", self.version),
+        };
+        match self.state {
+            MigrationState::Applied | MigrationState::Pending => None,
+            MigrationState::Changed { .. } => Some(format!(
+                "{name} was changed after it was applied; restore the file and put the change in a new migration"
+            )),
+            MigrationState::Dirty => Some(format!(
+                "{name} failed half-way and left changes behind (MariaDB commits each DDL statement); {}",
+                failure::recovery(self.version)
+            )),
+            MigrationState::Missing => Some(format!(
+                "{name} is applied to the database but its file is missing"
+            )),
+        }
     }
 }
 
