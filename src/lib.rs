@@ -14,6 +14,7 @@ mod retry;
 mod schema;
 mod session;
 mod stats;
+pub mod testing;
 pub mod url;
 
 pub use config::{

@@ -25,6 +25,7 @@ mod connect;
 mod migrate;
 mod mysql;
 mod postgres;
+pub(crate) mod scratch;
 mod sqlite;
 
 use std::sync::Arc;

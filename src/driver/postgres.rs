@@ -129,6 +129,44 @@ async fn create_database(url: &DbUrl, config: &DbConfig, options: &PgConnectOpti
     }
 }
 
+/// A connection to the maintenance database of `url`'s server.
+async fn maintenance(url: &DbUrl, config: &DbConfig) -> Result<sqlx::PgConnection> {
+    let options = connect_options(url, config)?.database(MAINTENANCE_DATABASE);
+    connect::connect_once::<Postgres>(&options, config.session.connect_timeout)
+        .await
+        .map_err(|err| connect::connect_error(url, connect::failure(&err, classify), &err))
+}
+
+/// The server's databases whose names start with `prefix`.
+pub(super) async fn databases_starting_with(
+    url: &DbUrl,
+    config: &DbConfig,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    let mut conn = maintenance(url, config).await?;
+    let names =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(prefix)
+            .fetch_all(&mut conn)
+            .await;
+    let _ = conn.close().await;
+    Ok(names?)
+}
+
+/// Drops database `name` if it exists, closing connections still on it.
+pub(super) async fn drop_database(url: &DbUrl, config: &DbConfig, name: &str) -> Result<()> {
+    let mut conn = maintenance(url, config).await?;
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_identifier(name)
+    );
+    let dropped = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    dropped.map(drop).map_err(Error::from)
+}
+
 /// A PostgreSQL identifier in double quotes, embedded quotes doubled.
 fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
