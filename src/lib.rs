@@ -27,5 +27,7 @@ pub use registries::{DEFAULT_NAME, RegistriesBuilder, SqlConnectionRegistries};
 pub use registry::{SessionOptions, SqlConnectionRegistry};
 pub use schema::RegistryBuilder;
 pub use session::Session;
+#[cfg(feature = "macros")]
+pub use sqlreg_macros::test;
 pub use stats::PoolStats;
 pub use url::{Backend, DbUrl, SqliteTarget, UrlConfig, UrlParts};

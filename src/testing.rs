@@ -311,6 +311,20 @@ pub async fn remove_stale(config: &DbConfig) -> Result<Vec<String>> {
     Ok(removed)
 }
 
+/// Runs `future` to completion on a new multi-threaded tokio runtime: what
+/// `#[sqlreg::test]` wraps a test in.
+///
+/// # Panics
+///
+/// When the runtime cannot be built, and when `future` panics.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the test")
+        .block_on(future)
+}
+
 /// The prefix of the scratch database names this host's tests create
 /// (`sqlreg_t_<host hash>_`); a name goes on with `<pid>_<start time>_<n>`.
 #[must_use]
