@@ -118,12 +118,11 @@ impl Migrations {
         }
         migrating.release().await;
         let after = self.applied_versions(db).await?;
-        let applied: Vec<i64> = after.difference(&before).copied().collect();
+        let mut applied: Vec<i64> = after.difference(&before).copied().collect();
+        applied.sort_unstable();
         if !applied.is_empty() {
             tracing::info!(?applied, dir = %self.dir.display(), "migrations applied");
         }
-        let mut applied = applied;
-        applied.sort_unstable();
         Ok(applied)
     }
 
@@ -174,7 +173,7 @@ impl Migrations {
     /// # Errors
     ///
     /// [`Error::Migration`] when the migrations table cannot be read, or
-    /// [`Error::Acquire`]-family errors when no connection can be had.
+    /// the errors of [`SqlConnectionRegistry::get`] when no connection can be had.
     pub async fn status(&self, db: &SqlConnectionRegistry) -> Result<Vec<MigrationStatus>> {
         let mut migrating = db.migration_conn().await?;
         let recorded = migrating.conn.recorded_migrations().await;

@@ -7,6 +7,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use common::item::Entity as Items;
 use common::sql::count;
@@ -173,6 +174,28 @@ async fn failing_migration_names_file_and_statement(db: TestDb) {
         assert!(message.contains("rolled back"), "{err}");
     }
     assert!(has_table(&registry, "widgets").await, "migration 1 stays");
+
+    // Recovery as the error and the README say; the failed attempt left no
+    // migration lock behind (the next `up` would wait forever).
+    if db.kind == Kind::MariaDb {
+        common::sql::run(&registry, "DROP TABLE gadgets")
+            .await
+            .unwrap();
+        common::sql::run(&registry, "DELETE FROM _sqlx_migrations WHERE version = 2")
+            .await
+            .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("2_broken.sql"),
+        "CREATE TABLE gadgets (id INT PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let fixed = Migrations::from_dir(dir.path()).unwrap();
+    let applied = tokio::time::timeout(Duration::from_secs(30), fixed.up(&registry, None))
+        .await
+        .expect("no migration lock left behind");
+    assert_eq!(applied.unwrap(), [2]);
+    assert!(has_table(&registry, "gadgets").await);
 }
 
 /// A file edited after it was applied: `status` shows it CHANGED and `up`
