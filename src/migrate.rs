@@ -3,6 +3,8 @@
 
 mod failure;
 mod new_file;
+#[cfg(feature = "sea-orm-migration")]
+pub(crate) mod sea_orm;
 mod statements;
 mod status;
 

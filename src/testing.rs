@@ -64,6 +64,8 @@ pub struct TestDatabaseBuilder {
     fixtures: Vec<String>,
     fixtures_dir: PathBuf,
     entities: Vec<AddEntity>,
+    #[cfg(feature = "sea-orm-migration")]
+    sea_orm_up: Option<crate::migrate::sea_orm::SeaOrmUp>,
 }
 
 impl TestDatabase {
@@ -79,6 +81,8 @@ impl TestDatabase {
             fixtures: Vec::new(),
             fixtures_dir: PathBuf::from(DEFAULT_FIXTURES_DIR),
             entities: Vec::new(),
+            #[cfg(feature = "sea-orm-migration")]
+            sea_orm_up: None,
         }
     }
 
@@ -152,6 +156,14 @@ impl TestDatabaseBuilder {
         self
     }
 
+    /// Applies this sea-orm-migration migrator instead of a migrations
+    /// directory.
+    #[cfg(feature = "sea-orm-migration")]
+    pub fn sea_orm_migrator<M: sea_orm_migration::MigratorTrait + 'static>(mut self) -> Self {
+        self.sea_orm_up = Some(crate::migrate::sea_orm::up_all::<M>);
+        self
+    }
+
     /// Creates the database, migrates it, loads the fixtures and connects.
     /// Databases left by runs whose process has ended are dropped first.
     ///
@@ -179,7 +191,11 @@ impl TestDatabaseBuilder {
         // to the migrations, as in the application.
         scratch_config.migrations = None;
         let mut builder = SqlConnectionRegistry::builder(scratch_config);
-        if migrations.is_none() {
+        #[cfg(feature = "sea-orm-migration")]
+        let migrations_own_schema = migrations.is_some() || self.sea_orm_up.is_some();
+        #[cfg(not(feature = "sea-orm-migration"))]
+        let migrations_own_schema = migrations.is_some();
+        if !migrations_own_schema {
             for add in self.entities {
                 builder = add(builder);
             }
@@ -190,6 +206,13 @@ impl TestDatabaseBuilder {
             config,
             name,
         };
+        #[cfg(feature = "sea-orm-migration")]
+        if let Some(up) = self.sea_orm_up
+            && let Err(err) = crate::migrate::sea_orm::apply(&database.registry, up).await
+        {
+            let _ = database.remove().await;
+            return Err(err);
+        }
         let prepared = prepare(
             &database.registry,
             migrations,

@@ -252,6 +252,12 @@ async fn down_reverts_newest_or_to_a_version(db: TestDb) {
 /// all of them connect, and each migration ran exactly once.
 async fn concurrent_instances_apply_each_migration_once(db: TestDb) {
     let dir = migrations_dir(&[CREATE_WIDGETS, SEED_WIDGETS]);
+    // The database exists first, so the four reach their migrations together.
+    SqlConnectionRegistry::connect(db.config.clone())
+        .await
+        .unwrap()
+        .close()
+        .await;
     let connects = (0..4).map(|_| {
         let config = auto(&db, dir.path());
         tokio::spawn(connect_with_items(config))

@@ -9,7 +9,7 @@ use sqlx::Database;
 use sqlx::migrate::{AppliedMigration, Migrate, MigrateError, Migrator};
 use sqlx::pool::PoolOptions;
 
-use super::{Conn, Pool, mysql};
+use super::{Conn, Pool, mysql, postgres};
 use crate::error::{Error, Result};
 
 /// The table sqlx's migrator records applied migrations in (its default).
@@ -106,13 +106,15 @@ impl Conn {
         each_backend!(self, Conn(conn) => migrator.run_direct(target, &mut **conn, false).await)
     }
 
-    /// Takes the database's migration lock where sqlx's own does not hold
-    /// (MariaDB; see `mysql::lock_migrations`). SQLite's is
-    /// [`Pool::migration_lock`]; PostgreSQL's is sqlx's advisory lock.
+    /// Takes the database's migration lock on this connection: a
+    /// PostgreSQL advisory lock, a MariaDB named lock (sqlx's does not hold
+    /// there; see `mysql::lock_migrations`). SQLite's is the file lock of
+    /// [`Pool::migration_lock`].
     pub(crate) async fn lock_migrations(&mut self) -> Result<(), sqlx::Error> {
         match self {
             Self::MySql(conn) => mysql::lock_migrations(conn).await,
-            Self::Sqlite(_) | Self::Postgres(_) => Ok(()),
+            Self::Postgres(conn) => postgres::lock_migrations(conn).await,
+            Self::Sqlite(_) => Ok(()),
         }
     }
 
@@ -120,7 +122,8 @@ impl Conn {
     pub(crate) async fn unlock_migrations(&mut self) -> Result<(), sqlx::Error> {
         match self {
             Self::MySql(conn) => mysql::unlock_migrations(conn).await,
-            Self::Sqlite(_) | Self::Postgres(_) => Ok(()),
+            Self::Postgres(conn) => postgres::unlock_migrations(conn).await,
+            Self::Sqlite(_) => Ok(()),
         }
     }
 

@@ -167,6 +167,29 @@ pub(super) async fn drop_database(url: &DbUrl, config: &DbConfig, name: &str) ->
     dropped.map(drop).map_err(Error::from)
 }
 
+/// The advisory lock key of sqlreg's migration lock ("sqlregmi" in ASCII).
+/// sqlx's migrator takes its own as well; this one also covers migrators
+/// that have none (sea-orm-migration).
+const MIGRATION_LOCK_KEY: i64 = 0x7371_6c72_6567_6d69;
+
+/// Waits for the migration lock of the database `conn` is on.
+pub(super) async fn lock_migrations(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+}
+
+/// Releases [`lock_migrations`]' lock.
+pub(super) async fn unlock_migrations(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+}
+
 /// A PostgreSQL identifier in double quotes, embedded quotes doubled.
 fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
