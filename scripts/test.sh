@@ -23,4 +23,4 @@ sqlreg_db_start
 echo "test.sh: PostgreSQL up on 127.0.0.1:$SQLREG_TEST_PG_PORT, MariaDB up on 127.0.0.1:$SQLREG_TEST_MARIADB_PORT" \
     "(user $SQLREG_TEST_USER, database $SQLREG_TEST_DATABASE)"
 
-cargo test --workspace "$@"
+cargo test --workspace --all-features "$@"

@@ -10,6 +10,7 @@ mod defaults;
 mod discover;
 mod lenient;
 mod masking;
+mod migrations;
 mod overrides;
 mod report;
 mod transaction;
@@ -23,6 +24,7 @@ use serde_json::Value;
 
 pub use self::db::{DbConfig, SessionConfig, SqliteOptions};
 pub use self::discover::DbSection;
+pub use self::migrations::MigrationsConfig;
 pub use self::transaction::{Backoff, Isolation, RetryConfig};
 use crate::error::{Error, Result};
 use crate::interpolate::{self, Failure};

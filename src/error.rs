@@ -125,6 +125,18 @@ pub enum Error {
         /// Redacted URL of the database.
         url: String,
     },
+
+    /// Schema migrations could not be read, checked, applied or reverted.
+    #[error("migration failed: {message}")]
+    Migration {
+        /// The migration at fault, when there is one.
+        version: Option<i64>,
+        /// Its file.
+        file: Option<std::path::PathBuf>,
+        /// What went wrong: the failing statement and the database's message,
+        /// or how to recover.
+        message: String,
+    },
 }
 
 /// Why the first connection to a database failed.

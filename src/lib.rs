@@ -6,6 +6,7 @@ pub mod config;
 mod driver;
 pub mod error;
 mod interpolate;
+mod migrate;
 mod observe;
 mod redact;
 mod registries;
@@ -14,15 +15,20 @@ mod retry;
 mod schema;
 mod session;
 mod stats;
+pub mod testing;
 pub mod url;
 
 pub use config::{
-    Backoff, Config, DbConfig, DbSection, Isolation, RetryConfig, SessionConfig, SqliteOptions,
+    Backoff, Config, DbConfig, DbSection, Isolation, MigrationsConfig, RetryConfig, SessionConfig,
+    SqliteOptions,
 };
 pub use error::{ConnectFailure, Error, OrNotFound, Result};
+pub use migrate::{MigrationState, MigrationStatus, Migrations};
 pub use registries::{DEFAULT_NAME, RegistriesBuilder, SqlConnectionRegistries};
 pub use registry::{SessionOptions, SqlConnectionRegistry};
 pub use schema::RegistryBuilder;
 pub use session::Session;
+#[cfg(feature = "macros")]
+pub use sqlreg_macros::test;
 pub use stats::PoolStats;
 pub use url::{Backend, DbUrl, SqliteTarget, UrlConfig, UrlParts};

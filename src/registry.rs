@@ -18,11 +18,14 @@ use crate::url::DbUrl;
 use checkout::ProbeFailure;
 
 mod checkout;
+mod migration_conn;
 mod options;
 mod sessions;
 mod transaction;
 
 pub use options::SessionOptions;
+
+pub(crate) use migration_conn::MigrationConn;
 
 /// A connected database: a pool built from one `db` config section, handing
 /// out [`Session`](crate::Session)s. Cheap to clone; clones share the pool.
@@ -70,13 +73,15 @@ impl std::fmt::Debug for SqlConnectionRegistry {
 
 impl SqlConnectionRegistry {
     /// Connects to the database `config` describes, creating it first when
-    /// `create_db` is on and it is missing. Fails fast with the real cause
-    /// (wrong password, connection refused, unknown database).
+    /// `create_db` is on and it is missing, then applies pending migrations
+    /// when `migrations.auto` is on. Fails fast with the real cause (wrong
+    /// password, connection refused, unknown database).
     ///
     /// # Errors
     ///
     /// [`Error::Url`](crate::Error::Url) for a URL that cannot be used, [`Error::Connect`](crate::Error::Connect) when
-    /// the first connection or the database creation fails.
+    /// the first connection or the database creation fails,
+    /// [`Error::Migration`](crate::Error::Migration) when a migration fails.
     pub async fn connect(config: DbConfig) -> Result<Self> {
         Self::builder(config).connect().await
     }

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Schema};
 
 use crate::config::DbConfig;
 use crate::error::Result;
+use crate::migrate::Migrations;
 use crate::registry::SqlConnectionRegistry;
 
 /// The DDL of one entity for the backend the registry connected to.
@@ -35,6 +36,8 @@ type EntityDdl =
 pub struct RegistryBuilder {
     config: DbConfig,
     entities: Vec<EntityDdl>,
+    #[cfg(feature = "sea-orm-migration")]
+    sea_orm_up: Option<crate::migrate::sea_orm::SeaOrmUp>,
 }
 
 impl RegistryBuilder {
@@ -42,6 +45,41 @@ impl RegistryBuilder {
         Self {
             config,
             entities: Vec::new(),
+            #[cfg(feature = "sea-orm-migration")]
+            sea_orm_up: None,
+        }
+    }
+
+    /// Registers a sea-orm-migration migrator as the owner of the schema,
+    /// instead of a migrations directory: `create_db` then leaves the
+    /// entities' tables to it, and with `migrations: {auto: true}` its
+    /// pending migrations are applied on connect (through [`engine`](SqlConnectionRegistry::engine),
+    /// under the migration lock: the pool needs room for two connections).
+    #[cfg(feature = "sea-orm-migration")]
+    pub fn sea_orm_migrator<M: sea_orm_migration::MigratorTrait + 'static>(mut self) -> Self {
+        self.sea_orm_up = Some(crate::migrate::sea_orm::up_all::<M>);
+        self
+    }
+
+    /// Whether migrations (a directory or a sea-orm migrator) own the schema.
+    fn migrations_own_schema(&self) -> bool {
+        #[cfg(feature = "sea-orm-migration")]
+        if self.sea_orm_up.is_some() {
+            return true;
+        }
+        self.config.migrations.is_some()
+    }
+
+    /// Applies the pending migrations: the sea-orm migrator's if one is
+    /// registered, else the section's directory.
+    async fn migrate(&self, registry: &SqlConnectionRegistry) -> Result<()> {
+        #[cfg(feature = "sea-orm-migration")]
+        if let Some(up) = self.sea_orm_up {
+            return crate::migrate::sea_orm::apply(registry, up).await;
+        }
+        match Migrations::from_config(registry.config())? {
+            Some(migrations) => migrations.up(registry, None).await.map(drop),
+            None => Ok(()),
         }
     }
 
@@ -62,15 +100,23 @@ impl RegistryBuilder {
     }
 
     /// Connects (see [`SqlConnectionRegistry::connect`]) and, when
-    /// `create_db` is on, creates the registered tables that do not exist.
+    /// `create_db` is on, creates the registered tables that do not exist —
+    /// unless the section has a `migrations` block, which then owns the
+    /// schema: with `auto: true` its pending migrations are applied here.
     ///
     /// # Errors
     ///
     /// As [`SqlConnectionRegistry::connect`], plus [`Error::Query`](crate::Error::Query)
-    /// when a table cannot be created.
+    /// when a table cannot be created and [`Error::Migration`](crate::Error::Migration)
+    /// when a migration fails.
     pub async fn connect(self) -> Result<SqlConnectionRegistry> {
-        let create_tables = self.config.create_db;
-        let registry = SqlConnectionRegistry::open(self.config).await?;
+        let create_tables = self.config.create_db && !self.migrations_own_schema();
+        let auto_migrate = self.config.migrations.as_ref().is_some_and(|m| m.auto);
+        let registry = SqlConnectionRegistry::open(self.config.clone()).await?;
+        if auto_migrate && let Err(err) = self.migrate(&registry).await {
+            registry.close().await;
+            return Err(err);
+        }
         if create_tables && !self.entities.is_empty() {
             let engine = registry.engine();
             let backend = engine.get_database_backend();

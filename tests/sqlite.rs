@@ -46,10 +46,8 @@ async fn every_pooled_connection_gets_wal_busy_timeout_and_foreign_keys() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_never_see_database_is_locked() {
-    let db = test_db(Kind::SqliteFile, "writers").unwrap();
-    let registry = item::registry(&db).await;
+#[sqlreg::test(entities(item::Entity))]
+async fn concurrent_writers_never_see_database_is_locked(registry: SqlConnectionRegistry) {
     let deadline = Instant::now() + Duration::from_secs(3);
     let writers: Vec<_> = (0..8)
         .map(|writer| {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::transaction::{Isolation, RetryConfig};
-use super::{defaults, lenient};
+use super::{MigrationsConfig, defaults, lenient};
 use crate::error::{Error, Result};
 use crate::url::UrlConfig;
 
@@ -32,6 +32,9 @@ pub struct DbConfig {
     /// SQLite connection settings; ignored for other backends.
     #[serde(default)]
     pub sqlite: SqliteOptions,
+    /// Schema migrations (default none: `create_db` creates the registered tables).
+    #[serde(default)]
+    pub migrations: Option<MigrationsConfig>,
 }
 
 /// Pool sizing and timeouts (core-lib's `session:` block plus extensions).
@@ -140,6 +143,13 @@ impl DbConfig {
         self
     }
 
+    /// Sets the `migrations` block.
+    #[must_use]
+    pub fn migrations(mut self, migrations: MigrationsConfig) -> Self {
+        self.migrations = Some(migrations);
+        self
+    }
+
     /// Checks the rules types cannot express, one message per rule, each
     /// naming its key relative to the section (`session.pool_size`), and that
     /// the URL can be built.
@@ -237,6 +247,7 @@ impl fmt::Debug for DbConfig {
             .field("session", &self.session)
             .field("url", &self.url)
             .field("sqlite", &self.sqlite)
+            .field("migrations", &self.migrations)
             .finish()
     }
 }

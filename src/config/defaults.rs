@@ -110,9 +110,15 @@ impl DbConfig {
             session: SessionConfig::default(),
             url: url.into(),
             sqlite: SqliteOptions::default(),
+            migrations: None,
         }
     }
 }
+
+/// sqlx's and sea-orm's tools look for migrations in `./migrations`.
+pub(crate) const MIGRATIONS_PATH: &str = "migrations";
+/// Changing a schema on startup is a deployment decision: opt-in.
+pub(crate) const MIGRATIONS_AUTO: bool = false;
 
 /// `#[serde(default = ..)]` needs functions.
 pub(crate) fn log_queries() -> bool {

@@ -22,8 +22,10 @@ macro_rules! each_backend {
 mod conflict;
 mod conn;
 mod connect;
+mod migrate;
 mod mysql;
 mod postgres;
+pub(crate) mod scratch;
 mod semconv;
 mod sqlite;
 
@@ -44,6 +46,7 @@ use connect::PoolHooks;
 
 pub(crate) use conflict::{Aborted, describe as describe_failure, explain, is_conflict, is_fatal};
 pub(crate) use connect::{MemoryDatabase, redact};
+pub(crate) use migrate::{MIGRATIONS_TABLE, MigrationLock, Recorded};
 pub(crate) use semconv::{identifier_quote, system_name};
 
 /// A sqlx pool of one of the supported backends.

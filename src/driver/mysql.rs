@@ -111,6 +111,72 @@ async fn create_database(url: &DbUrl, config: &DbConfig) -> Result<()> {
     created.map(drop).map_err(|err| fail(&err))
 }
 
+/// A connection to `url`'s server without a default database.
+async fn server(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnection> {
+    let options = connect_options(&url.with_database(None), config)?;
+    connect::connect_once::<MySql>(&options, config.session.connect_timeout)
+        .await
+        .map_err(|err| connect::connect_error(url, connect::failure(&err, classify), &err))
+}
+
+/// The server's databases whose names start with `prefix`.
+pub(super) async fn databases_starting_with(
+    url: &DbUrl,
+    config: &DbConfig,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    let mut conn = server(url, config).await?;
+    let names = sqlx::query_scalar(
+        "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA \
+         WHERE LOCATE(?, SCHEMA_NAME) = 1",
+    )
+    .bind(prefix)
+    .fetch_all(&mut conn)
+    .await;
+    let _ = conn.close().await;
+    Ok(names?)
+}
+
+/// Drops database `name` if it exists.
+pub(super) async fn drop_database(url: &DbUrl, config: &DbConfig, name: &str) -> Result<()> {
+    let mut conn = server(url, config).await?;
+    let sql = format!("DROP DATABASE IF EXISTS {}", quote_identifier(name));
+    let dropped = conn.execute(sqlx::AssertSqlSafe(sql)).await;
+    let _ = conn.close().await;
+    dropped.map(drop).map_err(Error::from)
+}
+
+/// How long an instance waits for another one's migrations (a year: the
+/// server needs a number, and a migration may legitimately take hours).
+const MIGRATION_LOCK_WAIT_SECONDS: u32 = 365 * 24 * 3600;
+
+/// The named lock that keeps concurrent instances from migrating the same
+/// database at once. sqlx's migrator asks for `GET_LOCK(name, -1)`, which
+/// MySQL reads as "wait forever" but MariaDB answers at once with NULL,
+/// without locking — so on MariaDB its migrations run concurrently.
+pub(super) async fn lock_migrations(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT GET_LOCK(CONCAT('sqlreg-migrate:', MD5(DATABASE())), ?)")
+            .bind(MIGRATION_LOCK_WAIT_SECONDS)
+            .fetch_one(&mut *conn)
+            .await?;
+    if locked == Some(1) {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(
+            "timed out waiting for another instance's migrations (GET_LOCK)".into(),
+        ))
+    }
+}
+
+/// Releases [`lock_migrations`]' lock.
+pub(super) async fn unlock_migrations(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT RELEASE_LOCK(CONCAT('sqlreg-migrate:', MD5(DATABASE())))")
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+}
+
 /// A MySQL identifier in backticks, embedded backticks doubled.
 fn quote_identifier(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))

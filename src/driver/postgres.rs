@@ -81,7 +81,8 @@ pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> 
 }
 
 /// `CREATE DATABASE "<name>"` on the maintenance database; a database created
-/// meanwhile by someone else (42P04) counts as success.
+/// meanwhile by someone else counts as success: 42P04, or 23505 when the other
+/// `CREATE DATABASE` was still running (a unique violation in `pg_database`).
 async fn create_database(url: &DbUrl, config: &DbConfig, options: &PgConnectOptions) -> Result<()> {
     let name = url.database().unwrap_or_default();
     let fail =
@@ -96,10 +97,75 @@ async fn create_database(url: &DbUrl, config: &DbConfig, options: &PgConnectOpti
         .await;
     let _ = conn.close().await;
     match created {
-        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => Ok(()),
+        Err(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("42P04" | "23505")) =>
+        {
+            Ok(())
+        }
         Err(err) => Err(fail(&err)),
         Ok(_) => Ok(()),
     }
+}
+
+/// A connection to the maintenance database of `url`'s server.
+async fn maintenance(url: &DbUrl, config: &DbConfig) -> Result<sqlx::PgConnection> {
+    let options = connect_options(url, config)?.database(MAINTENANCE_DATABASE);
+    connect::connect_once::<Postgres>(&options, config.session.connect_timeout)
+        .await
+        .map_err(|err| connect::connect_error(url, connect::failure(&err, classify), &err))
+}
+
+/// The server's databases whose names start with `prefix`.
+pub(super) async fn databases_starting_with(
+    url: &DbUrl,
+    config: &DbConfig,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    let mut conn = maintenance(url, config).await?;
+    let names =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(prefix)
+            .fetch_all(&mut conn)
+            .await;
+    let _ = conn.close().await;
+    Ok(names?)
+}
+
+/// Drops database `name` if it exists, closing connections still on it.
+pub(super) async fn drop_database(url: &DbUrl, config: &DbConfig, name: &str) -> Result<()> {
+    let mut conn = maintenance(url, config).await?;
+    let sql = format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_identifier(name)
+    );
+    let dropped = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    dropped.map(drop).map_err(Error::from)
+}
+
+/// The advisory lock key of sqlreg's migration lock ("sqlregmi" in ASCII).
+/// sqlx's migrator takes its own as well; this one also covers migrators
+/// that have none (sea-orm-migration).
+const MIGRATION_LOCK_KEY: i64 = 0x7371_6c72_6567_6d69;
+
+/// Waits for the migration lock of the database `conn` is on.
+pub(super) async fn lock_migrations(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+}
+
+/// Releases [`lock_migrations`]' lock.
+pub(super) async fn unlock_migrations(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
 }
 
 /// A PostgreSQL identifier in double quotes, embedded quotes doubled.

@@ -5,6 +5,7 @@ mod check;
 mod exec;
 mod init;
 mod inputs;
+mod migrate;
 mod table;
 mod value;
 
@@ -28,6 +29,8 @@ enum Command {
     Exec(exec::Args),
     /// Write a commented starter config.yaml.
     Init(init::Args),
+    /// List, apply or revert schema migrations, or start a new one.
+    Migrate(migrate::Args),
 }
 
 /// What a subcommand reports when it cannot do its job at all.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Check(args) => runtime().block_on(check::run(args)),
         Command::Exec(args) => runtime().block_on(exec::run(args)),
         Command::Init(args) => init::run(&args),
+        Command::Migrate(args) => runtime().block_on(migrate::run(args)),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("error: {err}");

@@ -1,0 +1,53 @@
+//! The connection schema migrations run on: one of the pool's own (inside
+//! the registry's connection budget), holding the migration lock.
+
+use sqlx::migrate::{MigrateError, Migrator};
+
+use super::SqlConnectionRegistry;
+use crate::driver::{Conn, MigrationLock};
+use crate::error::{Error, Result};
+
+/// A pooled connection reserved for migrating, holding the lock that makes
+/// other instances wait until this one's migrations are done.
+pub(crate) struct MigrationConn {
+    pub(crate) conn: Conn,
+    _lock: MigrationLock,
+}
+
+impl SqlConnectionRegistry {
+    /// Takes the migration lock and a connection.
+    pub(crate) async fn migration_conn(&self) -> Result<MigrationConn> {
+        let lock = self.inner.pool.migration_lock().await?;
+        let mut conn = self.acquire().await?;
+        if let Err(err) = conn.lock_migrations().await {
+            conn.close_on_drop();
+            return Err(Error::Migration {
+                version: None,
+                file: None,
+                message: format!("cannot take the migration lock: {err}"),
+            });
+        }
+        Ok(MigrationConn { conn, _lock: lock })
+    }
+
+    /// Reverts migrations newer than `target` while `held` keeps other
+    /// instances out.
+    pub(crate) async fn migrate_down(
+        &self,
+        _held: &MigrationConn,
+        migrator: &Migrator,
+        target: i64,
+    ) -> Result<(), MigrateError> {
+        self.inner.pool.migrate_down(migrator, target).await
+    }
+}
+
+impl MigrationConn {
+    /// Releases the lock and returns the connection to the pool; one whose
+    /// lock cannot be released is closed instead.
+    pub(crate) async fn release(mut self) {
+        if self.conn.unlock_migrations().await.is_err() {
+            self.conn.close_on_drop();
+        }
+    }
+}
