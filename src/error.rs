@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
+use crate::redact;
+
 /// Shorthand for `Result<T, sqlreg::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -220,7 +222,9 @@ impl From<DbErr> for Error {
             return Self::NotFound(what.clone());
         }
         match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(message)) => Self::Duplicate(message),
+            Some(SqlErr::UniqueConstraintViolation(message)) => {
+                Self::Duplicate(redact::duplicate_entry(&message))
+            }
             _ => Self::Query(err),
         }
     }

@@ -209,6 +209,24 @@ impl Secrets {
     }
 }
 
+/// A unique violation's message without the value that collided: MySQL and
+/// MariaDB write `Duplicate entry 'ada@example.com' for key 'email'`, and
+/// that value is whatever the client sent (an email, a name) — it must not
+/// reach an error, a log or an HTTP body. PostgreSQL and SQLite name only
+/// the constraint.
+pub(crate) fn duplicate_entry(message: &str) -> String {
+    const ENTRY: &str = "Duplicate entry '";
+    const KEY: &str = "' for key ";
+    match (message.find(ENTRY), message.rfind(KEY)) {
+        (Some(start), Some(end)) if start + ENTRY.len() <= end => format!(
+            "{}Duplicate entry {MASK} for key {}",
+            &message[..start],
+            &message[end + KEY.len()..]
+        ),
+        _ => message.to_owned(),
+    }
+}
+
 /// `message` with each form of a password (as given, as encoded in the
 /// URL a driver was handed) replaced by `***`, however short: a driver's
 /// message has this one secret, should it ever echo it.
@@ -225,6 +243,20 @@ pub(crate) fn scrub_password(message: &str, forms: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_entries_lose_their_value() {
+        assert_eq!(
+            duplicate_entry("Duplicate entry 'ada@example.com' for key 'email'"),
+            "Duplicate entry *** for key 'email'"
+        );
+        assert_eq!(
+            duplicate_entry("Duplicate entry 'it's' for key 'users.name'"),
+            "Duplicate entry *** for key 'users.name'"
+        );
+        let postgres = "duplicate key value violates unique constraint \"users_email_key\"";
+        assert_eq!(duplicate_entry(postgres), postgres);
+    }
 
     #[test]
     fn secret_keys() {

@@ -281,16 +281,21 @@ async fn not_found_and_duplicate_are_classified(db: TestDb) {
     assert!(matches!(missing, Error::NotFound(ref what) if what == "item 4711"));
     assert_eq!(missing.status_code(), 404);
 
+    let value = "unique-value-the-client-sent";
     registry
-        .session(async |s| item::insert(s, "unique").await)
+        .session(async |s| item::insert(s, value).await)
         .await
         .unwrap();
     let duplicate = registry
-        .session(async |s| item::insert(s, "unique").await)
+        .session(async |s| item::insert(s, value).await)
         .await
         .unwrap_err();
     assert!(matches!(duplicate, Error::Duplicate(_)), "{duplicate:?}");
     assert_eq!(duplicate.status_code(), 409);
+    // The colliding value is the client's data: never in the error.
+    for text in [duplicate.to_string(), format!("{duplicate:?}")] {
+        assert!(!text.contains(value), "{text}");
+    }
 }
 
 async fn connection_autocommits_each_statement(db: TestDb) {
