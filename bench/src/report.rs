@@ -84,7 +84,8 @@ the writers (compare the sqlx body with the entity body).\n\
 - W6: each session reads the hot row's counter and writes it back plus one. *commits/s* counts \
 the sessions that reported a commit; *failed* the sessions that returned an error (share of \
 all sessions); *lost* is committed sessions minus how far the counter rose (share of commits); \
-*retries* the attempts sqlreg ran again. Totals are over the measured runs. The peers run as \
+*retries* the attempts sqlreg ran again; *stmts/commit* counts every attempt's statements, \
+rolled-back ones included. Totals are over the measured runs. The peers run as \
 their docs show (sqlx `pool.begin()` / fetch / update / `commit()`; sea-orm \
 `db.transaction(|txn| …)` with `find_by_id` and an `ActiveModel` update) at the server's \
 default isolation; sqlreg runs the same entity body in `db.isolation(Serializable).transaction(..)` \
