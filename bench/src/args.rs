@@ -1,4 +1,4 @@
-//! The command line: `sqlreg-bench [all | w1 … w5]… [--quick] [--runs N] [--out DIR]`.
+//! The command line: `sqlreg-bench [all | w1 … w6]… [--quick] [--runs N] [--out DIR]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub struct Options {
 
 /// How to call the binary.
 pub const USAGE: &str =
-    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5]... [--quick] [--runs N] [--out DIR]
+    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6]... [--quick] [--runs N] [--out DIR]
   all       every workload (the default)
   --quick   a few seconds, tiny N, 2 runs: checks the suite still works (CI)
   --runs N  measured runs per contender (default 5)
@@ -51,6 +51,7 @@ impl Options {
                 "w3" | "W3" => workloads.push(Workload::W3),
                 "w4" | "W4" => workloads.push(Workload::W4),
                 "w5" | "W5" => workloads.push(Workload::W5),
+                "w6" | "W6" => workloads.push(Workload::W6),
                 "--quick" => quick = true,
                 "--runs" => {
                     let n = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
@@ -126,8 +127,11 @@ mod tests {
 
     #[test]
     fn quick_and_selected_workloads() {
-        let options = parse(&["w2", "w4", "--quick"]).unwrap();
-        assert_eq!(options.workloads, [Workload::W2, Workload::W4]);
+        let options = parse(&["w2", "w4", "w6", "--quick"]).unwrap();
+        assert_eq!(
+            options.workloads,
+            [Workload::W2, Workload::W4, Workload::W6]
+        );
         assert_eq!(options.runs, 2);
         assert!(
             parse(&["w9"])

@@ -38,6 +38,22 @@ impl Dialect {
         }
     }
 
+    /// W6's read: the hot row's counter.
+    pub fn select_counter(self) -> &'static str {
+        match self {
+            Self::Postgres => "SELECT qty FROM items WHERE id = $1",
+            Self::Sqlite | Self::MySql => "SELECT qty FROM items WHERE id = ?",
+        }
+    }
+
+    /// W6's write: the counter read plus one, written back.
+    pub fn update_counter(self) -> &'static str {
+        match self {
+            Self::Postgres => "UPDATE items SET qty = $1 WHERE id = $2",
+            Self::Sqlite | Self::MySql => "UPDATE items SET qty = ? WHERE id = ?",
+        }
+    }
+
     /// Drops and recreates both tables and fills `items`, as one script of
     /// statements (run them one by one).
     pub fn seed(self) -> Vec<String> {

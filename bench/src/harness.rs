@@ -181,6 +181,10 @@ fn warm(load: Load) -> Load {
             writers,
             duration: duration / 4,
         },
+        Load::HotRow { tasks, duration } => Load::HotRow {
+            tasks,
+            duration: duration / 4,
+        },
     }
 }
 
@@ -194,6 +198,10 @@ fn probe(load: Load) -> Load {
             op,
             tasks,
             writers,
+            duration: Duration::from_millis(300),
+        },
+        Load::HotRow { tasks, .. } => Load::HotRow {
+            tasks,
             duration: Duration::from_millis(300),
         },
     }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::harness::{GroupResult, Row};
+use crate::hot_row;
 use crate::machine::Machine;
 use crate::ratios::{median, show};
 use crate::runner::Load;
@@ -26,7 +27,11 @@ pub struct Run<'a> {
 pub fn tables(run: &Run<'_>) -> String {
     let mut out = String::new();
     for result in run.results {
-        group_table(&mut out, result);
+        if matches!(result.group.load, Load::HotRow { .. }) {
+            hot_row_table(&mut out, result);
+        } else {
+            group_table(&mut out, result);
+        }
     }
     headline(&mut out, run.results);
     out
@@ -75,7 +80,17 @@ fixed permutation of ids.\n\
 - W5: *ops/s* counts reads and writes, *writes/s* the writes alone. A sqlreg session whose \
 first statement writes begins with `BEGIN IMMEDIATE`; one that starts with `Session::sqlx()` \
 cannot show its first statement, so it begins `IMMEDIATE` too, and its readers queue behind \
-the writers (compare the sqlx body with the entity body).\n";
+the writers (compare the sqlx body with the entity body).\n\
+- W6: each session reads the hot row's counter and writes it back plus one. *commits/s* counts \
+the sessions that reported a commit; *failed* the sessions that returned an error (share of \
+all sessions); *lost* is committed sessions minus how far the counter rose (share of commits); \
+*retries* the attempts sqlreg ran again; *stmts/commit* counts every attempt's statements, \
+rolled-back ones included. Totals are over the measured runs. The peers run as \
+their docs show (sqlx `pool.begin()` / fetch / update / `commit()`; sea-orm \
+`db.transaction(|txn| …)` with `find_by_id` and an `ActiveModel` update) at the server's \
+default isolation; sqlreg runs the same entity body in `db.isolation(Serializable).transaction(..)` \
+with the default 3 attempts. W6 is left out of the headline ratios: throughput that loses \
+updates is not the same work.\n";
 
 fn group_table(out: &mut String, result: &GroupResult) {
     let group = &result.group;
@@ -138,7 +153,72 @@ fn group_table(out: &mut String, result: &GroupResult) {
     out.push('\n');
 }
 
-fn crowd_columns(out: &mut String, row: &Row) {
+/// W6: commits/s next to what the sessions failed and lost.
+fn hot_row_table(out: &mut String, result: &GroupResult) {
+    let group = &result.group;
+    let target = group.setup.target;
+    let _ = writeln!(
+        out,
+        "### {} — {}, {}\n\nload average {:.2} → {:.2}\n",
+        group.workload.title(),
+        target.label(),
+        group.variant,
+        result.load_avg.0,
+        result.load_avg.1,
+    );
+    out.push_str(
+        "| contender | isolation, form | commits/s (median) | min–max | stmts/commit | committed | failed | lost | retries | p50 | p99 |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for row in &result.rows {
+        let label = row.family.label(target);
+        let isolation = hot_row::isolation(row.family, target);
+        let _ = write!(out, "| {label} | {isolation} | ");
+        if row.runs.is_empty() {
+            let why = row.error.as_deref().unwrap_or("no runs");
+            let _ = writeln!(out, "{}{}", one_line(why), " |".repeat(9));
+            continue;
+        }
+        let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
+        let spread = Spread::of(&values);
+        let statements = row
+            .statements
+            .map_or_else(|| "in-process".into(), |n| format!("{n:.1}"));
+        let committed: u64 = row.runs.iter().map(|s| s.ops).sum();
+        let failed: u64 = row.runs.iter().map(|s| s.failures.total()).sum();
+        let lost: i64 = row.runs.iter().map(|s| s.lost).sum();
+        let retries = row
+            .runs
+            .iter()
+            .map(|s| s.retries)
+            .sum::<Option<u64>>()
+            .map_or_else(|| "—".into(), |n| n.to_string());
+        let _ = write!(
+            out,
+            "{:.0} | {:.0}–{:.0} | {statements} | {committed} | {} | {} | {retries} |",
+            median(row).unwrap_or(0.0),
+            spread.min,
+            spread.max,
+            share(failed as f64, (committed + failed) as f64),
+            share(lost as f64, committed as f64),
+        );
+        let (p50, p99) = latencies(row);
+        let _ = writeln!(out, " {p50} | {p99} |");
+    }
+    out.push('\n');
+}
+
+/// `12 (3.4%)`: a count and its share of `of`.
+fn share(count: f64, of: f64) -> String {
+    if count == 0.0 {
+        "0".into()
+    } else {
+        format!("{count:.0} ({:.1}%)", 100.0 * count / of.max(1.0))
+    }
+}
+
+/// p50 and p99 of every session latency a row's runs recorded.
+fn latencies(row: &Row) -> (String, String) {
     let mut latencies: Vec<_> = row
         .runs
         .iter()
@@ -150,19 +230,30 @@ fn crowd_columns(out: &mut String, row: &Row) {
             |d| format!("{:.2} ms", d.as_secs_f64() * 1e3),
         )
     };
-    let (p50, p99) = (ms(0.5), ms(0.99));
+    (ms(0.5), ms(0.99))
+}
+
+fn crowd_columns(out: &mut String, row: &Row) {
+    let (p50, p99) = latencies(row);
     let timeouts: u64 = row.runs.iter().map(|s| s.failures.timeouts).sum();
     let locked: u64 = row.runs.iter().map(|s| s.failures.locked).sum();
     let _ = write!(out, " {p50} | {p99} | {timeouts} | {locked} |");
 }
 
 fn headline(out: &mut String, results: &[GroupResult]) {
+    let compared: Vec<_> = results
+        .iter()
+        .filter(|r| !matches!(r.group.load, Load::HotRow { .. }))
+        .collect();
+    if compared.is_empty() {
+        return;
+    }
     out.push_str("## Headline ratios (sqlreg ÷ peer, throughput)\n\n");
     out.push_str(
         "| workload | database | sqlreg/sqlx | sqlreg/sea-orm | sqlreg/core-lib | sqlreg/pgbench | sqlreg/limit | the limit | fastest measured |\n\
          |---|---|---:|---:|---:|---:|---:|---|---|\n",
     );
-    for result in results {
+    for result in compared {
         let r = result.ratios();
         let _ = writeln!(
             out,

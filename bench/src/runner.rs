@@ -1,12 +1,13 @@
 //! What every contender implements, and the two drivers that turn one
-//! session into a measured run: a sequential loop and a fixed-time crowd.
+//! session into a measured run: a sequential loop and a fixed-time crowd
+//! (W6's hot-row crowd is in `hot_row`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::data;
+use crate::{data, hot_row};
 
 /// Errors from any driver or tool; the bench only reports them.
 pub type BenchError = Box<dyn std::error::Error + Send + Sync>;
@@ -26,6 +27,8 @@ pub enum Op {
     FailThenSelect,
     /// BEGIN; INSERT …; COMMIT (W5 writers).
     Insert,
+    /// BEGIN; read the hot row's counter; write it back plus one; COMMIT (W6).
+    Increment,
 }
 
 /// How a contender is driven for one run.
@@ -41,6 +44,9 @@ pub enum Load {
         writers: usize,
         duration: Duration,
     },
+    /// `tasks` tasks running [`Op::Increment`] on the hot row for `duration`;
+    /// the counter is read before and after to count lost updates (W6).
+    HotRow { tasks: usize, duration: Duration },
 }
 
 /// Failures counted by kind rather than aborting the run.
@@ -50,6 +56,15 @@ pub struct Failures {
     pub locked: u64,
     /// Pool checkout timeouts.
     pub timeouts: u64,
+    /// Serialization failures, deadlocks, retries that ran out (W6).
+    pub conflicts: u64,
+}
+
+impl Failures {
+    /// Every failed session, whatever the kind.
+    pub fn total(&self) -> u64 {
+        self.locked + self.timeouts + self.conflicts
+    }
 }
 
 /// One measured run.
@@ -65,6 +80,10 @@ pub struct Sample {
     pub latencies: Vec<Duration>,
     /// Counted failures.
     pub failures: Failures,
+    /// W6: committed sessions minus how far the counter rose.
+    pub lost: i64,
+    /// W6: attempts the library itself ran again (`None`: it never retries).
+    pub retries: Option<u64>,
 }
 
 impl Sample {
@@ -89,6 +108,17 @@ pub trait Contender: Send + Sync {
 pub trait Client: Send + Sync + 'static {
     /// One session doing `op` with row `id`.
     fn session(&self, op: Op, id: i32, task: usize) -> BoxFuture<'_, Result<()>>;
+
+    /// The hot row's committed counter (W6), read outside any measured session.
+    fn counter(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async { Err("this contender does not run the hot-row workload".into()) })
+    }
+
+    /// Attempts the library has run again since it was built (`None`: it
+    /// never retries on its own).
+    fn retries(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Drives a [`Client`] with the sequential loop or the crowd.
@@ -97,15 +127,23 @@ pub struct Driven<C>(pub Arc<C>);
 impl<C: Client> Contender for Driven<C> {
     fn run<'a>(&'a self, load: Load, mark: Mark<'a>) -> BoxFuture<'a, Result<Sample>> {
         Box::pin(async move {
-            mark();
             match load {
-                Load::Sequential { op, ops } => sequential(&*self.0, op, ops).await,
+                Load::Sequential { op, ops } => {
+                    mark();
+                    sequential(&*self.0, op, ops).await
+                }
                 Load::Crowd {
                     op,
                     tasks,
                     writers,
                     duration,
-                } => crowd(&self.0, op, tasks, writers, duration).await,
+                } => {
+                    mark();
+                    crowd(&self.0, op, tasks, writers, duration).await
+                }
+                Load::HotRow { tasks, duration } => {
+                    hot_row::run(&self.0, tasks, duration, mark).await
+                }
             }
         })
     }
@@ -123,7 +161,9 @@ async fn sequential<C: Client>(client: &C, op: Op, ops: u64) -> Result<Sample> {
     })
 }
 
-async fn crowd<C: Client>(
+/// `tasks` tasks running sessions until `duration` is up; the first
+/// `writers` run [`Op::Insert`], the rest `op`.
+pub async fn crowd<C: Client>(
     client: &Arc<C>,
     op: Op,
     tasks: usize,
@@ -147,6 +187,7 @@ async fn crowd<C: Client>(
         sample.latencies.extend(part.latencies);
         sample.failures.locked += part.failures.locked;
         sample.failures.timeouts += part.failures.timeouts;
+        sample.failures.conflicts += part.failures.conflicts;
     }
     sample.elapsed = started.elapsed();
     Ok(sample)
@@ -175,10 +216,12 @@ async fn crowd_task<C: Client>(
     Ok(sample)
 }
 
-/// Counts a lock or timeout failure; any other error ends the run.
+/// Counts a lock, timeout or conflict failure; any other error ends the run.
 fn classify(message: &str, failures: &mut Failures) -> Result<()> {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("database is locked") || lower.contains("database is busy") {
+    if CONFLICTS.iter().any(|c| lower.contains(c)) {
+        failures.conflicts += 1;
+    } else if lower.contains("database is locked") || lower.contains("database is busy") {
         failures.locked += 1;
     } else if lower.contains("timed out") || lower.contains("timeout") {
         failures.timeouts += 1;
@@ -186,4 +229,39 @@ fn classify(message: &str, failures: &mut Failures) -> Result<()> {
         return Err(message.into());
     }
     Ok(())
+}
+
+/// How each backend (and sqlreg, when its attempts ran out) words a conflict
+/// between concurrent transactions.
+const CONFLICTS: [&str; 4] = [
+    "gave up after",
+    "could not serialize access",
+    "deadlock",
+    "record has changed since last read",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_each_kind_of_failure_and_ends_on_others() {
+        let mut failures = Failures::default();
+        let counted = [
+            "error returned from database: (code: 5) database is locked",
+            "could not serialize access due to concurrent update",
+            "Deadlock found when trying to get lock; try restarting transaction",
+            "gave up after 3 attempt(s), each ended by a transient conflict; the last: database is locked",
+            "pool timed out while waiting for an open connection",
+        ];
+        for message in counted {
+            classify(message, &mut failures).unwrap();
+        }
+        assert_eq!(
+            (failures.locked, failures.conflicts, failures.timeouts),
+            (1, 3, 1)
+        );
+        assert_eq!(failures.total(), 5);
+        assert!(classify("relation \"items\" does not exist", &mut failures).is_err());
+    }
 }

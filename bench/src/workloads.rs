@@ -1,4 +1,4 @@
-//! W1–W5: which databases, contenders, loads and pool sizes each workload runs.
+//! W1–W6: which databases, contenders, loads and pool sizes each workload runs.
 
 use std::time::Duration;
 
@@ -19,11 +19,13 @@ pub enum Workload {
     W4,
     /// SQLite: 8 writers and 8 readers on one file.
     W5,
+    /// 8 tasks doing read-modify-write on one hot row: lost updates, failures.
+    W6,
 }
 
 impl Workload {
     /// All of them, in order.
-    pub const ALL: [Self; 5] = [Self::W1, Self::W2, Self::W3, Self::W4, Self::W5];
+    pub const ALL: [Self; 6] = [Self::W1, Self::W2, Self::W3, Self::W4, Self::W5, Self::W6];
 
     /// Its short title.
     pub fn title(self) -> &'static str {
@@ -33,6 +35,7 @@ impl Workload {
             Self::W3 => "W3 error path",
             Self::W4 => "W4 concurrency",
             Self::W5 => "W5 SQLite writers",
+            Self::W6 => "W6 hot row",
         }
     }
 }
@@ -50,7 +53,7 @@ pub struct Group {
     pub load: Load,
     /// The contenders, in table order.
     pub families: Vec<Family>,
-    /// Which of them is the physical limit here.
+    /// Which of them is the physical limit here (W6 has none: sqlx pool).
     pub limit: Family,
 }
 
@@ -175,5 +178,22 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
                 Family::Limit,
             )]
         }
+        Workload::W6 => [Target::SqliteFile, Target::Postgres, Target::MariaDb]
+            .into_iter()
+            .map(|target| {
+                let families = vec![Family::Sqlx, Family::SeaOrmTuned, Family::SqlregEntity];
+                let load = Load::HotRow {
+                    tasks: 8,
+                    duration: budget.duration,
+                };
+                group(
+                    "8 tasks, read-modify-write on one row",
+                    setup(target, Some(8), 8),
+                    load,
+                    families,
+                    Family::Sqlx,
+                )
+            })
+            .collect(),
     }
 }

@@ -104,7 +104,9 @@ impl Contender for CoreLib {
         Box::pin(async move {
             match load {
                 Load::Sequential { op, ops } => self.run_once(op, ops, mark).await,
-                Load::Crowd { .. } => Err("core-lib runs sequential loads only".into()),
+                Load::Crowd { .. } | Load::HotRow { .. } => {
+                    Err("core-lib runs sequential loads only".into())
+                }
             }
         })
     }

@@ -122,6 +122,7 @@ impl Contender for Pgbench {
                     let secs = duration.as_secs_f64().ceil().max(1.0).to_string();
                     self.run_pgbench(op, &["-T".into(), secs], "10", mark).await
                 }
+                Load::HotRow { .. } => Err("pgbench does not run the hot-row workload".into()),
             }
         })
     }

@@ -59,6 +59,7 @@ impl Client for RawMySql {
                     select(conn, id).await?;
                     conn.execute("COMMIT").await?;
                 }
+                Op::Increment => return Err("the limit does not run the hot-row workload".into()),
                 Op::Insert => {
                     conn.execute("BEGIN").await?;
                     sqlx::query(Dialect::MySql.insert())

@@ -77,6 +77,7 @@ impl Client for RawPg {
                     tokio::try_join!(begin(c), select(&held, id), end(c, "ROLLBACK"))?;
                     tokio::try_join!(begin(c), select(&held, id), end(c, "COMMIT"))?;
                 }
+                Op::Increment => return Err("the limit does not run the hot-row workload".into()),
                 Op::Insert => {
                     let insert = async { Ok(c.execute(&held.insert, &[&id]).await.map(drop)?) };
                     tokio::try_join!(begin(c), insert, end(c, "COMMIT"))?;

@@ -72,6 +72,7 @@ impl RawSqlite {
                 select(&conn)?;
                 conn.execute_batch("COMMIT")?;
             }
+            Op::Increment => return Err("the limit does not run the hot-row workload".into()),
             Op::Insert => {
                 conn.execute_batch("BEGIN IMMEDIATE")?;
                 conn.prepare_cached(Dialect::Sqlite.insert())?

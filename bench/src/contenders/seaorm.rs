@@ -1,12 +1,16 @@
 //! sea-orm used directly: `begin` / `find_by_id` / `commit`, once with its
-//! default options and once tuned the way sqlreg configures its pool.
+//! default options and once tuned the way sqlreg configures its pool. W6's
+//! read-modify-write is sea-orm's documented `db.transaction(|txn| …)` with
+//! an entity find and an `ActiveModel` update, at the server's default
+//! isolation.
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait, Statement,
     TransactionTrait,
 };
 
-use crate::entity::Entity as Item;
+use crate::entity::{self, Entity as Item};
+use crate::hot_row;
 use crate::runner::{BoxFuture, Client, Op, Result};
 use crate::targets::{Servers, Target};
 
@@ -69,6 +73,14 @@ impl Client for SeaOrm {
                     self.select(id, false).await?;
                     self.select(id, true).await
                 }
+                Op::Increment => {
+                    self.db
+                        .transaction::<_, (), DbErr>(|txn| {
+                            Box::pin(async move { entity::bump(txn, hot_row::ID).await })
+                        })
+                        .await?;
+                    Ok(())
+                }
                 Op::Insert => {
                     let txn = self.db.begin().await?;
                     let backend = txn.get_database_backend();
@@ -80,5 +92,9 @@ impl Client for SeaOrm {
                 }
             }
         })
+    }
+
+    fn counter(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async move { Ok(entity::counter(&self.db, hot_row::ID).await?) })
     }
 }

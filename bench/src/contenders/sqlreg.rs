@@ -1,13 +1,15 @@
 //! sqlreg through its public API only: `read_session(..)` for reads and
 //! `session(..)` for writes, with plain sqlx inside (`Session::sqlx`) or a
-//! sea-orm entity, `get()` + `commit()` for W1.
+//! sea-orm entity, `get()` + `commit()` for W1, and W6's read-modify-write
+//! in the retrying `transaction(..)` form at `serializable`.
 
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
-use sqlreg::{Config, Session, SqlConnectionRegistry};
+use sqlreg::{Config, Isolation, Session, SqlConnectionRegistry};
 use sqlx::{MySql, Postgres, Sqlite};
 
 use crate::data::Dialect;
-use crate::entity::Entity as Item;
+use crate::entity::{self, Entity as Item};
+use crate::hot_row;
 use crate::runner::{BenchError, BoxFuture, Client, Op, Result};
 use crate::targets::{Servers, Target};
 
@@ -137,7 +139,30 @@ impl Client for Sqlreg {
                         .await
                 }
                 Op::Insert => self.db.session(async |s| self.insert(s, id).await).await,
+                Op::Increment => {
+                    if self.path == Path::Raw {
+                        return Err("sqlreg runs the hot-row workload with its entity body".into());
+                    }
+                    self.db
+                        .isolation(Isolation::Serializable)
+                        .transaction(async |s| {
+                            Ok::<_, BenchError>(entity::bump(s, hot_row::ID).await?)
+                        })
+                        .await
+                }
             }
         })
+    }
+
+    fn counter(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async move {
+            self.db
+                .read_session(async |s| Ok::<_, BenchError>(entity::counter(s, hot_row::ID).await?))
+                .await
+        })
+    }
+
+    fn retries(&self) -> Option<u64> {
+        Some(self.db.stats().retries)
     }
 }

@@ -1,5 +1,7 @@
 //! sqlx's pool used directly: `begin` / `fetch_one` / `commit`, with
 //! `test_before_acquire` off as sqlreg sets it (its `pool_pre_ping: false`).
+//! W6's read-modify-write is sqlx's documented transaction, at the server's
+//! default isolation: `pool.begin()`, fetch, update, `tx.commit()`.
 
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
@@ -7,6 +9,7 @@ use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{Executor, MySqlPool, PgPool, SqlitePool};
 
 use crate::data::Dialect;
+use crate::hot_row;
 use crate::runner::{BoxFuture, Client, Op, Result};
 use crate::targets::{Servers, Target};
 
@@ -80,6 +83,19 @@ macro_rules! session {
                 select($id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
             }
+            Op::Increment => {
+                let mut tx = $pool.begin().await?;
+                let (qty,): (i32,) = sqlx::query_as($dialect.select_counter())
+                    .bind(hot_row::ID)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query($dialect.update_counter())
+                    .bind(qty + 1)
+                    .bind(hot_row::ID)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
             Op::Insert => {
                 let mut tx = $pool.begin().await?;
                 sqlx::query($dialect.insert())
@@ -101,6 +117,33 @@ impl Client for SqlxPool {
                 AnyPool::Postgres(pool) => session!(pool, op, id, self.dialect),
                 AnyPool::MySql(pool) => session!(pool, op, id, self.dialect),
             }
+        })
+    }
+
+    fn counter(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(async move {
+            let sql = self.dialect.select_counter();
+            let qty: i32 = match &self.pool {
+                AnyPool::Sqlite(pool) => {
+                    sqlx::query_scalar(sql)
+                        .bind(hot_row::ID)
+                        .fetch_one(pool)
+                        .await?
+                }
+                AnyPool::Postgres(pool) => {
+                    sqlx::query_scalar(sql)
+                        .bind(hot_row::ID)
+                        .fetch_one(pool)
+                        .await?
+                }
+                AnyPool::MySql(pool) => {
+                    sqlx::query_scalar(sql)
+                        .bind(hot_row::ID)
+                        .fetch_one(pool)
+                        .await?
+                }
+            };
+            Ok(i64::from(qty))
         })
     }
 }
