@@ -177,7 +177,9 @@ EOF
 }
 
 # A hot standby of the test server, cloned with `pg_basebackup -R` and
-# streaming from it, on its own port. Cloned before any test sets
+# streaming from it through a replication slot (so the primary keeps the WAL
+# the standby has not received while a fault test stops or restarts it), on
+# its own port. Cloned before any test sets
 # synchronous_standby_names, so a promoted standby never waits for a standby
 # of its own; a test that wants synchronous replication sets
 # `synchronous_standby_names = 'sqlreg_standby'` on the primary and resets it.
@@ -191,7 +193,7 @@ _sqlreg_start_pg_standby() {
         "$_SQLREG_PG_STANDBY_LOG" "$_SQLREG_PG_STANDBY_PORT" || return 1
     if ! (cd / && runuser -u postgres -- "$_SQLREG_PG_BIN/pg_basebackup" \
             -h "$_SQLREG_PG_SOCKET_DIR" -p "$_SQLREG_PG_PORT" -U postgres \
-            -D "$_SQLREG_PG_STANDBY_DATA" -R -X stream -c fast --no-sync) >"$dir/basebackup.log" 2>&1; then
+            -D "$_SQLREG_PG_STANDBY_DATA" -R -C -S sqlreg_standby -X stream -c fast --no-sync) >"$dir/basebackup.log" 2>&1; then
         _sqlreg_log "pg_basebackup of the standby failed"
         _sqlreg_tail_logs "$dir/basebackup.log"
         return 1
