@@ -119,7 +119,7 @@ impl RegistryBuilder {
         }
         if create_tables && !self.entities.is_empty() {
             // On a session's connection, so the engine's pool stays unopened.
-            let session = registry.connection().await?;
+            let session = registry.own_connection().await?;
             let backend = session.get_database_backend();
             for ddl in &self.entities {
                 let (table, indexes) = ddl(backend);
