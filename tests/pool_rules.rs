@@ -3,30 +3,24 @@
 //! the server (counted by a relay between the registry and the real server),
 //! overflow closes the moment it comes back, `pool_recycle` and
 //! `pool_pre_ping` act at checkout, and the engine's connections count in
-//! `stats()`. The round trips of each kind of session are counted too, so a
-//! later change cannot add one silently.
+//! `stats()`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::proxy::CountingProxy;
+use common::proxy::{SETTLE, relayed};
 use common::{Kind, TestDb};
 use sea_orm::{ConnectionTrait, Statement};
-use sqlreg::{DbConfig, Error, Session, SqlConnectionRegistry};
+use sqlreg::{DbConfig, Error, SqlConnectionRegistry};
 
 on_every_backend!(
     checkout_and_release_send_nothing,
-    round_trips_per_session_kind,
     overflow_closes_the_moment_it_comes_back,
     recycle_replaces_a_connection_at_checkout,
     pre_ping_replaces_a_dead_connection,
     engine_connections_count_in_stats,
 );
-
-/// Long enough for anything a pool does in the background after a release
-/// (sqlx's pool pinged every returned connection within milliseconds).
-const SETTLE: Duration = Duration::from_millis(300);
 
 fn sized(config: &DbConfig, pool_size: u32, max_overflow: u32) -> DbConfig {
     let mut config = config.clone();
@@ -38,28 +32,6 @@ fn sized(config: &DbConfig, pool_size: u32, max_overflow: u32) -> DbConfig {
 
 fn is_sqlite(db: &TestDb) -> bool {
     matches!(db.kind, Kind::SqliteFile | Kind::SqliteMemory)
-}
-
-/// A registry of one connection whose traffic goes through a counting relay,
-/// with that connection opened and returned already.
-async fn relayed(db: &TestDb) -> (SqlConnectionRegistry, CountingProxy) {
-    let proxy = CountingProxy::start(&db.config).await;
-    let registry = SqlConnectionRegistry::connect(sized(&proxy.route(&db.config), 1, 0))
-        .await
-        .unwrap();
-    let warm = registry.connection().await.unwrap();
-    warm.execute_unprepared("SELECT 1").await.unwrap();
-    drop(warm);
-    tokio::time::sleep(SETTLE).await;
-    (registry, proxy)
-}
-
-/// Requests the client sent while `work` ran, and after it until things settled.
-async fn requests(proxy: &CountingProxy, work: impl AsyncFnOnce()) -> u64 {
-    let before = proxy.writes();
-    work().await;
-    tokio::time::sleep(SETTLE).await;
-    proxy.writes() - before
 }
 
 async fn checkout_and_release_send_nothing(db: TestDb) {
@@ -86,45 +58,6 @@ async fn checkout_and_release_send_nothing(db: TestDb) {
     tokio::time::sleep(SETTLE).await;
     assert_eq!(proxy.sent(), after_commit, "nothing follows the COMMIT");
     assert_eq!(registry.stats().created, 1, "one connection served it all");
-}
-
-async fn round_trips_per_session_kind(db: TestDb) {
-    if is_sqlite(&db) {
-        return; // SQLite's hops are measured by the benchmark, not on a wire
-    }
-    let (registry, proxy) = relayed(&db).await;
-    let one_statement = async |s: &Session| {
-        s.execute_unprepared("SELECT 1").await?;
-        Ok::<_, Error>(())
-    };
-    let empty = requests(&proxy, async || {
-        registry
-            .session(async |_| Ok::<_, Error>(()))
-            .await
-            .unwrap();
-    })
-    .await;
-    let write = requests(&proxy, async || {
-        registry.session(one_statement).await.unwrap();
-    })
-    .await;
-    let read = requests(&proxy, async || {
-        registry.read_session(one_statement).await.unwrap();
-    })
-    .await;
-    let autocommit = requests(&proxy, async || {
-        let s = registry.connection().await.unwrap();
-        one_statement(&s).await.unwrap();
-    })
-    .await;
-    println!(
-        "{:?} round trips: empty {empty}, session {write}, read_session {read}, connection {autocommit}",
-        db.kind
-    );
-    assert_eq!(empty, 0, "a session that runs nothing");
-    assert_eq!(write, 3, "BEGIN, the statement, COMMIT");
-    assert_eq!(read, 3, "BEGIN READ ONLY, the statement, COMMIT");
-    assert_eq!(autocommit, 1, "the statement alone");
 }
 
 async fn overflow_closes_the_moment_it_comes_back(db: TestDb) {

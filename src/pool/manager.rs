@@ -3,6 +3,7 @@
 //! and setup SQL, and vetted at checkout only: replaced when older than
 //! `pool_recycle`, pinged first only when `pool_pre_ping` asks for it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,7 +36,10 @@ pub(crate) struct SqlxManager<DB: Database> {
     pre_ping: bool,
     counters: Arc<Counters>,
     /// QueuePool's `pool_size`: how many idle connections the pool keeps.
-    pub(super) keep_idle: usize,
+    keep_idle: usize,
+    /// Connections idle in the pool: counted in when a release keeps one,
+    /// out when a checkout takes one (deadpool recycles exactly those).
+    idle: AtomicUsize,
     /// Why the last connection attempt failed; cleared by the next success.
     pub(super) last_failure: Mutex<Option<ConnectError>>,
     /// Signalled when a connection leaves the pool after it was closed.
@@ -58,6 +62,7 @@ impl<DB: Database> SqlxManager<DB> {
             pre_ping: session.pool_pre_ping,
             counters,
             keep_idle: usize::try_from(session.pool_size).unwrap_or(usize::MAX),
+            idle: AtomicUsize::new(0),
             last_failure: Mutex::new(None),
             gone: Notify::new(),
         }
@@ -69,6 +74,26 @@ impl<DB: Database> SqlxManager<DB> {
             setup(&mut conn).await?;
         }
         Ok(conn)
+    }
+
+    /// Claims one of the `pool_size` idle places for a connection coming
+    /// back; `false` when they are all taken (the connection is surplus).
+    pub(super) fn claim_idle_place(&self) -> bool {
+        self.idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
+                (idle < self.keep_idle).then_some(idle + 1)
+            })
+            .is_ok()
+    }
+
+    /// Connections idle in the pool.
+    pub(super) fn idle(&self) -> usize {
+        self.idle.load(Ordering::Acquire)
+    }
+
+    /// The pool dropped its idle connections (it was closed).
+    pub(super) fn forget_idle(&self) {
+        self.idle.store(0, Ordering::Release);
     }
 
     fn remember(&self, failure: Option<ConnectError>) {
@@ -104,6 +129,8 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
         conn: &mut DB::Connection,
         metrics: &Metrics,
     ) -> RecycleResult<ConnectError> {
+        // deadpool recycles exactly the idle connections checkouts take.
+        self.idle.fetch_sub(1, Ordering::AcqRel);
         if self.recycle.is_some_and(|limit| metrics.age() >= limit) {
             return Err(RecycleError::message("older than pool_recycle"));
         }

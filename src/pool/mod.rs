@@ -119,9 +119,9 @@ impl<DB: Database> ConnectionPool<DB> {
         u32::try_from(self.pool.status().size).unwrap_or(u32::MAX)
     }
 
-    /// Open connections that no session holds and no caller is about to take.
+    /// Open connections waiting in the pool.
     pub(crate) fn idle(&self) -> u32 {
-        u32::try_from(self.pool.status().available).unwrap_or(u32::MAX)
+        u32::try_from(self.pool.manager().idle()).unwrap_or(u32::MAX)
     }
 
     /// The most connections the pool opens (`pool_size + max_overflow`).
@@ -146,6 +146,7 @@ impl<DB: Database> ConnectionPool<DB> {
     pub(crate) async fn close(&self, grace: Duration) -> bool {
         let idle = self.pool.retain(|_, _| false).removed;
         self.pool.close();
+        self.pool.manager().forget_idle();
         let closing = futures_util::future::join_all(idle.into_iter().map(Connection::close));
         let all_back = async {
             let gone = &self.pool.manager().gone;

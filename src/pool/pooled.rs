@@ -62,10 +62,8 @@ impl<DB: Database> Drop for Pooled<DB> {
         };
         let manager = pool.manager();
         let clean = DB::TransactionManager::get_transaction_depth(&object) == 0;
-        let keep = !self.close_on_release
-            && clean
-            && !pool.is_closed()
-            && pool.status().available < manager.keep_idle;
+        let keep =
+            !self.close_on_release && clean && !pool.is_closed() && manager.claim_idle_place();
         if keep {
             drop(object);
         } else {

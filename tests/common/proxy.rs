@@ -4,10 +4,41 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use sqlreg::{DbConfig, UrlConfig};
+use sea_orm::ConnectionTrait;
+use sqlreg::{DbConfig, SqlConnectionRegistry, UrlConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::TestDb;
+
+/// Long enough for anything a pool does in the background after a release
+/// (sqlx's pool pinged every returned connection within milliseconds).
+pub const SETTLE: Duration = Duration::from_millis(300);
+
+/// A registry with a pool of one connection whose traffic goes through a
+/// counting relay, that connection opened and returned already.
+pub async fn relayed(db: &TestDb) -> (SqlConnectionRegistry, CountingProxy) {
+    let proxy = CountingProxy::start(&db.config).await;
+    let mut config = proxy.route(&db.config);
+    config.session.pool_size = 1;
+    config.session.max_overflow = 0;
+    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    let warm = registry.connection().await.unwrap();
+    warm.execute_unprepared("SELECT 1").await.unwrap();
+    drop(warm);
+    tokio::time::sleep(SETTLE).await;
+    (registry, proxy)
+}
+
+/// Requests the client sent while `work` ran, and after it until things settled.
+pub async fn requests(proxy: &CountingProxy, work: impl AsyncFnOnce()) -> u64 {
+    let before = proxy.writes();
+    work().await;
+    tokio::time::sleep(SETTLE).await;
+    proxy.writes() - before
+}
 
 /// Relays every connection made to it to the server the config named.
 pub struct CountingProxy {
