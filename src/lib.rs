@@ -8,6 +8,7 @@ pub mod error;
 mod interpolate;
 mod migrate;
 mod observe;
+mod pool;
 mod redact;
 mod registries;
 mod registry;

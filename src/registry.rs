@@ -2,7 +2,6 @@
 //! (core-lib's `SqlAlchemyConnectionRegistry`).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use sea_orm::DatabaseConnection;
 
@@ -15,7 +14,6 @@ use crate::schema::RegistryBuilder;
 use crate::session::SessionContext;
 use crate::stats::{Counters, PoolStats};
 use crate::url::DbUrl;
-use checkout::ProbeFailure;
 
 mod checkout;
 mod migration_conn;
@@ -56,8 +54,6 @@ struct Inner {
     config: DbConfig,
     counters: Arc<Counters>,
     context: Arc<SessionContext>,
-    /// The last probe of an unreachable server: when, and what it found.
-    last_probe: tokio::sync::Mutex<Option<(Instant, Option<ProbeFailure>)>>,
     /// Where the retrying form's attempts pass (a last attempt runs alone).
     gate: Gate,
 }
@@ -114,16 +110,17 @@ impl SqlConnectionRegistry {
                 config,
                 counters,
                 context: Arc::new(context),
-                last_probe: tokio::sync::Mutex::new(None),
                 gate: Gate::default(),
             }),
         })
     }
 
-    /// The sea-orm connection over this registry's pool (core-lib's `engine()`),
-    /// for queries outside a session; each statement commits on its own. The
-    /// raw sqlx pool is reachable through it (`get_postgres_connection_pool()`
-    /// and its twins).
+    /// The sea-orm connection for queries outside a session (core-lib's
+    /// `engine()`); each statement commits on its own. sea-orm can only wrap
+    /// a `sqlx::Pool`, so the engine has a small one of its own, opened on
+    /// first use and counted in [`stats`](Self::stats) (see the README's
+    /// connection budget). The raw sqlx pool is reachable through it
+    /// (`get_postgres_connection_pool()` and its twins).
     #[must_use]
     pub fn engine(&self) -> &DatabaseConnection {
         &self.inner.engine
@@ -158,10 +155,7 @@ impl SqlConnectionRegistry {
     /// running after that close as soon as those sessions end.
     pub async fn close(&self) {
         let grace = self.inner.config.session.close_timeout;
-        if tokio::time::timeout(grace, self.inner.pool.close())
-            .await
-            .is_err()
-        {
+        if !self.inner.pool.close(grace).await {
             tracing::warn!(
                 url = %self.inner.url,
                 in_use = self.stats().in_use,

@@ -118,15 +118,17 @@ impl RegistryBuilder {
             return Err(err);
         }
         if create_tables && !self.entities.is_empty() {
-            let engine = registry.engine();
-            let backend = engine.get_database_backend();
+            // On a session's connection, so the engine's pool stays unopened.
+            let session = registry.own_connection().await?;
+            let backend = session.get_database_backend();
             for ddl in &self.entities {
                 let (table, indexes) = ddl(backend);
-                engine.execute(&table).await?;
+                session.execute(&table).await?;
                 for index in &indexes {
-                    engine.execute(index).await?;
+                    session.execute(index).await?;
                 }
             }
+            session.commit().await?;
             tracing::info!(tables = self.entities.len(), "registered tables ensured");
         }
         Ok(registry)

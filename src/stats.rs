@@ -8,16 +8,16 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct PoolStats {
-    /// Open connections.
+    /// Open connections: the sessions' pool's and the engine's.
     pub size: u32,
-    /// Open connections waiting in the pool (a connection on its way back
-    /// from a session counts in neither `idle` nor `in_use`).
+    /// Open connections waiting in a pool, the sessions' or the engine's.
     pub idle: u32,
     /// Connections held by live sessions.
     pub in_use: u32,
     /// Callers waiting for a connection.
     pub waiting: u32,
-    /// The most connections the pool opens (`pool_size + max_overflow`).
+    /// The most connections sessions use (`pool_size + max_overflow`); the
+    /// engine's pool may add 2 (see the README's connection budget).
     pub max: u32,
     /// Sessions that got a connection, since the registry started.
     pub acquired: u64,

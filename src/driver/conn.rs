@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use sea_orm::{ExecResult, QueryResult, Statement, Values};
 use sea_query_sqlx::SqlxValues;
-use sqlx::pool::PoolConnection;
 use sqlx::{Database, Executor, MySql, Postgres, Sqlite};
 use sqlx_core::transaction::TransactionManager;
 
 use super::conflict::Aborted;
 use super::{Conn, mysql, postgres, sqlite};
 use crate::config::Isolation;
+use crate::pool::Pooled;
 
 /// The bound values of a sea-orm statement, in the form sqlx binds.
 fn arguments(stmt: &Statement) -> SqlxValues {
@@ -145,16 +145,9 @@ impl Conn {
         each_backend!(self, Conn(conn) => (&mut **conn as &mut dyn Any).downcast_mut::<C>())
     }
 
-    /// Closes the connection instead of returning it to the pool.
-    pub(crate) async fn close(self) {
-        each_backend!(self, Conn(conn) => {
-            let _ = conn.close().await;
-        });
-    }
-
     /// Makes sure the connection is closed, not pooled, when it is dropped.
     pub(crate) fn close_on_drop(&mut self) {
-        each_backend!(self, Conn(conn) => conn.close_on_drop());
+        each_backend!(self, Conn(conn) => conn.close_on_release());
     }
 
     /// Rolls back whatever is open, with a bound on how long that may take;
@@ -176,14 +169,14 @@ impl Conn {
     }
 }
 
-fn depth<DB: Database>(conn: &PoolConnection<DB>) -> usize {
+fn depth<DB: Database>(conn: &Pooled<DB>) -> usize {
     DB::TransactionManager::get_transaction_depth(conn)
 }
 
-async fn commit<DB: Database>(conn: &mut PoolConnection<DB>) -> Result<(), sqlx::Error> {
+async fn commit<DB: Database>(conn: &mut Pooled<DB>) -> Result<(), sqlx::Error> {
     DB::TransactionManager::commit(conn).await
 }
 
-async fn rollback<DB: Database>(conn: &mut PoolConnection<DB>) -> Result<(), sqlx::Error> {
+async fn rollback<DB: Database>(conn: &mut Pooled<DB>) -> Result<(), sqlx::Error> {
     DB::TransactionManager::rollback(conn).await
 }

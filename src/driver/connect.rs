@@ -1,5 +1,5 @@
 //! Connect-time logic shared by every backend: the fail-fast first
-//! connection, error classification, pool options and statement logging.
+//! connection, error classification, building the pools and statement logging.
 
 use std::io::ErrorKind;
 use std::path::PathBuf;
@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use log::LevelFilter;
-use sqlx::pool::PoolOptions;
 use sqlx::{ConnectOptions, Connection, Database, Executor};
-use sqlx_core::transaction::TransactionManager;
 
+use super::{Pools, engine};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
+use crate::pool::{ConnectError, ConnectionPool, Explain, Setup};
 use crate::stats::Counters;
 use crate::url::DbUrl;
 
@@ -47,22 +47,6 @@ pub(super) async fn verify<DB: Database>(
     // pool will find out on its own.
     let _ = conn.close().await;
     Ok(())
-}
-
-/// One attempt with `pool`'s own connect options; see `Pool::probe`.
-pub(super) async fn probe<DB: Database>(
-    pool: &sqlx::Pool<DB>,
-    url: &DbUrl,
-    timeout: Duration,
-    classify: ClassifyDatabaseError,
-) -> Result<(), (ConnectFailure, String)> {
-    match connect_once::<DB>(&pool.connect_options(), timeout).await {
-        Ok(conn) => {
-            let _ = conn.close().await;
-            Ok(())
-        }
-        Err(err) => Err((failure(&err, classify), redact(url, &err.to_string()))),
-    }
 }
 
 /// One connection attempt, bounded by `timeout`.
@@ -122,56 +106,50 @@ pub(super) fn with_logging<O: ConnectOptions>(options: O, config: &DbConfig) -> 
     }
 }
 
-/// What the pool's hooks report to.
-pub(crate) struct PoolHooks {
-    pub(crate) counters: Arc<Counters>,
-}
-
-/// The pool settings shared by all backends, straight from `session:`.
-/// `setup` is SQL run on every new connection (a backend's per-session settings).
-pub(super) fn pool_options<DB: Database>(
+/// Both pools of one database from the backend's connect options: sqlreg's
+/// pool for sessions and the engine's sqlx pool. `setup` is SQL run on every
+/// new connection (a backend's per-session settings).
+pub(super) fn pools<DB: Database>(
+    options: <DB::Connection as Connection>::Options,
+    url: &DbUrl,
     config: &DbConfig,
-    hooks: &PoolHooks,
+    counters: Arc<Counters>,
+    classify: ClassifyDatabaseError,
     setup: Option<String>,
-) -> PoolOptions<DB>
+) -> Pools<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    let session = &config.session;
-    let counters = Arc::clone(&hooks.counters);
-    let mut options = PoolOptions::new();
-    if let Some(recycle) = session.pool_recycle {
-        // SQLAlchemy replaces an old connection at checkout; sqlx alone
-        // only checks `max_lifetime` when a connection is released.
-        options =
-            options.before_acquire(move |_, meta| Box::pin(async move { Ok(meta.age < recycle) }));
+    let url = url.clone();
+    let explain: Explain = Box::new(move |err| ConnectError {
+        reason: failure(err, classify),
+        detail: redact(&url, &err.to_string()),
+    });
+    let sessions = ConnectionPool::new(
+        options.clone(),
+        setup.clone().map(setup_hook::<DB>),
+        explain,
+        &config.session,
+        Arc::clone(&counters),
+    );
+    Pools {
+        sessions,
+        engine: engine::engine_pool(options, config, counters, setup),
     }
-    options
-        // QueuePool's ceiling: the steady pool plus the overflow.
-        .max_connections(session.pool_size + session.max_overflow)
-        // QueuePool opens connections on demand, never ahead of time.
-        .min_connections(0)
-        .acquire_timeout(session.pool_timeout)
-        .max_lifetime(session.pool_recycle)
-        .idle_timeout(session.idle_timeout)
-        // A round trip per checkout: only when the config asks for pre-ping.
-        .test_before_acquire(session.pool_pre_ping)
-        .after_connect(move |conn: &mut DB::Connection, _| {
-            counters.created();
-            let setup = setup.clone();
-            Box::pin(async move {
-                if let Some(sql) = setup {
-                    conn.execute(sqlx::AssertSqlSafe(sql)).await?;
-                }
-                Ok(())
-            })
+}
+
+/// Runs `sql` on a new connection.
+fn setup_hook<DB: Database>(sql: String) -> Setup<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    Box::new(move |conn| {
+        let sql = sql.clone();
+        Box::pin(async move {
+            conn.execute(sqlx::AssertSqlSafe(sql)).await?;
+            Ok(())
         })
-        // Last line of defence: a connection still inside a transaction is
-        // closed, never handed to the next session.
-        .after_release(|conn, _| {
-            let clean = DB::TransactionManager::get_transaction_depth(conn) == 0;
-            Box::pin(async move { Ok(clean) })
-        })
+    })
 }
 
 /// The private file behind an in-memory SQLite database.

@@ -34,10 +34,16 @@ pub(crate) struct MigrationLock {
 impl Pool {
     /// Waits until no other process migrates this database.
     pub(crate) async fn migration_lock(&self) -> Result<MigrationLock> {
-        let Self::Sqlite(pool) = self else {
+        let Self::Sqlite(pools) = self else {
             return Ok(MigrationLock { _file: None });
         };
-        let mut path = pool.connect_options().get_filename().as_os_str().to_owned();
+        // The engine's pool has the same connect options as the sessions'.
+        let mut path = pools
+            .engine
+            .connect_options()
+            .get_filename()
+            .as_os_str()
+            .to_owned();
         path.push(".migrate-lock");
         let path = PathBuf::from(path);
         let locked = tokio::task::spawn_blocking(move || {
@@ -73,7 +79,7 @@ impl Pool {
         migrator: &Migrator,
         target: i64,
     ) -> Result<(), MigrateError> {
-        each_backend!(self, Pool(pool) => undo_alone(pool, migrator, target).await)
+        each_backend!(self, Pool(pools) => undo_alone(&pools.engine, migrator, target).await)
     }
 }
 

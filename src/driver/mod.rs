@@ -22,6 +22,7 @@ macro_rules! each_backend {
 mod conflict;
 mod conn;
 mod connect;
+mod engine;
 mod migrate;
 mod mysql;
 mod postgres;
@@ -32,36 +33,52 @@ mod sqlite;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use futures_util::{FutureExt, TryFutureExt};
 use sea_orm::{DatabaseConnection, DbBackend};
-use sqlx::pool::PoolConnection;
 use sqlx::{MySql, Postgres, Sqlite};
 
 use crate::config::DbConfig;
-use crate::error::{ConnectFailure, Result};
+use crate::error::Result;
+use crate::pool::{CheckoutError, ConnectError, ConnectionPool, Pooled};
 use crate::stats::Counters;
 use crate::url::{Backend, DbUrl};
-use connect::PoolHooks;
 
 pub(crate) use conflict::{Aborted, describe as describe_failure, explain, is_conflict, is_fatal};
-pub(crate) use connect::{MemoryDatabase, redact};
+pub(crate) use connect::MemoryDatabase;
 pub(crate) use migrate::{MIGRATIONS_TABLE, MigrationLock, Recorded};
 pub(crate) use semconv::{identifier_quote, system_name};
 
-/// A sqlx pool of one of the supported backends.
+/// One database's connections: sqlreg's pool for sessions, and the small
+/// sqlx pool that [`engine()`](crate::SqlConnectionRegistry::engine) wraps
+/// (sea-orm can only wrap a `sqlx::Pool`), opened lazily.
+pub(crate) struct Pools<DB: sqlx::Database> {
+    sessions: ConnectionPool<DB>,
+    engine: sqlx::Pool<DB>,
+}
+
+impl<DB: sqlx::Database> Clone for Pools<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            sessions: self.sessions.clone(),
+            engine: self.engine.clone(),
+        }
+    }
+}
+
+/// The pools of one of the supported backends.
 #[derive(Clone)]
 pub(crate) enum Pool {
-    Sqlite(sqlx::Pool<Sqlite>),
-    Postgres(sqlx::Pool<Postgres>),
-    MySql(sqlx::Pool<MySql>),
+    Sqlite(Pools<Sqlite>),
+    Postgres(Pools<Postgres>),
+    MySql(Pools<MySql>),
 }
 
 /// A connection checked out of a [`Pool`].
 pub(crate) enum Conn {
-    Sqlite(PoolConnection<Sqlite>),
-    Postgres(PoolConnection<Postgres>),
-    MySql(PoolConnection<MySql>),
+    Sqlite(Pooled<Sqlite>),
+    Postgres(Pooled<Postgres>),
+    MySql(Pooled<MySql>),
 }
 
 /// What opening a database produced: the pool and, for in-memory SQLite, the
@@ -74,71 +91,84 @@ pub(crate) struct Opened {
 impl Pool {
     /// Connects once (creating the database first if `create_db` allows and it
     /// is missing), so a wrong password or a closed port fails here with the
-    /// real cause, then builds the pool.
+    /// real cause, then builds the pools.
     pub(crate) async fn open(
         url: &DbUrl,
         config: &DbConfig,
         counters: Arc<Counters>,
     ) -> Result<Opened> {
-        let hooks = PoolHooks { counters };
         match url.backend() {
-            Backend::Sqlite => sqlite::open(url, config, &hooks).await,
-            Backend::Postgres => postgres::open(url, config, &hooks).await,
-            Backend::MySql => mysql::open(url, config, &hooks).await,
+            Backend::Sqlite => sqlite::open(url, config, counters).await,
+            Backend::Postgres => postgres::open(url, config, counters).await,
+            Backend::MySql => mysql::open(url, config, counters).await,
         }
     }
 
-    /// One connection attempt outside the pool, to learn why the pool cannot
-    /// open connections (the pool itself only reports that it timed out).
-    /// The error is the failure's class and the driver's message, redacted.
-    pub(crate) async fn probe(
-        &self,
-        url: &DbUrl,
-        timeout: Duration,
-    ) -> Result<(), (ConnectFailure, String)> {
-        match self {
-            Self::Sqlite(pool) => connect::probe(pool, url, timeout, sqlite::classify).await,
-            Self::Postgres(pool) => connect::probe(pool, url, timeout, postgres::classify).await,
-            Self::MySql(pool) => connect::probe(pool, url, timeout, mysql::classify).await,
-        }
-    }
-
-    /// Checks a connection out (sqlx applies `acquire_timeout`, pre-ping and
-    /// recycling). The future owns what it needs, so it can run as a task.
+    /// Checks a session's connection out (`pool_timeout`, `pool_recycle` and
+    /// `pool_pre_ping` apply). The future owns what it needs, so it can run
+    /// as a task.
     ///
-    /// Boxed: sqlx's acquire futures are 3–18 KB, and held inline they made
-    /// every `get()` future 18 KB, copied whole on each move (now 4.7 KB).
-    pub(crate) fn acquire(&self) -> BoxFuture<'static, Result<Conn, sqlx::Error>> {
+    /// Boxed: held inline, acquire futures made every `get()` future several
+    /// KB, copied whole on each move.
+    pub(crate) fn acquire(&self) -> BoxFuture<'static, Result<Conn, CheckoutError>> {
         match self {
-            Self::Sqlite(pool) => pool.acquire().map_ok(Conn::Sqlite).boxed(),
-            Self::Postgres(pool) => pool.acquire().map_ok(Conn::Postgres).boxed(),
-            Self::MySql(pool) => pool.acquire().map_ok(Conn::MySql).boxed(),
+            Self::Sqlite(pools) => pools
+                .sessions
+                .checkout()
+                .map(|c| c.map(Conn::Sqlite))
+                .boxed(),
+            Self::Postgres(pools) => pools
+                .sessions
+                .checkout()
+                .map(|c| c.map(Conn::Postgres))
+                .boxed(),
+            Self::MySql(pools) => pools
+                .sessions
+                .checkout()
+                .map(|c| c.map(Conn::MySql))
+                .boxed(),
         }
     }
 
-    /// Open connections, idle or not.
+    /// Open connections, idle or not: the sessions' and the engine's.
     pub(crate) fn size(&self) -> u32 {
-        each_backend!(self, Pool(pool) => pool.size())
+        each_backend!(self, Pool(pools) => pools.sessions.size() + pools.engine.size())
     }
 
-    /// Open connections that nobody holds.
+    /// Open connections that nobody holds: the sessions' and the engine's.
     pub(crate) fn num_idle(&self) -> u32 {
-        each_backend!(self, Pool(pool) => u32::try_from(pool.num_idle()).unwrap_or(u32::MAX))
+        each_backend!(self, Pool(pools) => {
+            let engine = u32::try_from(pools.engine.num_idle()).unwrap_or(u32::MAX);
+            pools.sessions.idle() + engine
+        })
     }
 
-    /// The most connections the pool will open.
+    /// The most connections sessions use (`pool_size + max_overflow`); the
+    /// engine's pool may add a few more (see `engine.rs`).
     pub(crate) fn max_size(&self) -> u32 {
-        each_backend!(self, Pool(pool) => pool.options().get_max_connections())
+        each_backend!(self, Pool(pools) => pools.sessions.max_size())
     }
 
-    /// Closes every connection; checked-out ones close when they come back.
-    pub(crate) async fn close(&self) {
-        each_backend!(self, Pool(pool) => pool.close().await);
+    /// Why the last attempt to open a session connection failed, if it did.
+    pub(crate) fn last_failure(&self) -> Option<ConnectError> {
+        each_backend!(self, Pool(pools) => pools.sessions.last_failure())
     }
 
-    /// sea-orm's view of the same pool (no second pool, no second set of options).
+    /// Refuses new checkouts, closes idle connections, and waits up to
+    /// `grace` for checked-out ones to come back and close. Whether all did.
+    pub(crate) async fn close(&self, grace: Duration) -> bool {
+        each_backend!(self, Pool(pools) => {
+            let (sessions, engine) = tokio::join!(
+                pools.sessions.close(grace),
+                tokio::time::timeout(grace, pools.engine.close()),
+            );
+            sessions && engine.is_ok()
+        })
+    }
+
+    /// sea-orm's view of the engine's pool.
     pub(crate) fn database_connection(&self) -> DatabaseConnection {
-        each_backend!(self, Pool(pool) => DatabaseConnection::from(pool.clone()))
+        each_backend!(self, Pool(pools) => DatabaseConnection::from(pools.engine.clone()))
     }
 
     /// The SQL dialect sea-orm builds statements for.

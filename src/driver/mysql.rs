@@ -2,18 +2,24 @@
 //! statement time limit, and `CREATE DATABASE IF NOT EXISTS`.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{AssertSqlSafe, Connection, Executor, MySql, SqlSafeStr, SqlStr};
 
 use super::conflict::{Aborted, mysql_number};
-use super::connect::{self, PoolHooks};
+use super::connect;
 use super::{Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
+use crate::stats::Counters;
 use crate::url::DbUrl;
 
-pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> Result<Opened> {
+pub(super) async fn open(
+    url: &DbUrl,
+    config: &DbConfig,
+    counters: Arc<Counters>,
+) -> Result<Opened> {
     let options = connect_options(url, config)?;
     connect::verify::<MySql>(&options, url, config, classify, async || {
         create_database(url, config).await
@@ -24,9 +30,9 @@ pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> R
         .session
         .statement_timeout
         .map(|limit| format!("SET SESSION max_statement_time = {}", limit.as_secs_f64()));
-    let pool = connect::pool_options::<MySql>(config, hooks, setup).connect_lazy_with(options);
+    let pools = connect::pools::<MySql>(options, url, config, counters, classify, setup);
     Ok(Opened {
-        pool: Pool::MySql(pool),
+        pool: Pool::MySql(pools),
         memory: None,
     })
 }

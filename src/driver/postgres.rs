@@ -2,29 +2,35 @@
 //! connection, and `CREATE DATABASE` through the `postgres` maintenance database.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Postgres, SqlSafeStr, SqlStr};
 
 use super::conflict::{Aborted, postgres_code};
-use super::connect::{self, PoolHooks};
+use super::connect;
 use super::{Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
+use crate::stats::Counters;
 use crate::url::DbUrl;
 
 /// The database every PostgreSQL server has, used to create the missing one.
 const MAINTENANCE_DATABASE: &str = "postgres";
 
-pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> Result<Opened> {
+pub(super) async fn open(
+    url: &DbUrl,
+    config: &DbConfig,
+    counters: Arc<Counters>,
+) -> Result<Opened> {
     let options = connect_options(url, config)?;
     connect::verify::<Postgres>(&options, url, config, classify, async || {
         create_database(url, config, &options).await
     })
     .await?;
-    let pool = connect::pool_options::<Postgres>(config, hooks, None).connect_lazy_with(options);
+    let pools = connect::pools::<Postgres>(options, url, config, counters, classify, None);
     Ok(Opened {
-        pool: Pool::Postgres(pool),
+        pool: Pool::Postgres(pools),
         memory: None,
     })
 }

@@ -2,28 +2,34 @@
 //! database, with WAL, `busy_timeout` and foreign keys on every connection.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{SqlStr, Sqlite};
 
 use super::conflict::{Aborted, sqlite_primary_code};
-use super::connect::{self, MemoryDatabase, PoolHooks};
+use super::connect::{self, MemoryDatabase};
 use super::{Opened, Pool};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
+use crate::stats::Counters;
 use crate::url::{DbUrl, SqliteTarget};
 
 /// SQLite's result code for "unable to open database file".
 const SQLITE_CANTOPEN: &str = "14";
 
-pub(super) async fn open(url: &DbUrl, config: &DbConfig, hooks: &PoolHooks) -> Result<Opened> {
+pub(super) async fn open(
+    url: &DbUrl,
+    config: &DbConfig,
+    counters: Arc<Counters>,
+) -> Result<Opened> {
     let (options, memory) = connect_options(url, config)?;
     // SQLite creates the file itself (create_if_missing), so there is nothing
     // to create on a server.
     connect::verify::<Sqlite>(&options, url, config, classify, async || Ok(())).await?;
-    let pool = connect::pool_options::<Sqlite>(config, hooks, None).connect_lazy_with(options);
+    let pools = connect::pools::<Sqlite>(options, url, config, counters, classify, None);
     Ok(Opened {
-        pool: Pool::Sqlite(pool),
+        pool: Pool::Sqlite(pools),
         memory,
     })
 }

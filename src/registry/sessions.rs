@@ -21,8 +21,8 @@ impl SqlConnectionRegistry {
     ///
     /// [`Error::PoolTimeout`] when no connection frees up within
     /// `pool_timeout`, [`Error::Closed`] after [`close`](Self::close),
-    /// [`Error::Connect`] when the server cannot be reached,
-    /// [`Error::Acquire`] when a new connection cannot be opened.
+    /// [`Error::Connect`] when a new connection is needed and cannot be
+    /// opened (refused, wrong password, no answer within `connect_timeout`).
     #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
         self.open_session(Mode::Transaction, None, Location::caller())
@@ -112,6 +112,28 @@ impl SqlConnectionRegistry {
                 session.rollback().await;
                 std::panic::resume_unwind(panic)
             }
+        }
+    }
+
+    /// An autocommit session for sqlreg's own statements (creating the
+    /// registered tables); `stats().acquired` counts only the application's.
+    #[track_caller]
+    pub(crate) fn own_connection(&self) -> impl Future<Output = Result<Session>> + Send {
+        let opened_at = Location::caller();
+        async move {
+            let conn = self.acquire().await?;
+            self.inner.context.publish_gauges();
+            let context = Arc::clone(&self.inner.context);
+            // No span: this is sqlreg's own work, not the application's.
+            let span = tracing::Span::none();
+            Ok(Session::new(
+                conn,
+                context,
+                Mode::Autocommit,
+                None,
+                opened_at,
+                span,
+            ))
         }
     }
 

@@ -1,10 +1,8 @@
 //! What every session of one registry shares: the pool, the limits from the
-//! config, the registry's counters — and the decision, when a session ends,
-//! whether its connection stays in the pool.
+//! config, the registry's counters, and handing a connection back.
 
 use std::io::ErrorKind;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use sea_orm::DbBackend;
@@ -17,9 +15,6 @@ use crate::stats::Counters;
 /// How much longer than the server-side `statement_timeout` the client waits
 /// before it gives up on a server that does not answer at all.
 const CLIENT_MARGIN: Duration = Duration::from_secs(1);
-
-/// How long closing one connection may take (a dead server never answers).
-const CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Whether statements run inside one transaction or each on its own.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,9 +42,6 @@ impl Mode {
 pub(crate) struct SessionContext {
     pub(crate) backend: DbBackend,
     pool: Pool,
-    pool_size: u32,
-    /// Connections being closed right now (still counted in the pool's size).
-    closing: AtomicU32,
     /// Client-side bound on one statement: `statement_timeout` plus a margin.
     statement_limit: Option<Duration>,
     pub(crate) leak_warning: Option<Duration>,
@@ -71,8 +63,6 @@ impl SessionContext {
         Self {
             backend: pool.db_backend(),
             pool,
-            pool_size: session.pool_size,
-            closing: AtomicU32::new(0),
             statement_limit: session.statement_timeout.map(|limit| limit + CLIENT_MARGIN),
             leak_warning: session.leak_warning,
             counters,
@@ -113,28 +103,11 @@ impl SessionContext {
             .snapshot(pool.size(), pool.num_idle(), pool.max_size());
     }
 
-    /// Hands a session's connection back: QueuePool keeps at most `pool_size`
-    /// idle connections, so an overflow connection coming back to a pool that
-    /// has that many free already is closed instead. Call after the session
-    /// left `in_use`.
-    pub(crate) fn release(self: &Arc<Self>, conn: Conn) {
+    /// Hands a session's connection back to the pool, which keeps it or
+    /// closes it on the spot (see `pool::Pooled`): no round trip, no task.
+    /// Call after the session left `in_use`.
+    pub(crate) fn release(&self, conn: Conn) {
+        drop(conn);
         self.publish_gauges();
-        let free = self
-            .pool
-            .size()
-            .saturating_sub(self.counters.in_use.load(Ordering::Relaxed))
-            .saturating_sub(self.closing.load(Ordering::Relaxed));
-        if free <= self.pool_size {
-            return; // dropping it returns it to the pool
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        self.closing.fetch_add(1, Ordering::Relaxed);
-        let context = Arc::clone(self);
-        runtime.spawn(async move {
-            let _ = tokio::time::timeout(CLOSE_LIMIT, conn.close()).await;
-            context.closing.fetch_sub(1, Ordering::Relaxed);
-        });
     }
 }

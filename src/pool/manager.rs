@@ -1,0 +1,144 @@
+//! How the pool opens and vets connections: deadpool's `Manager` for sqlx
+//! connections. A connection is opened with the backend's connect options
+//! and setup SQL, and vetted at checkout only: replaced when older than
+//! `pool_recycle`, pinged first only when `pool_pre_ping` asks for it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use futures_util::future::BoxFuture;
+use sqlx::{ConnectOptions, Connection, Database};
+use tokio::sync::Notify;
+
+use super::ConnectError;
+use crate::stats::Counters;
+
+/// SQL a backend runs on every new connection (its per-session settings).
+pub(crate) type Setup<DB> = Box<
+    dyn for<'c> Fn(&'c mut <DB as Database>::Connection) -> BoxFuture<'c, Result<(), sqlx::Error>>
+        + Send
+        + Sync,
+>;
+
+/// Turns a driver error from opening a connection into its class and a
+/// message with the password removed (the driver seam knows how).
+pub(crate) type Explain = Box<dyn Fn(&sqlx::Error) -> ConnectError + Send + Sync>;
+
+/// Opens sqlx connections for the pool and decides at checkout whether an
+/// idle one may be handed out again.
+pub(crate) struct SqlxManager<DB: Database> {
+    options: <DB::Connection as Connection>::Options,
+    setup: Option<Setup<DB>>,
+    explain: Explain,
+    recycle: Option<Duration>,
+    pre_ping: bool,
+    counters: Arc<Counters>,
+    /// QueuePool's `pool_size`: how many idle connections the pool keeps.
+    keep_idle: usize,
+    /// Connections idle in the pool: counted in when a release keeps one,
+    /// out when a checkout takes one (deadpool recycles exactly those).
+    idle: AtomicUsize,
+    /// Why the last connection attempt failed; cleared by the next success.
+    pub(super) last_failure: Mutex<Option<ConnectError>>,
+    /// Signalled when a connection leaves the pool after it was closed.
+    pub(super) gone: Notify,
+}
+
+impl<DB: Database> SqlxManager<DB> {
+    pub(super) fn new(
+        options: <DB::Connection as Connection>::Options,
+        setup: Option<Setup<DB>>,
+        explain: Explain,
+        session: &crate::config::SessionConfig,
+        counters: Arc<Counters>,
+    ) -> Self {
+        Self {
+            options,
+            setup,
+            explain,
+            recycle: session.pool_recycle,
+            pre_ping: session.pool_pre_ping,
+            counters,
+            keep_idle: usize::try_from(session.pool_size).unwrap_or(usize::MAX),
+            idle: AtomicUsize::new(0),
+            last_failure: Mutex::new(None),
+            gone: Notify::new(),
+        }
+    }
+
+    async fn connect(&self) -> Result<DB::Connection, sqlx::Error> {
+        let mut conn = self.options.connect().await?;
+        if let Some(setup) = &self.setup {
+            setup(&mut conn).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Claims one of the `pool_size` idle places for a connection coming
+    /// back; `false` when they are all taken (the connection is surplus).
+    pub(super) fn claim_idle_place(&self) -> bool {
+        self.idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |idle| {
+                (idle < self.keep_idle).then_some(idle + 1)
+            })
+            .is_ok()
+    }
+
+    /// Connections idle in the pool.
+    pub(super) fn idle(&self) -> usize {
+        self.idle.load(Ordering::Acquire)
+    }
+
+    /// The pool dropped its idle connections (it was closed).
+    pub(super) fn forget_idle(&self) {
+        self.idle.store(0, Ordering::Release);
+    }
+
+    fn remember(&self, failure: Option<ConnectError>) {
+        if let Ok(mut last) = self.last_failure.lock() {
+            *last = failure;
+        }
+    }
+}
+
+impl<DB: Database> managed::Manager for SqlxManager<DB> {
+    type Type = DB::Connection;
+    type Error = ConnectError;
+
+    async fn create(&self) -> Result<DB::Connection, ConnectError> {
+        match self.connect().await {
+            Ok(conn) => {
+                self.counters.created();
+                self.remember(None);
+                Ok(conn)
+            }
+            Err(err) => {
+                let failure = (self.explain)(&err);
+                self.remember(Some(failure.clone()));
+                Err(failure)
+            }
+        }
+    }
+
+    /// SQLAlchemy's `pool_recycle` (replace at checkout) and `pool_pre_ping`.
+    /// Without pre-ping this costs no round trip and no system call.
+    async fn recycle(
+        &self,
+        conn: &mut DB::Connection,
+        metrics: &Metrics,
+    ) -> RecycleResult<ConnectError> {
+        // deadpool recycles exactly the idle connections checkouts take.
+        self.idle.fetch_sub(1, Ordering::AcqRel);
+        if self.recycle.is_some_and(|limit| metrics.age() >= limit) {
+            return Err(RecycleError::message("older than pool_recycle"));
+        }
+        if self.pre_ping {
+            conn.ping()
+                .await
+                .map_err(|err| RecycleError::Backend((self.explain)(&err)))?;
+        }
+        Ok(())
+    }
+}

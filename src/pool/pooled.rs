@@ -1,0 +1,76 @@
+//! A connection checked out of the pool, and the rules for its return:
+//! synchronous, without a round trip or a spawned task.
+
+use std::ops::{Deref, DerefMut};
+
+use deadpool::managed::Object;
+use sqlx::Database;
+use sqlx_core::transaction::TransactionManager;
+
+use super::manager::SqlxManager;
+
+/// A pooled sqlx connection; dereferences to the backend's connection.
+///
+/// Dropping it returns the connection to the pool, unless its state is
+/// unknown or it is surplus, in which case it is closed (its socket dropped;
+/// the server ends the session and rolls back anything open):
+/// - it was marked with [`close_on_release`](Self::close_on_release) (broken,
+///   interrupted mid-round-trip);
+/// - it is still inside a transaction;
+/// - `pool_size` connections are idle already (QueuePool's overflow rule);
+/// - the pool was closed.
+pub(crate) struct Pooled<DB: Database> {
+    object: Option<Object<SqlxManager<DB>>>,
+    close_on_release: bool,
+}
+
+impl<DB: Database> Pooled<DB> {
+    pub(super) fn new(object: Object<SqlxManager<DB>>) -> Self {
+        Self {
+            object: Some(object),
+            close_on_release: false,
+        }
+    }
+
+    /// Closes the connection instead of pooling it when it is released.
+    pub(crate) fn close_on_release(&mut self) {
+        self.close_on_release = true;
+    }
+}
+
+impl<DB: Database> Deref for Pooled<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        self.object.as_ref().expect("present until dropped")
+    }
+}
+
+impl<DB: Database> DerefMut for Pooled<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        self.object.as_mut().expect("present until dropped")
+    }
+}
+
+impl<DB: Database> Drop for Pooled<DB> {
+    fn drop(&mut self) {
+        let Some(object) = self.object.take() else {
+            return;
+        };
+        let Some(pool) = Object::pool(&object) else {
+            return; // the pool is gone: dropping the connection closes it
+        };
+        let manager = pool.manager();
+        let clean = DB::TransactionManager::get_transaction_depth(&object) == 0;
+        let keep =
+            !self.close_on_release && clean && !pool.is_closed() && manager.claim_idle_place();
+        if keep {
+            drop(object);
+        } else {
+            drop(Object::take(object));
+        }
+        if pool.is_closed() {
+            manager.gone.notify_waiters();
+        }
+    }
+}

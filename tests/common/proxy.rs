@@ -1,0 +1,131 @@
+//! A TCP relay on loopback between a registry and its real server that
+//! counts what the client sends, so a test can see round trips the server
+//! would otherwise answer silently (sqlx's release ping, a pre-ping).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+use sqlreg::{DbConfig, SqlConnectionRegistry, UrlConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::TestDb;
+
+/// Long enough for anything a pool does in the background after a release
+/// (sqlx's pool pinged every returned connection within milliseconds).
+pub const SETTLE: Duration = Duration::from_millis(300);
+
+/// A registry with a pool of one connection whose traffic goes through a
+/// counting relay, that connection opened and returned already.
+pub async fn relayed(db: &TestDb) -> (SqlConnectionRegistry, CountingProxy) {
+    let proxy = CountingProxy::start(&db.config).await;
+    let mut config = proxy.route(&db.config);
+    config.session.pool_size = 1;
+    config.session.max_overflow = 0;
+    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    let warm = registry.connection().await.unwrap();
+    warm.execute_unprepared("SELECT 1").await.unwrap();
+    drop(warm);
+    tokio::time::sleep(SETTLE).await;
+    (registry, proxy)
+}
+
+/// Requests the client sent while `work` ran, and after it until things settled.
+pub async fn requests(proxy: &CountingProxy, work: impl AsyncFnOnce()) -> u64 {
+    let before = proxy.writes();
+    work().await;
+    tokio::time::sleep(SETTLE).await;
+    proxy.writes() - before
+}
+
+/// Relays every connection made to it to the server the config named.
+pub struct CountingProxy {
+    port: u16,
+    sent: Arc<AtomicU64>,
+    writes: Arc<AtomicU64>,
+}
+
+impl CountingProxy {
+    /// Starts relaying to `config`'s server; use [`CountingProxy::route`] to
+    /// point a config at the relay.
+    pub async fn start(config: &DbConfig) -> Self {
+        let UrlConfig::Parts(parts) = &config.url else {
+            panic!("the test config gives the URL as parts");
+        };
+        let server = format!(
+            "{}:{}",
+            parts.host.as_deref().unwrap_or("127.0.0.1"),
+            parts.port.expect("a server port")
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (sent, writes) = (Arc::default(), Arc::default());
+        tokio::spawn(relay_all(
+            listener,
+            server,
+            Arc::clone(&sent),
+            Arc::clone(&writes),
+        ));
+        Self { port, sent, writes }
+    }
+
+    /// `config` with its server replaced by this relay.
+    pub fn route(&self, config: &DbConfig) -> DbConfig {
+        let mut config = config.clone();
+        let UrlConfig::Parts(parts) = &mut config.url else {
+            panic!("the test config gives the URL as parts");
+        };
+        parts.host = Some("127.0.0.1".into());
+        parts.port = Some(self.port);
+        config
+    }
+
+    /// Bytes the clients sent so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Separate reads of client data so far: each request the client
+    /// flushes (a statement, a ping, BEGIN) arrives as at least one.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+}
+
+async fn relay_all(
+    listener: TcpListener,
+    server: String,
+    sent: Arc<AtomicU64>,
+    writes: Arc<AtomicU64>,
+) {
+    while let Ok((client, _)) = listener.accept().await {
+        let Ok(upstream) = TcpStream::connect(&server).await else {
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = upstream.set_nodelay(true);
+        let (mut client_read, mut client_write) = client.into_split();
+        let (mut server_read, mut server_write) = upstream.into_split();
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+        });
+        let (sent, writes) = (Arc::clone(&sent), Arc::clone(&writes));
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                let n = match client_read.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                sent.fetch_add(n as u64, Ordering::SeqCst);
+                writes.fetch_add(1, Ordering::SeqCst);
+                if server_write.write_all(&buffer[..n]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = server_write.shutdown().await;
+        });
+    }
+}
