@@ -245,7 +245,9 @@ impl Session {
     /// beginning the transaction fails.
     pub async fn sqlx<DB: sqlx::Database>(&self) -> Result<MappedMutexGuard<'_, DB::Connection>> {
         let mut state = self.ready().await?;
-        state.unobserved = self.mode != Mode::Autocommit;
+        // Only a session that may write can lose work to an abort it did
+        // not see; read sessions skip the check at commit.
+        state.unobserved = self.mode == Mode::Transaction;
         MutexGuard::try_map(state, |state| {
             state.usable().ok().and_then(Conn::downcast_mut)
         })

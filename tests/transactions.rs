@@ -27,6 +27,7 @@ mod servers {
         statements_after_an_abort_are_refused_with_a_clear_error,
         deadlock_victim_that_ignores_the_error_does_not_commit,
         isolation_level_decides_what_a_second_read_sees,
+        failure_ignored_through_sqlx_is_caught_at_commit,
     );
 }
 
@@ -258,4 +259,42 @@ async fn isolation_level_decides_what_a_second_read_sees(kind: Kind) {
         "repeatable_read from the file"
     );
     session.commit().await.unwrap();
+}
+
+/// A statement run through `Session::sqlx()` fails and the body ignores it:
+/// sqlreg never saw the error, so commit asks the server. PostgreSQL had
+/// aborted the transaction, so the commit is refused; MariaDB kept it.
+async fn failure_ignored_through_sqlx_is_caught_at_commit(kind: Kind) {
+    let Some(db) = common::test_db(kind, "sqlx_ignored") else {
+        return;
+    };
+    let registry = item::registry(&db).await;
+    let session = registry.get().await.unwrap();
+    item::insert(&session, "first").await.unwrap();
+    let failed = match kind {
+        Kind::Postgres => {
+            let mut conn = session.sqlx::<sqlx::Postgres>().await.unwrap();
+            sqlx::query("SELECT * FROM no_such_table")
+                .execute(&mut *conn)
+                .await
+                .is_err()
+        }
+        _ => {
+            let mut conn = session.sqlx::<sqlx::MySql>().await.unwrap();
+            sqlx::query("SELECT * FROM no_such_table")
+                .execute(&mut *conn)
+                .await
+                .is_err()
+        }
+    };
+    assert!(failed, "the statement must fail");
+    let outcome = session.commit().await;
+    if aborts_on_any_error(kind) {
+        let err = outcome.expect_err("the server turned this commit into a rollback");
+        assert!(err.to_string().contains("Session::sqlx()"), "{err}");
+        assert!(item::names(&registry).await.is_empty());
+    } else {
+        outcome.unwrap();
+        assert_eq!(item::names(&registry).await, ["first"]);
+    }
 }

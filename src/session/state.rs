@@ -22,8 +22,9 @@ pub(super) struct State {
     /// The last statement error after which running the whole transaction
     /// again may succeed (a conflict, or a connection lost before COMMIT).
     pub(super) conflict: Option<DbErr>,
-    /// Statements ran through `Session::sqlx()`, whose failures sqlreg does
-    /// not see; commit asks the server whether the transaction survived.
+    /// Statements ran through `Session::sqlx()` in a session that may write,
+    /// whose failures sqlreg does not see; commit asks the server whether
+    /// the transaction survived.
     pub(super) unobserved: bool,
 }
 
