@@ -228,9 +228,9 @@ async fn deadlock_is_retried_and_failed_attempts_leave_nothing(kind: Kind) {
         tokio::spawn(async move {
             registry
                 .session(async |s| {
-                    touch(s, first).await?;
+                    item::touch(s, first).await?;
                     barrier.wait().await;
-                    touch(s, second).await
+                    Ok::<_, Error>(item::touch(s, second).await?)
                 })
                 .await
         })
@@ -256,11 +256,11 @@ async fn deadlock_is_retried_and_failed_attempts_leave_nothing(kind: Kind) {
                 .transaction(async |s| {
                     let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
                     item::insert(s, &format!("marker-{first}-{run}")).await?;
-                    touch(s, first).await?;
+                    item::touch(s, first).await?;
                     if run == 1 {
                         barrier.wait().await;
                     }
-                    touch(s, second).await?;
+                    item::touch(s, second).await?;
                     Ok::<_, Error>(())
                 })
                 .await
@@ -289,22 +289,6 @@ async fn deadlock_is_retried_and_failed_attempts_leave_nothing(kind: Kind) {
         markers, expected,
         "only the committed attempts' markers remain"
     );
-}
-
-/// Locks an item's row by updating it.
-async fn touch(s: &Session, name: &str) -> Result<(), Error> {
-    let backend = s.get_database_backend();
-    let sql = match backend {
-        sea_orm::DbBackend::Postgres => "UPDATE items SET qty = qty + 1 WHERE name = $1",
-        _ => "UPDATE items SET qty = qty + 1 WHERE name = ?",
-    };
-    s.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend,
-        sql,
-        [name.into()],
-    ))
-    .await?;
-    Ok(())
 }
 
 /// Kills the session's own connection from another registry.

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use common::item;
 use common::{Kind, TestDb};
-use sea_orm::{ConnectionTrait, DbErr, Statement};
 use sqlreg::{Config, Error, Isolation, Session, SqlConnectionRegistry};
 use tokio::sync::Barrier;
 
@@ -170,9 +169,9 @@ async fn deadlock_victim_that_ignores_the_error_does_not_commit(kind: Kind) {
         tokio::spawn(async move {
             registry
                 .session(async |s| {
-                    touch(s, first).await?;
+                    item::touch(s, first).await?;
                     barrier.wait().await;
-                    let second_lock = touch(s, second).await;
+                    let second_lock = item::touch(s, second).await;
                     if let Err(err) = &second_lock {
                         assert!(Error::from(err.clone()).is_transient(), "{err}");
                     }
@@ -201,18 +200,6 @@ async fn deadlock_victim_that_ignores_the_error_does_not_commit(kind: Kind) {
         1,
         "only the winner's marker is stored: {stored:?}"
     );
-}
-
-/// Locks an item's row by updating it.
-async fn touch(s: &Session, name: &str) -> Result<(), DbErr> {
-    let backend = s.get_database_backend();
-    let sql = match backend {
-        sea_orm::DbBackend::Postgres => "UPDATE items SET qty = qty + 1 WHERE name = $1",
-        _ => "UPDATE items SET qty = qty + 1 WHERE name = ?",
-    };
-    s.execute_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
-        .await
-        .map(drop)
 }
 
 /// Under READ COMMITTED a second read sees a row committed in between; under

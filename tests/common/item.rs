@@ -70,3 +70,15 @@ pub async fn count_on(conn: &impl ConnectionTrait) -> i64 {
         .expect("one row");
     row.try_get::<i64>("", "n").expect("count column")
 }
+
+/// Locks the row of the item called `name` by updating it (bumps its `qty`).
+pub async fn touch(s: &Session, name: &str) -> Result<(), sea_orm::DbErr> {
+    let backend = s.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "UPDATE items SET qty = qty + 1 WHERE name = $1",
+        _ => "UPDATE items SET qty = qty + 1 WHERE name = ?",
+    };
+    s.execute_raw(Statement::from_sql_and_values(backend, sql, [name.into()]))
+        .await
+        .map(drop)
+}
