@@ -26,7 +26,9 @@ pub struct UrlParts {
     /// Password (plain text; encoded when the URL is built). Needs `username`.
     #[serde(default)]
     pub password: Option<String>,
-    /// Server host name or IP address (IPv6 without brackets); `localhost` if absent.
+    /// Server host name or IP address (IPv6 without brackets); `localhost` if
+    /// absent. A directory (`/var/run/postgresql`) is where a PostgreSQL
+    /// server's unix socket is, as libpq reads it.
     #[serde(default)]
     pub host: Option<String>,
     /// Server port; the backend's default if absent.
