@@ -4,6 +4,7 @@
 
 mod parse;
 mod parts;
+mod replica;
 mod sqlx_url;
 mod url_config;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub use self::parts::UrlParts;
+pub use self::replica::{ReplicaParts, ReplicaUrl};
 pub use self::url_config::UrlConfig;
 use crate::redact;
 

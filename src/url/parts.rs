@@ -209,7 +209,7 @@ impl fmt::Debug for UrlParts {
 }
 
 /// A port as a number or numeric string (from `${oc.env:..}`); `null` is absent.
-fn lenient_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+pub(super) fn lenient_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
     match Scalar::deserialize(d)? {
         Scalar::Null => Ok(None),
         Scalar::Number(n) => n
@@ -228,7 +228,9 @@ fn lenient_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error
 }
 
 /// Query values as text, whatever scalar YAML made of them.
-fn lenient_query<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(super) fn lenient_query<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     let raw = Option::<BTreeMap<String, Scalar>>::deserialize(d)?.unwrap_or_default();
     Ok(raw
         .into_iter()
