@@ -12,6 +12,7 @@ mod pool;
 mod redact;
 mod registries;
 mod registry;
+pub mod replication;
 mod retry;
 mod schema;
 mod session;
