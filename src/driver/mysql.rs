@@ -1,6 +1,8 @@
 //! MySQL and MariaDB: connect options from the URL, a per-connection
 //! statement time limit, and `CREATE DATABASE IF NOT EXISTS`.
 
+pub(super) mod replication;
+
 use std::str::FromStr;
 use std::sync::Arc;
 

@@ -1,6 +1,8 @@
 //! PostgreSQL: connect options from the URL, `statement_timeout` per
 //! connection, and `CREATE DATABASE` through the `postgres` maintenance database.
 
+pub(super) mod replication;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
