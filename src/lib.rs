@@ -5,6 +5,7 @@
 pub mod config;
 mod driver;
 pub mod error;
+mod host;
 mod interpolate;
 mod migrate;
 mod observe;
@@ -14,6 +15,7 @@ mod registries;
 mod registry;
 pub mod replication;
 mod retry;
+mod routing;
 mod schema;
 mod session;
 mod stats;
@@ -32,5 +34,5 @@ pub use schema::RegistryBuilder;
 pub use session::Session;
 #[cfg(feature = "macros")]
 pub use sqlreg_macros::test;
-pub use stats::PoolStats;
+pub use stats::{HostStats, PoolStats};
 pub use url::{Backend, DbUrl, ReplicaParts, ReplicaUrl, SqliteTarget, UrlConfig, UrlParts};

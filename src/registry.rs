@@ -6,16 +6,16 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::config::DbConfig;
-use crate::driver::Pool;
+use crate::driver::Connecting;
 use crate::error::Result;
-use crate::observe::Observer;
+use crate::host::Host;
+use crate::replication::LastWrite;
 use crate::retry::Gate;
+use crate::routing::Router;
 use crate::schema::RegistryBuilder;
-use crate::session::SessionContext;
-use crate::stats::{Counters, PoolStats};
+use crate::stats::{HostStats, PoolStats};
 use crate::url::DbUrl;
 
-mod checkout;
 mod migration_conn;
 mod options;
 mod sessions;
@@ -48,12 +48,13 @@ pub struct SqlConnectionRegistry {
 }
 
 struct Inner {
-    pool: Pool,
+    /// The server `url` names: every session but read sessions routed to a
+    /// replica.
+    primary: Host,
+    /// The replicas, when the config lists any.
+    router: Option<Router>,
     engine: DatabaseConnection,
-    url: DbUrl,
     config: DbConfig,
-    counters: Arc<Counters>,
-    context: Arc<SessionContext>,
     /// Where the retrying form's attempts pass (a last attempt runs alone).
     gate: Gate,
 }
@@ -61,7 +62,7 @@ struct Inner {
 impl std::fmt::Debug for SqlConnectionRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlConnectionRegistry")
-            .field("url", &self.inner.url)
+            .field("url", &self.inner.primary.url)
             .field("stats", &self.stats())
             .finish()
     }
@@ -92,24 +93,22 @@ impl SqlConnectionRegistry {
     pub(crate) async fn open(config: DbConfig) -> Result<Self> {
         config.validate()?;
         let url = config.url.to_db_url()?;
-        let counters = Arc::new(Counters::new(url.redacted()));
-        let opened = Pool::open(&url, &config, Arc::clone(&counters)).await?;
-        tracing::info!(url = %url, pool_size = config.session.pool_size, "database connected");
-        let context = SessionContext::new(
-            opened.pool.clone(),
-            &config.session,
-            Arc::clone(&counters),
-            Observer::new(&url, opened.pool.db_backend()),
-            opened.memory.map(Arc::new),
-        );
+        let replicas = config.replica_urls()?;
+        let last_write = (!replicas.is_empty() && config.routing.read_your_writes)
+            .then(|| Arc::new(LastWrite::default()));
+        let primary = Host::open(url, &config, Connecting::Eagerly, last_write.clone()).await?;
+        tracing::info!(url = %primary.url, pool_size = config.session.pool_size, "database connected");
+        let router = if replicas.is_empty() {
+            None
+        } else {
+            Some(Router::open(&primary, replicas, &config, last_write).await?)
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                engine: opened.pool.database_connection(),
-                pool: opened.pool,
-                url,
+                engine: primary.pool.database_connection(),
+                primary,
+                router,
                 config,
-                counters,
-                context: Arc::new(context),
                 gate: Gate::default(),
             }),
         })
@@ -129,7 +128,7 @@ impl SqlConnectionRegistry {
     /// The database URL (its `Display` hides the password).
     #[must_use]
     pub fn url(&self) -> &DbUrl {
-        &self.inner.url
+        &self.inner.primary.url
     }
 
     /// The configuration the registry was built from.
@@ -143,10 +142,16 @@ impl SqlConnectionRegistry {
     /// the `metrics` facade (`sqlreg_*`, labelled with the database).
     #[must_use]
     pub fn stats(&self) -> PoolStats {
-        let pool = &self.inner.pool;
-        self.inner
-            .counters
-            .snapshot(pool.size(), pool.num_idle(), pool.max_size())
+        self.inner.primary.stats()
+    }
+
+    /// [`stats`](Self::stats) of every server: the primary first, then each
+    /// replica with whether reads may go to it and how far behind it is.
+    #[must_use]
+    pub fn host_stats(&self) -> Vec<HostStats> {
+        let primary = HostStats::primary(&self.inner.primary);
+        let replicas = self.inner.router.iter().flat_map(Router::stats);
+        std::iter::once(primary).chain(replicas).collect()
     }
 
     /// Stops handing out sessions ([`Error::Closed`](crate::Error::Closed) from then on), waits up
@@ -155,13 +160,20 @@ impl SqlConnectionRegistry {
     /// running after that close as soon as those sessions end.
     pub async fn close(&self) {
         let grace = self.inner.config.session.close_timeout;
-        if !self.inner.pool.close(grace).await {
+        let primary = &self.inner.primary;
+        let replicas = async {
+            if let Some(router) = &self.inner.router {
+                router.close(grace).await;
+            }
+        };
+        let (closed, ()) = tokio::join!(primary.pool.close(grace), replicas);
+        if !closed {
             tracing::warn!(
-                url = %self.inner.url,
+                url = %primary.url,
                 in_use = self.stats().in_use,
                 "sessions still running after close_timeout; their connections close when they end"
             );
         }
-        tracing::info!(url = %self.inner.url, "database closed");
+        tracing::info!(url = %primary.url, "database closed");
     }
 }

@@ -5,11 +5,13 @@
 //! shows).
 
 mod lag;
+mod last_write;
 mod position;
 mod probe;
 mod role;
 
 pub(crate) use self::lag::LagEstimator;
+pub(crate) use self::last_write::LastWrite;
 pub use self::position::{GtidSet, ReplicationPosition};
 pub use self::probe::{HostProbe, HostState, probe_hosts};
 pub use self::role::Role;

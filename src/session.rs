@@ -5,6 +5,7 @@
 
 mod context;
 mod leak_watch;
+mod replay;
 mod savepoint;
 mod state;
 mod statements;
@@ -136,12 +137,16 @@ impl Session {
             self.end(conn);
             return Err(Error::Commit(DbErr::Custom(abort.commit_refusal())));
         }
+        let wrote = self.mode == Mode::Transaction && conn.transaction_depth() > 0;
         let mut committed = Ok(());
         while committed.is_ok() && conn.transaction_depth() > 0 {
             committed = self.context.within_limit(conn.commit()).await;
         }
         match committed {
             Ok(()) => {
+                if wrote {
+                    self.context.note_commit(&mut conn).await;
+                }
                 let observer = &self.context.observer;
                 self.observed.end(observer, SessionOutcome::Committed, None);
                 self.end(conn);

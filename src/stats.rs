@@ -4,6 +4,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use crate::host::Host;
+use crate::routing::Health;
+
 /// A snapshot of one registry's pool (serializable, e.g. for a health endpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -31,6 +34,47 @@ pub struct PoolStats {
     pub evicted: u64,
     /// Transactions the retrying form ran again after a transient conflict.
     pub retries: u64,
+}
+
+/// One server of a registry: [`PoolStats`] of its pools and, for a
+/// replica, whether read sessions may go to it
+/// ([`SqlConnectionRegistry::host_stats`](crate::SqlConnectionRegistry::host_stats)).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct HostStats {
+    /// The server's URL, password redacted.
+    pub url: String,
+    /// Whether it is one of the config's `replicas` (else the primary).
+    pub replica: bool,
+    /// Why a replica takes no reads right now (unreachable); `None` while it answers.
+    pub down: Option<String>,
+    /// How far a replica is behind the primary, judged from replication
+    /// positions (`None` for the primary, or before it was first asked).
+    pub lag_seconds: Option<f64>,
+    /// Its pools.
+    pub pool: PoolStats,
+}
+
+impl HostStats {
+    pub(crate) fn primary(host: &Host) -> Self {
+        Self {
+            url: host.url.redacted(),
+            replica: false,
+            down: None,
+            lag_seconds: None,
+            pool: host.stats(),
+        }
+    }
+
+    pub(crate) fn replica(host: &Host, health: &Health) -> Self {
+        Self {
+            url: host.url.redacted(),
+            replica: true,
+            down: health.down.clone(),
+            lag_seconds: health.lag.map(|lag| lag.as_secs_f64()),
+            pool: host.stats(),
+        }
+    }
 }
 
 /// The counters one registry keeps; shared with its sessions and pool hooks.

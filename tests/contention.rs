@@ -88,7 +88,7 @@ async fn hammer(
                     let outcome = match form {
                         Form::Plain => options.session(body).await,
                         Form::Retrying(attempts) => {
-                            options.attempts(attempts).transaction(body).await
+                            options.clone().attempts(attempts).transaction(body).await
                         }
                     };
                     match outcome {

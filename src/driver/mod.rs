@@ -90,19 +90,31 @@ pub(crate) struct Opened {
     pub(crate) memory: Option<MemoryDatabase>,
 }
 
+/// Whether opening a host's pools connects once first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Connecting {
+    /// The primary: connect once (creating the database first if
+    /// `create_db` allows and it is missing), so a wrong password or a
+    /// closed port fails at startup with the real cause.
+    Eagerly,
+    /// A replica: connect when a session needs it, so a replica that is down
+    /// at startup only sends reads elsewhere.
+    Lazily,
+}
+
 impl Pool {
-    /// Connects once (creating the database first if `create_db` allows and it
-    /// is missing), so a wrong password or a closed port fails here with the
-    /// real cause, then builds the pools.
+    /// Builds the pools of the database at `url`, connecting first when
+    /// `connecting` says so.
     pub(crate) async fn open(
         url: &DbUrl,
         config: &DbConfig,
         counters: Arc<Counters>,
+        connecting: Connecting,
     ) -> Result<Opened> {
         match url.backend() {
-            Backend::Sqlite => sqlite::open(url, config, counters).await,
-            Backend::Postgres => postgres::open(url, config, counters).await,
-            Backend::MySql => mysql::open(url, config, counters).await,
+            Backend::Sqlite => sqlite::open(url, config, counters, connecting).await,
+            Backend::Postgres => postgres::open(url, config, counters, connecting).await,
+            Backend::MySql => mysql::open(url, config, counters, connecting).await,
         }
     }
 

@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, MySql, SqlSafeStr, SqlStr};
 
 use super::conflict::{Aborted, mysql_number};
 use super::connect::{self, Opening};
-use super::{Opened, Pool};
+use super::{Connecting, Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
 use crate::stats::Counters;
@@ -21,12 +21,15 @@ pub(super) async fn open(
     url: &DbUrl,
     config: &DbConfig,
     counters: Arc<Counters>,
+    connecting: Connecting,
 ) -> Result<Opened> {
     let options = connect_options(url, config)?;
-    connect::verify::<MySql>(&options, url, config, classify, async || {
-        create_database(url, config).await
-    })
-    .await?;
+    if connecting == Connecting::Eagerly {
+        connect::verify::<MySql>(&options, url, config, classify, async || {
+            create_database(url, config).await
+        })
+        .await?;
+    }
     // MariaDB's per-session statement limit, in seconds.
     let setup = config
         .session

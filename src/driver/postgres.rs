@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, Connection, Postgres, SqlSafeStr, SqlStr};
 
 use super::conflict::{Aborted, postgres_code};
 use super::connect::{self, Opening};
-use super::{Opened, Pool};
+use super::{Connecting, Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
 use crate::stats::Counters;
@@ -24,12 +24,15 @@ pub(super) async fn open(
     url: &DbUrl,
     config: &DbConfig,
     counters: Arc<Counters>,
+    connecting: Connecting,
 ) -> Result<Opened> {
     let options = connect_options(url, config)?;
-    connect::verify::<Postgres>(&options, url, config, classify, async || {
-        create_database(url, config, &options).await
-    })
-    .await?;
+    if connecting == Connecting::Eagerly {
+        connect::verify::<Postgres>(&options, url, config, classify, async || {
+            create_database(url, config, &options).await
+        })
+        .await?;
+    }
     let sessions = Opening {
         options: options
             .clone()

@@ -14,7 +14,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Executor};
 
-use super::{connect, mysql, postgres};
+use super::{Conn, connect, mysql, postgres};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Result};
 use crate::replication::{ReplicationPosition, Role};
@@ -76,6 +76,17 @@ impl HostConn {
             Self::Postgres(conn) => conn.close().await,
             Self::MySql(conn) => conn.close().await,
         };
+    }
+}
+
+impl Conn {
+    /// The probes, on a pooled connection (a session's).
+    pub(crate) fn probe(&mut self) -> Probe<'_> {
+        match self {
+            Self::Sqlite(conn) => Probe::Sqlite(conn),
+            Self::Postgres(conn) => Probe::Postgres(conn),
+            Self::MySql(conn) => Probe::MySql(conn),
+        }
     }
 }
 

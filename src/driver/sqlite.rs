@@ -9,7 +9,7 @@ use sqlx::{SqlStr, Sqlite};
 
 use super::conflict::{Aborted, sqlite_primary_code};
 use super::connect::{self, MemoryDatabase, Opening};
-use super::{Opened, Pool};
+use super::{Connecting, Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
 use crate::stats::Counters;
@@ -22,11 +22,14 @@ pub(super) async fn open(
     url: &DbUrl,
     config: &DbConfig,
     counters: Arc<Counters>,
+    connecting: Connecting,
 ) -> Result<Opened> {
     let (options, memory) = connect_options(url, config)?;
     // SQLite creates the file itself (create_if_missing), so there is nothing
     // to create on a server.
-    connect::verify::<Sqlite>(&options, url, config, classify, async || Ok(())).await?;
+    if connecting == Connecting::Eagerly {
+        connect::verify::<Sqlite>(&options, url, config, classify, async || Ok(())).await?;
+    }
     // SQLite does not enforce read-only access: nothing to change.
     let sessions = Opening {
         options: options.clone(),

@@ -6,18 +6,20 @@ use std::panic::Location;
 use super::SqlConnectionRegistry;
 use crate::config::Isolation;
 use crate::error::{Error, Result};
+use crate::replication::ReplicationPosition;
 use crate::retry::Retry;
 use crate::session::{Mode, Session};
 
 /// Sessions of one registry with an isolation level or retry budget of their
 /// own; made by [`SqlConnectionRegistry::isolation`] or
 /// [`SqlConnectionRegistry::options`]. Cheap: it borrows the registry.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct SessionOptions<'a> {
     registry: &'a SqlConnectionRegistry,
     isolation: Option<Isolation>,
     retry: Retry,
+    fresh_as: Option<ReplicationPosition>,
 }
 
 impl SqlConnectionRegistry {
@@ -28,6 +30,7 @@ impl SqlConnectionRegistry {
             registry: self,
             isolation: None,
             retry: Retry::new(&self.inner.config.session.retry),
+            fresh_as: None,
         }
     }
 
@@ -45,6 +48,15 @@ impl SessionOptions<'_> {
         self
     }
 
+    /// Read sessions see at least everything up to `position` (from
+    /// [`SqlConnectionRegistry::write_position`], say, carried across HTTP
+    /// requests as text): a replica that has not replayed it yet is waited
+    /// for briefly, else the read goes to the primary.
+    pub fn fresh_as(mut self, position: ReplicationPosition) -> Self {
+        self.fresh_as = Some(position);
+        self
+    }
+
     /// Lets [`transaction`](Self::transaction) make this many attempts in all.
     pub fn attempts(mut self, attempts: u32) -> Self {
         self.retry = self.retry.with_attempts(attempts);
@@ -59,7 +71,7 @@ impl SessionOptions<'_> {
     #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
         self.registry
-            .open_session(Mode::Transaction, self.isolation, Location::caller())
+            .open_session(Mode::Transaction, self.isolation, None, Location::caller())
     }
 
     /// [`SqlConnectionRegistry::session`] with these options.
@@ -73,8 +85,13 @@ impl SessionOptions<'_> {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.registry
-            .run(Mode::Transaction, self.isolation, Location::caller(), body)
+        self.registry.run(
+            Mode::Transaction,
+            self.isolation,
+            None,
+            Location::caller(),
+            body,
+        )
     }
 
     /// [`SqlConnectionRegistry::get_read_only`] with these options: at READ
@@ -86,8 +103,13 @@ impl SessionOptions<'_> {
     /// As [`SqlConnectionRegistry::get`].
     #[track_caller]
     pub fn get_read_only(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.registry
-            .open_session(Mode::ReadOnly, self.isolation, Location::caller())
+        let opened_at = Location::caller();
+        async move {
+            let fresh_as = self.fresh_as.as_ref();
+            self.registry
+                .open_session(Mode::ReadOnly, self.isolation, fresh_as, opened_at)
+                .await
+        }
     }
 
     /// [`SqlConnectionRegistry::read_session`] with these options.
@@ -101,8 +123,13 @@ impl SessionOptions<'_> {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.registry
-            .run(Mode::ReadOnly, self.isolation, Location::caller(), body)
+        let opened_at = Location::caller();
+        async move {
+            let fresh_as = self.fresh_as.as_ref();
+            self.registry
+                .run(Mode::ReadOnly, self.isolation, fresh_as, opened_at, body)
+                .await
+        }
     }
 
     /// [`SqlConnectionRegistry::transaction`] with these options.

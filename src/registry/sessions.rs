@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 use super::SqlConnectionRegistry;
 use crate::config::Isolation;
 use crate::error::{Error, Result};
+use crate::replication::ReplicationPosition;
 use crate::session::{Mode, Session};
 
 impl SqlConnectionRegistry {
@@ -25,7 +26,7 @@ impl SqlConnectionRegistry {
     /// opened (refused, wrong password, no answer within `connect_timeout`).
     #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::Transaction, None, Location::caller())
+        self.open_session(Mode::Transaction, None, None, Location::caller())
     }
 
     /// A read-only session: PostgreSQL and MariaDB refuse writes in it
@@ -38,7 +39,7 @@ impl SqlConnectionRegistry {
     /// As [`get`](Self::get).
     #[track_caller]
     pub fn get_read_only(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::ReadOnly, None, Location::caller())
+        self.open_session(Mode::ReadOnly, None, None, Location::caller())
     }
 
     /// A pooled connection in autocommit mode (core-lib's `connection()`):
@@ -49,7 +50,7 @@ impl SqlConnectionRegistry {
     /// As [`get`](Self::get).
     #[track_caller]
     pub fn connection(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::Autocommit, None, Location::caller())
+        self.open_session(Mode::Autocommit, None, None, Location::caller())
     }
 
     /// Runs `body` in a session: commits when it returns `Ok`, rolls back when
@@ -67,7 +68,7 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run(Mode::Transaction, None, Location::caller(), body)
+        self.run(Mode::Transaction, None, None, Location::caller(), body)
     }
 
     /// [`session`](Self::session) in a read-only transaction (see
@@ -83,13 +84,14 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run(Mode::ReadOnly, None, Location::caller(), body)
+        self.run(Mode::ReadOnly, None, None, Location::caller(), body)
     }
 
     pub(super) async fn run<T, E, F>(
         &self,
         mode: Mode,
         isolation: Option<Isolation>,
+        fresh_as: Option<&ReplicationPosition>,
         opened_at: &'static Location<'static>,
         body: F,
     ) -> Result<T, E>
@@ -97,7 +99,9 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        let session = self.open_session(mode, isolation, opened_at).await?;
+        let session = self
+            .open_session(mode, isolation, fresh_as, opened_at)
+            .await?;
         let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
         match outcome {
             Ok(Ok(value)) => {
@@ -121,9 +125,10 @@ impl SqlConnectionRegistry {
     pub(crate) fn own_connection(&self) -> impl Future<Output = Result<Session>> + Send {
         let opened_at = Location::caller();
         async move {
-            let conn = self.acquire().await?;
-            self.inner.context.publish_gauges();
-            let context = Arc::clone(&self.inner.context);
+            let primary = &self.inner.primary;
+            let conn = primary.acquire().await?;
+            primary.context.publish_gauges();
+            let context = Arc::clone(&primary.context);
             // No span: this is sqlreg's own work, not the application's.
             let span = tracing::Span::none();
             Ok(Session::new(
@@ -138,26 +143,23 @@ impl SqlConnectionRegistry {
     }
 
     /// A session on a checked-out connection; `isolation` overrides the
-    /// configured level for this session only.
+    /// configured level for this session only. Read sessions go to a
+    /// replica when the config lists any and one can serve them (at least
+    /// as fresh as `fresh_as`), everything else to the primary.
     pub(super) async fn open_session(
         &self,
         mode: Mode,
         isolation: Option<Isolation>,
+        fresh_as: Option<&ReplicationPosition>,
         opened_at: &'static Location<'static>,
     ) -> Result<Session> {
-        let observer = &self.inner.context.observer;
-        let span = observer.session_span(mode.access(), opened_at);
-        let conn = observer.wait_for(&span, self.acquire()).await?;
-        self.inner.counters.acquired();
-        self.inner.context.publish_gauges();
         let isolation = isolation.or(self.inner.config.session.isolation);
-        Ok(Session::new(
-            conn,
-            Arc::clone(&self.inner.context),
-            mode,
-            isolation,
-            opened_at,
-            span,
-        ))
+        if mode == Mode::ReadOnly
+            && let Some(router) = &self.inner.router
+            && let Some(session) = router.read_session(isolation, fresh_as, opened_at).await?
+        {
+            return Ok(session);
+        }
+        self.inner.primary.session(mode, isolation, opened_at).await
     }
 }

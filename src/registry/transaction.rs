@@ -95,13 +95,13 @@ impl SqlConnectionRegistry {
             }
             let pause = retry.pause(attempt);
             tracing::info!(
-                url = %self.inner.url,
+                url = %self.inner.primary.url,
                 attempt,
                 pause_ms = pause.as_secs_f64() * 1000.0,
                 cause = %conflict,
                 "transaction ended by a transient conflict; rolled back, running it again"
             );
-            self.inner.counters.retried();
+            self.inner.primary.counters.retried();
             tokio::time::sleep(pause).await;
             attempt += 1;
         }
@@ -121,7 +121,7 @@ impl SqlConnectionRegistry {
         E: From<Error>,
     {
         let mut session = match self
-            .open_session(Mode::Transaction, isolation, opened_at)
+            .open_session(Mode::Transaction, isolation, None, opened_at)
             .await
         {
             Ok(session) => session,

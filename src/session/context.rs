@@ -8,8 +8,9 @@ use std::time::Duration;
 use sea_orm::DbBackend;
 
 use crate::config::SessionConfig;
-use crate::driver::{Conn, MemoryDatabase, Pool};
+use crate::driver::{self, Conn, MemoryDatabase, Pool};
 use crate::observe::Observer;
+use crate::replication::LastWrite;
 use crate::stats::Counters;
 
 /// How much longer than the server-side `statement_timeout` the client waits
@@ -50,6 +51,9 @@ pub(crate) struct SessionContext {
     pub(crate) observer: Observer,
     /// Keeps a private in-memory database alive while a session uses it.
     _memory: Option<Arc<MemoryDatabase>>,
+    /// Where write sessions record their commit position (read-your-writes
+    /// on replicas); `None` without replicas, and on replicas themselves.
+    last_write: Option<Arc<LastWrite>>,
 }
 
 impl SessionContext {
@@ -59,6 +63,7 @@ impl SessionContext {
         counters: Arc<Counters>,
         observer: Observer,
         memory: Option<Arc<MemoryDatabase>>,
+        last_write: Option<Arc<LastWrite>>,
     ) -> Self {
         Self {
             backend: pool.db_backend(),
@@ -68,6 +73,28 @@ impl SessionContext {
             counters,
             observer,
             _memory: memory,
+            last_write,
+        }
+    }
+
+    /// After a write session committed on `conn`: records where the
+    /// server's history now ends, so later read sessions wait for a replica
+    /// to have replayed it. One round trip, only when replicas are
+    /// configured; if it fails, reads go to the primary until the next one.
+    pub(crate) async fn note_commit(&self, conn: &mut Conn) {
+        let Some(last_write) = &self.last_write else {
+            return;
+        };
+        match self.within_limit(conn.probe().commit_position()).await {
+            Ok(Some(position)) => last_write.advance(position),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %driver::describe_failure(&err), "cannot read the commit position; read sessions go to the primary");
+                last_write.unknown();
+                if driver::is_fatal(&err) {
+                    self.evict(conn);
+                }
+            }
         }
     }
 

@@ -8,29 +8,29 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::SqlConnectionRegistry;
+use super::Host;
 use crate::driver::Conn;
 use crate::error::{Error, Result};
 use crate::pool::CheckoutError;
 use crate::stats::Gauge;
 
-impl SqlConnectionRegistry {
+impl Host {
     /// Checks a connection out, turning the pool's errors into ones that say
     /// what the pool looked like or why the server could not be reached.
-    pub(super) async fn acquire(&self) -> Result<Conn> {
+    pub(crate) async fn acquire(&self) -> Result<Conn> {
         let started = Instant::now();
-        let waiter = Gauge::enter(&self.inner.counters.waiting);
-        let acquired = FinishOnDrop(Some(self.inner.pool.acquire())).await;
-        let waiting = self.inner.counters.waiting.load(Ordering::Relaxed);
+        let waiter = Gauge::enter(&self.counters.waiting);
+        let acquired = FinishOnDrop(Some(self.pool.acquire())).await;
+        let waiting = self.counters.waiting.load(Ordering::Relaxed);
         drop(waiter);
         acquired.map_err(|err| self.acquire_error(err, started.elapsed(), waiting))
     }
 
     fn acquire_error(&self, err: CheckoutError, waited: Duration, waiting: u32) -> Error {
-        let url = self.inner.url.redacted();
+        let url = self.url.redacted();
         match err {
             CheckoutError::TimedOut => {
-                self.inner.counters.timed_out();
+                self.counters.timed_out();
                 let stats = self.stats();
                 Error::PoolTimeout {
                     url,
@@ -40,7 +40,7 @@ impl SqlConnectionRegistry {
                     idle: stats.idle,
                     waiting,
                     max: stats.max,
-                    last_error: self.inner.pool.last_failure().map(|f| f.to_string()),
+                    last_error: self.pool.last_failure().map(|f| f.to_string()),
                 }
             }
             CheckoutError::Closed => Error::Closed { url },

@@ -1,0 +1,316 @@
+//! Read sessions routed to a real replica (the PostgreSQL standby and the
+//! MariaDB GTID replica the test script starts), writes to the primary,
+//! read-your-writes, lag and fallback. Which server served a session is
+//! asked of the server itself.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Kind;
+use sea_orm::{ConnectionTrait, Statement};
+use sqlreg::config::{Fallback, RoutingConfig};
+use sqlreg::{DbConfig, Error, ReplicaParts, Session, SqlConnectionRegistry};
+use sqlx::Connection;
+
+on_servers!(
+    reads_go_to_the_replica_and_writes_to_the_primary,
+    reads_spread_over_replica_and_primary_with_primary_reads,
+    a_read_after_a_write_sees_it,
+);
+
+/// Held for reading by every test that expects the standby to replay, and
+/// for writing by the one that pauses it.
+static REPLAY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// The replica's port of `kind`'s test servers.
+fn replica_port(kind: Kind) -> u16 {
+    let var = match kind {
+        Kind::Postgres => "SQLREG_TEST_PG_STANDBY_PORT",
+        _ => "SQLREG_TEST_MARIADB_REPLICA_PORT",
+    };
+    let port = std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} is not set: run the suite through scripts/test.sh"));
+    port.parse().unwrap()
+}
+
+/// A fresh database on the primary, with the replica under `replicas:` and
+/// a table `items (id, note)`; waits until the replica has the table.
+async fn routed(kind: Kind, test: &str, routing: RoutingConfig) -> Option<SqlConnectionRegistry> {
+    let db = common::test_db(kind, test)?;
+    let port = replica_port(kind);
+    let mut config: DbConfig = db
+        .config
+        .clone()
+        .replica(ReplicaParts::default().port(port))
+        .routing(routing);
+    if kind == Kind::Postgres {
+        // The test server runs with synchronous_commit off, which delays
+        // streaming by up to wal_writer_delay; production servers commit
+        // with it on, as these sessions do.
+        let sqlreg::UrlConfig::Parts(parts) = &mut config.url else {
+            panic!("the test config gives the URL as parts");
+        };
+        parts
+            .query
+            .insert("options".into(), "-c synchronous_commit=on".into());
+    }
+    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    registry
+        .session(async |s| {
+            s.execute_unprepared("CREATE TABLE items (id INT PRIMARY KEY, note VARCHAR(40))")
+                .await?;
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let on_replica = registry
+            .read_session(async |s| {
+                let replica = on_replica(s).await?;
+                count(s).await?;
+                Ok::<_, Error>(replica)
+            })
+            .await;
+        if matches!(on_replica, Ok(true)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never served a read: {on_replica:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Some(registry)
+}
+
+/// Whether the session runs on a replica, as the server says.
+async fn on_replica(s: &Session) -> Result<bool, Error> {
+    let sql = match s.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END::bigint AS v"
+        }
+        _ => "SELECT CAST(@@read_only AS SIGNED) AS v",
+    };
+    let row = s
+        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
+        .await?
+        .expect("one row");
+    Ok(row.try_get::<i64>("", "v")? == 1)
+}
+
+/// The rows in `items`.
+async fn count(s: &Session) -> Result<i64, Error> {
+    let sql = match s.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "SELECT COUNT(*)::bigint AS n FROM items",
+        _ => "SELECT COUNT(*) AS n FROM items",
+    };
+    let row = s
+        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
+        .await?
+        .expect("one row");
+    Ok(row.try_get::<i64>("", "n")?)
+}
+
+async fn insert(s: &Session, id: i64) -> Result<(), Error> {
+    s.execute_unprepared(&format!("INSERT INTO items (id, note) VALUES ({id}, 'n')"))
+        .await?;
+    Ok(())
+}
+
+async fn reads_go_to_the_replica_and_writes_to_the_primary(kind: Kind) {
+    let _replaying = REPLAY.read().await;
+    let Some(db) = routed(kind, "routing_roles", RoutingConfig::default()).await else {
+        return;
+    };
+    let write_on_replica = db.session(async |s| on_replica(s).await).await.unwrap();
+    assert!(!write_on_replica, "a write session runs on the primary");
+    let guard_on_replica = {
+        let s = db.get_read_only().await.unwrap();
+        let replica = on_replica(&s).await.unwrap();
+        s.commit().await.unwrap();
+        replica
+    };
+    assert!(guard_on_replica, "get_read_only() runs on the replica");
+    let refused = db.read_session(async |s| insert(s, 1).await).await;
+    assert!(refused.is_err(), "a write in a read session is refused");
+
+    let hosts = db.host_stats();
+    assert_eq!(hosts.len(), 2, "{hosts:#?}");
+    assert!(!hosts[0].replica && hosts[1].replica, "{hosts:#?}");
+    assert!(
+        hosts[1].pool.acquired > 0,
+        "the replica served sessions: {hosts:#?}"
+    );
+    assert!(hosts[1].down.is_none(), "{hosts:#?}");
+    assert_eq!(db.stats(), hosts[0].pool, "stats() is the primary's");
+    db.close().await;
+}
+
+async fn reads_spread_over_replica_and_primary_with_primary_reads(kind: Kind) {
+    let _replaying = REPLAY.read().await;
+    let routing = RoutingConfig::default().primary_reads(true);
+    let Some(db) = routed(kind, "routing_spread", routing).await else {
+        return;
+    };
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move { db.read_session(async |s| on_replica(s).await).await })
+        })
+        .collect();
+    let mut on_replica_count = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap() {
+            on_replica_count += 1;
+        }
+    }
+    assert!(
+        (1..16).contains(&on_replica_count),
+        "16 reads over both hosts, {on_replica_count} on the replica"
+    );
+}
+
+async fn a_read_after_a_write_sees_it(kind: Kind) {
+    let _replaying = REPLAY.read().await;
+    let Some(db) = routed(kind, "routing_ryw", RoutingConfig::default()).await else {
+        return;
+    };
+    let trials = 200;
+    let (mut stale, mut served_by_replica) = (0, 0);
+    for id in 0..trials {
+        db.session(async |s| insert(s, id).await).await.unwrap();
+        let (seen, replica) = db
+            .read_session(async |s| Ok::<_, Error>((count(s).await?, on_replica(s).await?)))
+            .await
+            .unwrap();
+        if seen < id + 1 {
+            stale += 1;
+        }
+        if replica {
+            served_by_replica += 1;
+        }
+    }
+    println!("{kind:?}: {trials} write-then-read trials, {served_by_replica} reads on the replica");
+    assert_eq!(stale, 0, "a read after a committed write never misses it");
+    assert!(
+        served_by_replica > trials / 2,
+        "most reads are served by the replica, not the primary ({served_by_replica} of {trials})"
+    );
+}
+
+/// A replica that does not answer: reads go to the primary (or fail, with
+/// `fallback: error`), without waiting on it again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_replica_sends_reads_to_the_primary_or_fails() {
+    let Some(db) = common::test_db(Kind::Postgres, "routing_down") else {
+        return;
+    };
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let config = db
+        .config
+        .clone()
+        .replica(ReplicaParts::default().port(port));
+    let registry = SqlConnectionRegistry::connect(config.clone())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let replica = registry
+            .read_session(async |s| on_replica(s).await)
+            .await
+            .unwrap();
+        assert!(!replica, "served by the primary");
+    }
+    let hosts = registry.host_stats();
+    assert!(
+        hosts[1].down.is_some(),
+        "the replica is reported down: {hosts:#?}"
+    );
+    assert_eq!(hosts[1].pool.acquired, 0, "{hosts:#?}");
+
+    let strict = config.routing(RoutingConfig::default().fallback(Fallback::Error));
+    let registry = SqlConnectionRegistry::connect(strict).await.unwrap();
+    let failed = registry
+        .read_session(async |s| on_replica(s).await)
+        .await
+        .expect_err("no replica and fallback: error");
+    assert!(failed.to_string().contains("no replica"), "{failed}");
+    let write = registry.session(async |s| on_replica(s).await).await;
+    assert!(
+        matches!(write, Ok(false)),
+        "writes are unaffected: {write:?}"
+    );
+}
+
+/// With replay paused on the standby, a read after a write goes to the
+/// primary (never stale); once the standby is further behind than
+/// `replica_max_lag`, plain reads skip it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_standby_is_skipped() {
+    let _pausing = REPLAY.write().await;
+    let routing = RoutingConfig::default().replica_max_lag(Duration::from_millis(300));
+    let Some(db) = routed(Kind::Postgres, "routing_paused", routing).await else {
+        return;
+    };
+    let mut standby = standby_admin().await;
+    sqlx::query("SELECT pg_wal_replay_pause()")
+        .execute(&mut standby)
+        .await
+        .unwrap();
+    let outcome = async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let state: String = sqlx::query_scalar("SELECT pg_get_wal_replay_pause_state()")
+                .fetch_one(&mut standby)
+                .await
+                .unwrap();
+            if state == "paused" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "replay never paused");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut stale = 0;
+        for id in 0..20 {
+            db.session(async |s| insert(s, id).await).await.unwrap();
+            let (seen, replica) = db
+                .read_session(async |s| Ok::<_, Error>((count(s).await?, on_replica(s).await?)))
+                .await
+                .unwrap();
+            assert!(!replica, "the paused standby cannot have the write");
+            if seen < id + 1 {
+                stale += 1;
+            }
+        }
+        // The monitor sees the standby fall behind by more than 0.3 s.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let hosts = db.host_stats();
+        let lag = hosts[1].lag_seconds.unwrap_or_default();
+        (stale, lag)
+    }
+    .await;
+    sqlx::query("SELECT pg_wal_replay_resume()")
+        .execute(&mut standby)
+        .await
+        .unwrap();
+    let (stale, lag) = outcome;
+    assert_eq!(stale, 0);
+    assert!(lag > 0.3, "the standby's lag grows while paused: {lag}");
+}
+
+/// A connection to the standby's `postgres` database, where the test
+/// script granted replay pause and resume.
+async fn standby_admin() -> sqlx::PgConnection {
+    let env = |name: &str| std::env::var(name).unwrap();
+    let options = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(replica_port(Kind::Postgres))
+        .username(&env("SQLREG_TEST_USER"))
+        .password(&env("SQLREG_TEST_PASSWORD"))
+        .database("postgres");
+    sqlx::PgConnection::connect_with(&options).await.unwrap()
+}
