@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::observe::Observer;
 use crate::replication::LastWrite;
 use crate::session::{Mode, Session, SessionContext};
-use crate::stats::{Counters, PoolStats};
+use crate::stats::{Counters, HostStats, PoolStats};
 use crate::url::DbUrl;
 
 /// A server and its pools.
@@ -65,15 +65,17 @@ impl Host {
         let span = observer.session_span(mode.access(), opened_at);
         let conn = observer.wait_for(&span, self.acquire()).await?;
         self.counters.acquired();
-        self.context.publish_gauges();
-        Ok(Session::new(
+        let session = Session::new(
             conn,
             Arc::clone(&self.context),
             mode,
             isolation,
             opened_at,
             span,
-        ))
+        );
+        // After `Session::new`, so the published `in_use` counts this one.
+        self.context.publish_gauges();
+        Ok(session)
     }
 
     /// What this server's pools look like now.
@@ -81,5 +83,16 @@ impl Host {
         let pool = &self.pool;
         self.counters
             .snapshot(pool.size(), pool.num_idle(), pool.max_size())
+    }
+
+    /// [`stats`](Self::stats) of the primary, as `host_stats()` lists it.
+    pub(crate) fn primary_stats(&self) -> HostStats {
+        HostStats {
+            url: self.url.redacted(),
+            replica: false,
+            down: None,
+            lag_seconds: None,
+            pool: self.stats(),
+        }
     }
 }

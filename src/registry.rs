@@ -9,7 +9,7 @@ use crate::config::DbConfig;
 use crate::driver::Connecting;
 use crate::error::Result;
 use crate::host::Host;
-use crate::replication::LastWrite;
+use crate::replication::{LastWrite, ReplicationPosition};
 use crate::retry::Gate;
 use crate::routing::Router;
 use crate::schema::RegistryBuilder;
@@ -94,8 +94,7 @@ impl SqlConnectionRegistry {
         config.validate()?;
         let url = config.url.to_db_url()?;
         let replicas = config.replica_urls()?;
-        let last_write = (!replicas.is_empty() && config.routing.read_your_writes)
-            .then(|| Arc::new(LastWrite::default()));
+        let last_write = (!replicas.is_empty()).then(|| Arc::new(LastWrite::default()));
         let primary = Host::open(url, &config, Connecting::Eagerly, last_write.clone()).await?;
         tracing::info!(url = %primary.url, pool_size = config.session.pool_size, "database connected");
         let router = if replicas.is_empty() {
@@ -145,11 +144,20 @@ impl SqlConnectionRegistry {
         self.inner.primary.stats()
     }
 
+    /// Where the primary's history stood after the newest write session of
+    /// this registry committed (with replicas configured; else `None`).
+    /// Carry it as text to another process or request and pass it to
+    /// [`SessionOptions::fresh_as`] for a read that sees that write.
+    #[must_use]
+    pub fn write_position(&self) -> Option<ReplicationPosition> {
+        self.inner.router.as_ref()?.write_position()
+    }
+
     /// [`stats`](Self::stats) of every server: the primary first, then each
     /// replica with whether reads may go to it and how far behind it is.
     #[must_use]
     pub fn host_stats(&self) -> Vec<HostStats> {
-        let primary = HostStats::primary(&self.inner.primary);
+        let primary = self.inner.primary.primary_stats();
         let replicas = self.inner.router.iter().flat_map(Router::stats);
         std::iter::once(primary).chain(replicas).collect()
     }

@@ -33,8 +33,7 @@ pub(crate) struct Router {
     /// The next replica to try first (round robin).
     next: AtomicUsize,
     routing: RoutingConfig,
-    /// The primary's commit position after the newest write session, when
-    /// `read_your_writes` is on.
+    /// The primary's commit position after the newest write session.
     last_write: Option<Arc<LastWrite>>,
     /// Stopped when the router is dropped or closed.
     monitor: tokio::task::AbortHandle,
@@ -42,20 +41,20 @@ pub(crate) struct Router {
 }
 
 /// One replica: its pools and what the monitor last saw of it.
-pub(crate) struct Replica {
+struct Replica {
     host: Host,
     health: Mutex<Health>,
 }
 
 /// What the monitor (or a failed checkout) last learnt about a replica.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Health {
+struct Health {
     /// Why the replica could not be reached or asked; `None` while it answers.
-    pub(crate) down: Option<String>,
+    down: Option<String>,
     /// How far behind the primary it is, judged from positions.
-    pub(crate) lag: Option<Duration>,
+    lag: Option<Duration>,
     /// The newest position it is known to have replayed.
-    pub(crate) replayed: Option<ReplicationPosition>,
+    replayed: Option<ReplicationPosition>,
 }
 
 impl Replica {
@@ -186,8 +185,8 @@ impl Router {
         fresh_as: Option<&ReplicationPosition>,
     ) -> Result<Option<ReplicationPosition>, ()> {
         let written = match &self.last_write {
-            Some(last_write) => last_write.required()?,
-            None => None,
+            Some(last_write) if self.routing.read_your_writes => last_write.required()?,
+            _ => None,
         };
         Ok(match (written, fresh_as) {
             (Some(written), Some(asked)) if written.covers(asked) => Some(written),
@@ -196,11 +195,23 @@ impl Router {
         })
     }
 
+    /// The newest write session's commit position, if it could be read.
+    pub(crate) fn write_position(&self) -> Option<ReplicationPosition> {
+        self.last_write.as_ref()?.required().ok().flatten()
+    }
+
     /// Each replica's pool figures, health and lag.
     pub(crate) fn stats(&self) -> impl Iterator<Item = HostStats> + '_ {
-        self.replicas
-            .iter()
-            .map(|replica| HostStats::replica(&replica.host, &replica.health()))
+        self.replicas.iter().map(|replica| {
+            let health = replica.health();
+            HostStats {
+                url: replica.host.url.redacted(),
+                replica: true,
+                down: health.down,
+                lag_seconds: health.lag.map(|lag| lag.as_secs_f64()),
+                pool: replica.host.stats(),
+            }
+        })
     }
 
     /// Stops the monitor and closes the replicas' pools (see

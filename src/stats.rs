@@ -4,9 +4,6 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::host::Host;
-use crate::routing::Health;
-
 /// A snapshot of one registry's pool (serializable, e.g. for a health endpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -53,28 +50,6 @@ pub struct HostStats {
     pub lag_seconds: Option<f64>,
     /// Its pools.
     pub pool: PoolStats,
-}
-
-impl HostStats {
-    pub(crate) fn primary(host: &Host) -> Self {
-        Self {
-            url: host.url.redacted(),
-            replica: false,
-            down: None,
-            lag_seconds: None,
-            pool: host.stats(),
-        }
-    }
-
-    pub(crate) fn replica(host: &Host, health: &Health) -> Self {
-        Self {
-            url: host.url.redacted(),
-            replica: true,
-            down: health.down.clone(),
-            lag_seconds: health.lag.map(|lag| lag.as_secs_f64()),
-            pool: host.stats(),
-        }
-    }
 }
 
 /// The counters one registry keeps; shared with its sessions and pool hooks.

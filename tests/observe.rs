@@ -317,3 +317,70 @@ async fn histograms_by_outcome_and_operation() {
         "bounded labels only"
     );
 }
+
+/// A transaction that met a conflict and ran again: one session span per
+/// attempt, numbered; the first rolled back, its failed statement's span
+/// carrying the conflict's `error.type`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_attempt_of_a_retried_transaction_is_a_numbered_span() {
+    snapshotter();
+    spans::capture();
+    let Some(db) = test_db(Kind::Postgres, "observe_attempts") else {
+        return;
+    };
+    let registry = item::registry(&db).await;
+    let row = registry
+        .session(async |s| item::insert(s, "contended").await)
+        .await
+        .unwrap();
+    let marker = unique_name("root");
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let root = tracing::info_span!("test_root", marker = %marker);
+    async {
+        let update = format!("UPDATE items SET qty = qty + 1 WHERE id = {}", row.id);
+        registry
+            .isolation(sqlreg::Isolation::Serializable)
+            .transaction(async |s| {
+                Items::find_by_id(row.id).one(s).await?;
+                let attempt = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if attempt == 0 {
+                    // Another session changes the row this one has read:
+                    // its own update then fails to serialize (40001).
+                    let other = registry.get().await?;
+                    other.execute_unprepared(&update).await?;
+                    other.commit().await?;
+                }
+                s.execute_unprepared(&update).await?;
+                Ok::<_, Error>(())
+            })
+            .await
+            .unwrap();
+    }
+    .instrument(root)
+    .await;
+    registry.close().await;
+
+    let (all, sessions) = sessions_under(&marker);
+    let retried: Vec<_> = sessions
+        .iter()
+        .filter(|s| s.field("sqlreg.session.attempt").is_some())
+        .collect();
+    let numbers: Vec<_> = retried
+        .iter()
+        .map(|s| s.field("sqlreg.session.attempt").unwrap())
+        .collect();
+    assert_eq!(numbers, ["1", "2"], "{sessions:#?}");
+    assert_eq!(
+        retried[0].field("sqlreg.session.outcome"),
+        Some("rolled_back")
+    );
+    let conflict: Vec<_> = spans::children(&all, retried[0])
+        .into_iter()
+        .filter_map(|statement| statement.field("error.type").map(str::to_owned))
+        .collect();
+    assert_eq!(conflict, ["40001"], "the statement that met the conflict");
+    assert_eq!(
+        retried[1].field("sqlreg.session.outcome"),
+        Some("committed")
+    );
+}

@@ -1,12 +1,16 @@
 //! Round trips per kind of session, counted on the wire by a relay between
-//! the registry and the real server (tests/common/proxy.rs), so a later
+//! the registry and the real server (tests/common/proxy.rs) — for SQLite,
+//! the statements its connection runs, one worker hop each — so a later
 //! change cannot add one silently. Each figure is what the session sends
 //! after its connection is checked out, release included. These are the
 //! figures of the README's session table.
 
 mod common;
 
-use common::proxy::{relayed, requests};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::proxy::{CountingProxy, relayed, requests};
 use common::{Kind, TestDb};
 use sea_orm::ConnectionTrait;
 use sqlreg::{Error, Isolation, Session, SqlConnectionRegistry};
@@ -16,12 +20,105 @@ on_every_backend!(
     read_sessions_without_begin_still_refuse_writes
 );
 
-async fn round_trips_per_session_kind(db: TestDb) {
-    if matches!(db.kind, Kind::SqliteFile | Kind::SqliteMemory) {
-        return; // SQLite's worker hops are counted by the benchmark, not on a wire
+/// What each kind of session costs, in the order they run on one
+/// connection (the order matters: some change the connection's default
+/// access mode for the next).
+#[derive(Debug, PartialEq)]
+struct Figures {
+    empty: u64,
+    write: u64,
+    read: u64,
+    read_two_statements: u64,
+    read_committed_two_statements: u64,
+    write_after_read_committed: u64,
+    repeatable_read: u64,
+    read_savepoint: u64,
+    first_autocommit: u64,
+    autocommit: u64,
+    read_after_autocommit: u64,
+}
+
+/// The README's table, per backend.
+fn expected(kind: Kind) -> Figures {
+    match kind {
+        Kind::Postgres => Figures {
+            empty: 0,
+            write: 3,                         // BEGIN READ WRITE, statement, COMMIT
+            read: 1,                          // READ COMMITTED: the statement alone
+            read_two_statements: 2,           // each alone
+            read_committed_two_statements: 2, // the same, asked for
+            write_after_read_committed: 3,
+            repeatable_read: 3,       // BEGIN … READ ONLY, statement, COMMIT
+            read_savepoint: 5,        // BEGIN, SAVEPOINT, statement, RELEASE, COMMIT
+            first_autocommit: 2,      // the connection made writable once, then the statement
+            autocommit: 1,            // the statement alone
+            read_after_autocommit: 2, // the connection made read-only again, then the statement
+        },
+        Kind::MariaDb => Figures {
+            empty: 0,
+            write: 3,               // START TRANSACTION READ WRITE, statement, COMMIT
+            read: 3,                // REPEATABLE READ: START TRANSACTION READ ONLY, …, COMMIT
+            read_two_statements: 4, // sharing the transaction's snapshot
+            read_committed_two_statements: 3, // the connection made read-only, then each alone
+            write_after_read_committed: 4, // made writable again (DDL runs outside), then 3
+            repeatable_read: 3,
+            read_savepoint: 5,
+            first_autocommit: 1, // MariaDB connections are writable already
+            autocommit: 1,
+            read_after_autocommit: 3,
+        },
+        // Worker hops: statements SQLite ran.
+        Kind::SqliteFile | Kind::SqliteMemory => Figures {
+            empty: 0,
+            write: 3,                         // BEGIN IMMEDIATE, statement, COMMIT
+            read: 3,                          // BEGIN (deferred), statement, COMMIT
+            read_two_statements: 4,           // one snapshot for both
+            read_committed_two_statements: 2, // asked for: each alone
+            write_after_read_committed: 3,
+            repeatable_read: 3,
+            read_savepoint: 5,
+            first_autocommit: 1,
+            autocommit: 1,
+            read_after_autocommit: 3,
+        },
     }
-    let postgres = db.kind == Kind::Postgres;
-    let (registry, proxy) = relayed(&db).await;
+}
+
+/// Counts what the client sends: requests on the wire through the relay,
+/// or for SQLite the statements its connection runs (SQLite's own trace).
+enum Counter {
+    Wire(CountingProxy),
+    Sqlite(Arc<AtomicU64>),
+}
+
+impl Counter {
+    async fn count(&self, work: impl AsyncFnOnce()) -> u64 {
+        match self {
+            Self::Wire(proxy) => requests(proxy, work).await,
+            Self::Sqlite(statements) => {
+                let before = statements.load(Ordering::SeqCst);
+                work().await;
+                statements.load(Ordering::SeqCst) - before
+            }
+        }
+    }
+}
+
+async fn round_trips_per_session_kind(db: TestDb) {
+    let (registry, counter) = match db.kind {
+        Kind::Postgres | Kind::MariaDb => {
+            let (registry, proxy) = relayed(&db).await;
+            (registry, Counter::Wire(proxy))
+        }
+        Kind::SqliteFile | Kind::SqliteMemory => {
+            let mut config = db.config.clone();
+            config.session.pool_size = 1;
+            config.session.max_overflow = 0;
+            let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+            let statements = sqlite_trace::install(&registry).await;
+            (registry, Counter::Sqlite(statements))
+        }
+    };
     let statements = |n: usize| {
         async move |s: &Session| {
             for _ in 0..n {
@@ -30,121 +127,90 @@ async fn round_trips_per_session_kind(db: TestDb) {
             Ok::<_, Error>(())
         }
     };
-    let empty = requests(&proxy, async || {
-        registry.session(statements(0)).await.unwrap();
-    })
-    .await;
-    assert_eq!(empty, 0, "a session that runs nothing");
-    let write = requests(&proxy, async || {
-        registry.session(statements(1)).await.unwrap();
-    })
-    .await;
-    assert_eq!(write, 3, "BEGIN READ WRITE, the statement, COMMIT");
-
-    let read = requests(&proxy, async || {
-        registry.read_session(statements(1)).await.unwrap();
-    })
-    .await;
-    let read_twice = requests(&proxy, async || {
-        registry.read_session(statements(2)).await.unwrap();
-    })
-    .await;
-    if postgres {
-        assert_eq!(
-            read, 1,
-            "READ COMMITTED: the statement alone, no BEGIN/COMMIT"
-        );
-        assert_eq!(read_twice, 2, "each statement alone");
-    } else {
-        assert_eq!(
-            read, 3,
-            "REPEATABLE READ: START TRANSACTION READ ONLY, statement, COMMIT"
-        );
-        assert_eq!(
-            read_twice, 4,
-            "the statements share the transaction's snapshot"
-        );
-    }
-    let read_committed = requests(&proxy, async || {
-        let options = registry.isolation(Isolation::ReadCommitted);
-        options.read_session(statements(2)).await.unwrap();
-    })
-    .await;
-    let write_after_read_committed = requests(&proxy, async || {
-        registry.session(statements(1)).await.unwrap();
-    })
-    .await;
-    if postgres {
-        assert_eq!(read_committed, 2, "each statement alone");
-        assert_eq!(
-            write_after_read_committed, 3,
-            "BEGIN READ WRITE, statement, COMMIT"
-        );
-    } else {
-        assert_eq!(
-            read_committed, 3,
-            "the connection is made read-only, then each statement alone"
-        );
-        assert_eq!(
-            write_after_read_committed, 4,
-            "the connection is made writable again (DDL runs outside the transaction), then 3"
-        );
-    }
-    let repeatable = requests(&proxy, async || {
-        let options = registry.isolation(Isolation::RepeatableRead);
-        options.read_session(statements(1)).await.unwrap();
-    })
-    .await;
-    assert_eq!(repeatable, 3, "REPEATABLE READ needs the transaction");
-    let savepoint = requests(&proxy, async || {
-        registry
-            .read_session(async |s| s.savepoint(statements(1)).await)
-            .await
-            .unwrap();
-    })
-    .await;
-    assert_eq!(savepoint, 5, "BEGIN, SAVEPOINT, statement, RELEASE, COMMIT");
-
-    let first_autocommit = requests(&proxy, async || {
+    let session = async |n| registry.session(statements(n)).await.unwrap();
+    let read = async |n| registry.read_session(statements(n)).await.unwrap();
+    let at = async |level, n| {
+        let options = registry.isolation(level);
+        options.read_session(statements(n)).await.unwrap();
+    };
+    let autocommit = async || {
         let s = registry.connection().await.unwrap();
         statements(1)(&s).await.unwrap();
-    })
-    .await;
-    let autocommit = requests(&proxy, async || {
-        let s = registry.connection().await.unwrap();
-        statements(1)(&s).await.unwrap();
-    })
-    .await;
-    let read_after_autocommit = requests(&proxy, async || {
-        registry.read_session(statements(1)).await.unwrap();
-    })
-    .await;
-    assert_eq!(autocommit, 1, "the statement alone");
-    if postgres {
-        assert_eq!(
-            first_autocommit, 2,
-            "the connection is made writable outside a transaction once, then the statement"
-        );
-        assert_eq!(
-            read_after_autocommit, 2,
-            "the connection is made read-only again, then the statement"
-        );
-    } else {
-        assert_eq!(
-            first_autocommit, 1,
-            "MariaDB connections are writable already"
-        );
-        assert_eq!(
-            read_after_autocommit, 3,
-            "START TRANSACTION READ ONLY, statement, COMMIT"
-        );
+    };
+    let figures = Figures {
+        empty: counter.count(async || session(0).await).await,
+        write: counter.count(async || session(1).await).await,
+        read: counter.count(async || read(1).await).await,
+        read_two_statements: counter.count(async || read(2).await).await,
+        read_committed_two_statements: counter
+            .count(async || at(Isolation::ReadCommitted, 2).await)
+            .await,
+        write_after_read_committed: counter.count(async || session(1).await).await,
+        repeatable_read: counter
+            .count(async || at(Isolation::RepeatableRead, 1).await)
+            .await,
+        read_savepoint: counter
+            .count(async || {
+                registry
+                    .read_session(async |s| s.savepoint(statements(1)).await)
+                    .await
+                    .unwrap();
+            })
+            .await,
+        first_autocommit: counter.count(async || autocommit().await).await,
+        autocommit: counter.count(async || autocommit().await).await,
+        read_after_autocommit: counter.count(async || read(1).await).await,
+    };
+    println!("{:?}: {figures:?}", db.kind);
+    assert_eq!(figures, expected(db.kind));
+}
+
+/// SQLite's statement trace on the one connection of a registry: every
+/// statement the connection starts (BEGIN and COMMIT included) adds one —
+/// for sqlx, one worker hop each.
+mod sqlite_trace {
+    use std::ffi::{c_int, c_uint, c_void};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use libsqlite3_sys as ffi;
+    use sqlreg::SqlConnectionRegistry;
+
+    /// Called by SQLite at the start of every statement.
+    unsafe extern "C" fn started(
+        _event: c_uint,
+        counter: *mut c_void,
+        _statement: *mut c_void,
+        _sql: *mut c_void,
+    ) -> c_int {
+        // SAFETY: `counter` is the `AtomicU64` leaked by `install`, never freed.
+        unsafe { &*counter.cast::<AtomicU64>() }.fetch_add(1, Ordering::SeqCst);
+        0
     }
-    println!(
-        "{:?} round trips: empty {empty}, session {write}, read_session {read} ({read_twice} for \
-         two statements, {read_committed} at READ COMMITTED), connection {first_autocommit} then \
-         {autocommit}",
-        db.kind
-    );
+
+    /// Installs the trace on the registry's only connection.
+    pub async fn install(registry: &SqlConnectionRegistry) -> Arc<AtomicU64> {
+        let counter = Arc::new(AtomicU64::new(0));
+        let leaked = Arc::into_raw(Arc::clone(&counter))
+            .cast_mut()
+            .cast::<c_void>();
+        let session = registry.connection().await.unwrap();
+        let mut conn = session.sqlx::<sqlx::Sqlite>().await.unwrap();
+        let mut handle = conn.lock_handle().await.unwrap();
+        // SAFETY: the handle is this connection's open database; the
+        // callback only reads the counter `leaked` points to, which lives
+        // for the rest of the process.
+        let rc = unsafe {
+            ffi::sqlite3_trace_v2(
+                handle.as_raw_handle().as_ptr(),
+                ffi::SQLITE_TRACE_STMT as c_uint,
+                Some(started),
+                leaked,
+            )
+        };
+        assert_eq!(rc, ffi::SQLITE_OK);
+        counter
+    }
 }
 
 /// A read session that skips BEGIN runs on a connection where the server

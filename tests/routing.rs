@@ -286,6 +286,27 @@ async fn a_paused_standby_is_skipped() {
                 stale += 1;
             }
         }
+        // Another registry (another process, say) without read-your-writes
+        // sees the write when it carries the position as text.
+        let position = db
+            .write_position()
+            .expect("a write was recorded")
+            .to_string();
+        let config = db.config().clone();
+        let other_routing = config.routing.clone().read_your_writes(false);
+        let other = SqlConnectionRegistry::connect(config.routing(other_routing))
+            .await
+            .unwrap();
+        let carried = other
+            .options()
+            .fresh_as(position.parse().unwrap())
+            .read_session(async |s| count(s).await)
+            .await
+            .unwrap();
+        assert_eq!(
+            carried, 20,
+            "a read fresh as the carried position sees the write"
+        );
         // The monitor sees the standby fall behind by more than 0.3 s.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let hosts = db.host_stats();

@@ -116,6 +116,17 @@ pub(super) struct Opening<DB: Database> {
     pub(super) writes_by_default: bool,
 }
 
+impl<DB: Database> Opening<DB> {
+    /// Connections opened with `options` alone, writable by default.
+    pub(super) fn new(options: <DB::Connection as Connection>::Options) -> Self {
+        Self {
+            options,
+            setup: None,
+            writes_by_default: true,
+        }
+    }
+}
+
 /// Both pools of one database: sqlreg's pool for sessions and the engine's
 /// sqlx pool.
 pub(super) fn pools<DB: Database>(

@@ -40,14 +40,12 @@ pub(super) async fn open(
     // `begin_statement`). Read sessions name READ ONLY in START TRANSACTION,
     // or, at READ COMMITTED, make the connection read-only first.
     let sessions = Opening {
-        options: options.clone(),
         setup: setup.clone(),
-        writes_by_default: true,
+        ..Opening::new(options.clone())
     };
     let engine = Opening {
-        options,
         setup,
-        writes_by_default: true,
+        ..Opening::new(options)
     };
     let pools = connect::pools(sessions, engine, url, config, counters, classify);
     Ok(Opened {

@@ -34,19 +34,16 @@ pub(super) async fn open(
         .await?;
     }
     let sessions = Opening {
-        options: options
-            .clone()
-            .options([("default_transaction_read_only", "on")]),
-        setup: None,
         // Read sessions then need no BEGIN READ ONLY; write sessions say
         // READ WRITE in their BEGIN, and DDL is transactional.
         writes_by_default: false,
+        ..Opening::new(
+            options
+                .clone()
+                .options([("default_transaction_read_only", "on")]),
+        )
     };
-    let engine = Opening {
-        options,
-        setup: None,
-        writes_by_default: true,
-    };
+    let engine = Opening::new(options);
     let pools = connect::pools(sessions, engine, url, config, counters, classify);
     Ok(Opened {
         pool: Pool::Postgres(pools),

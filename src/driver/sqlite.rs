@@ -31,16 +31,8 @@ pub(super) async fn open(
         connect::verify::<Sqlite>(&options, url, config, classify, async || Ok(())).await?;
     }
     // SQLite does not enforce read-only access: nothing to change.
-    let sessions = Opening {
-        options: options.clone(),
-        setup: None,
-        writes_by_default: true,
-    };
-    let engine = Opening {
-        options,
-        setup: None,
-        writes_by_default: true,
-    };
+    let sessions = Opening::new(options.clone());
+    let engine = Opening::new(options);
     let pools = connect::pools(sessions, engine, url, config, counters, classify);
     Ok(Opened {
         pool: Pool::Sqlite(pools),

@@ -127,18 +127,12 @@ impl SqlConnectionRegistry {
         async move {
             let primary = &self.inner.primary;
             let conn = primary.acquire().await?;
-            primary.context.publish_gauges();
             let context = Arc::clone(&primary.context);
             // No span: this is sqlreg's own work, not the application's.
             let span = tracing::Span::none();
-            Ok(Session::new(
-                conn,
-                context,
-                Mode::Autocommit,
-                None,
-                opened_at,
-                span,
-            ))
+            let session = Session::new(conn, context, Mode::Autocommit, None, opened_at, span);
+            primary.context.publish_gauges();
+            Ok(session)
         }
     }
 

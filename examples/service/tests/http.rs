@@ -324,3 +324,86 @@ async fn sigterm_closes_the_databases_and_exits_zero() {
         "nothing listens after shutdown"
     );
 }
+
+/// A request still running when SIGTERM arrives is answered before the
+/// service exits: here an insert waiting for a SQLite write lock that the
+/// test holds, and lets go of only after the signal.
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let yaml = format!("{}    sqlite:\n      busy_timeout: 60\n", sqlite_yaml(2, 2));
+    let mut service = Service::start(&yaml);
+    let http = Client::new();
+    // The service created the table; the test takes the write lock.
+    let file = service.dir().join("users.db");
+    let config = sqlreg::DbConfig::new(format!("sqlite:///{}", file.display()));
+    let holder = sqlreg::SqlConnectionRegistry::connect(config)
+        .await
+        .unwrap();
+    let lock = holder.get().await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&lock, "DELETE FROM users WHERE id < 0")
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn({
+        let request = http
+            .post(service.url("/users"))
+            .json(&json!({"name": "Ada", "email": "ada@example.com"}));
+        async move { request.send().await }
+    });
+    // Wait until the service holds a session for it (the insert is waiting).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = http
+            .get(service.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if samples(&text, "sqlreg_pool_in_use")
+            .iter()
+            .any(|&n| n >= 1.0)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the insert never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    service.signal_terminate();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    lock.commit().await.unwrap();
+    let answered = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(answered.status(), StatusCode::CREATED);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = service.wait_for_exit();
+        (status, service)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "exit status {:?}", status.0);
+    let stored = holder
+        .read_session(async |s| {
+            let row = sea_orm::ConnectionTrait::query_one_raw(
+                s,
+                sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    "SELECT COUNT(*) AS n FROM users WHERE email = 'ada@example.com'",
+                ),
+            )
+            .await?
+            .expect("one row");
+            Ok::<_, sqlreg::Error>(row.try_get::<i64>("", "n")?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, 1,
+        "the answered insert was committed before the exit"
+    );
+}

@@ -71,13 +71,28 @@ impl Service {
         format!("{}{path}", self.base)
     }
 
+    /// The temporary directory `{dir}` in the config stood for.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// Sends SIGTERM and waits (at most 15 s) for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.signal_terminate();
+        self.wait_for_exit()
+    }
+
+    /// Sends SIGTERM.
+    pub fn signal_terminate(&self) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success(), "kill -TERM {}", self.child.id());
+    }
+
+    /// Waits (at most 15 s) for the process to exit.
+    pub fn wait_for_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
