@@ -1,4 +1,4 @@
-//! The command line: `sqlreg-bench [all | w1 … w6]… [--quick] [--runs N] [--out DIR]`.
+//! The command line: `sqlreg-bench [all | w1 … w7]… [--quick] [--runs N] [--out DIR]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,14 +23,15 @@ pub struct Options {
 
 /// How to call the binary.
 pub const USAGE: &str =
-    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6]... [--quick] [--runs N] [--out DIR]
+    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6 | w7]... [--quick] [--runs N] [--out DIR]
   all       every workload (the default)
   --quick   a few seconds, tiny N, 2 runs: checks the suite still works (CI)
   --runs N  measured runs per contender (default 5)
   --out DIR where BENCHMARKS.md and benchmarks.svg go (default: the repository
             root; with --quick a temporary directory)
-  --only A,B  only these contenders: limit, sqlx, sea-orm-default, sea-orm-tuned,
-            sqlreg-raw, sqlreg-entity, core-lib, pgbench (e.g. under a profiler)
+  --only A,B  only these contenders: limit, sqlx-conn, sqlx, sqlx-same,
+            sea-orm-default, sea-orm-tuned, sqlreg-raw, sqlreg-traced, sqlreg-entity,
+            core-lib, pgbench, pgbench-s, mariadb-slap (e.g. under a profiler)
 Without the servers' environment, it starts them through scripts/bench.sh.";
 
 impl Options {
@@ -52,6 +53,7 @@ impl Options {
                 "w4" | "W4" => workloads.push(Workload::W4),
                 "w5" | "W5" => workloads.push(Workload::W5),
                 "w6" | "W6" => workloads.push(Workload::W6),
+                "w7" | "W7" => workloads.push(Workload::W7),
                 "--quick" => quick = true,
                 "--runs" => {
                     let n = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
