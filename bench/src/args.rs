@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::contenders::Family;
+use crate::targets::Target;
 use crate::workloads::{Budget, Workload};
 
 /// What to run and where to write the report.
@@ -19,6 +20,8 @@ pub struct Options {
     pub out: PathBuf,
     /// Run only these contenders (e.g. to profile one of them).
     pub only: Option<Vec<Family>>,
+    /// Run only on these databases.
+    pub targets: Option<Vec<Target>>,
 }
 
 /// How to call the binary.
@@ -32,6 +35,7 @@ pub const USAGE: &str =
   --only A,B  only these contenders: limit, sqlx-conn, sqlx, sqlx-same,
             sea-orm-default, sea-orm-tuned, sqlreg-raw, sqlreg-traced, sqlreg-entity,
             core-lib, pgbench, pgbench-s, mariadb-slap (e.g. under a profiler)
+  --target A,B  only on these databases: sqlite-file, sqlite-memory, postgres, mariadb
 Without the servers' environment, it starts them through scripts/bench.sh.";
 
 impl Options {
@@ -43,6 +47,7 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut workloads = Vec::new();
         let (mut quick, mut runs, mut out, mut only) = (false, None, None, None);
+        let mut targets = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -61,6 +66,9 @@ impl Options {
                 }
                 "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a directory")?)),
                 "--only" => only = Some(families(&args.next().ok_or("--only needs names")?)?),
+                "--target" => {
+                    targets = Some(databases(&args.next().ok_or("--target needs names")?)?);
+                }
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
         }
@@ -81,6 +89,7 @@ impl Options {
             runs: runs.unwrap_or(if quick { 2 } else { 5 }),
             out,
             only,
+            targets,
         })
     }
 
@@ -112,6 +121,19 @@ fn families(list: &str) -> Result<Vec<Family>, String> {
         .collect()
 }
 
+/// `postgres,mariadb` → those targets.
+fn databases(list: &str) -> Result<Vec<Target>, String> {
+    list.split(',')
+        .map(|name| match name.trim() {
+            "sqlite-file" => Ok(Target::SqliteFile),
+            "sqlite-memory" => Ok(Target::SqliteMemory),
+            "postgres" => Ok(Target::Postgres),
+            "mariadb" => Ok(Target::MariaDb),
+            other => Err(format!("unknown database `{other}`\n{USAGE}")),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +157,11 @@ mod tests {
             [Workload::W2, Workload::W4, Workload::W6]
         );
         assert_eq!(options.runs, 2);
+        let options = parse(&["w2", "--target", "postgres,mariadb"]).unwrap();
+        assert_eq!(
+            options.targets,
+            Some(vec![Target::Postgres, Target::MariaDb])
+        );
         assert!(
             parse(&["w9"])
                 .unwrap_err()

@@ -68,6 +68,9 @@ async fn bench(servers: &Servers, options: &Options) -> runner::Result<()> {
         .iter()
         .flat_map(|&w| workloads::plan(w, budget))
         .collect();
+    if let Some(targets) = &options.targets {
+        groups.retain(|g| targets.contains(&g.setup.target));
+    }
     if let Some(only) = &options.only {
         for group in &mut groups {
             group.families.retain(|f| only.contains(f));
