@@ -12,6 +12,7 @@ mod pool;
 mod redact;
 mod registries;
 mod registry;
+pub mod replication;
 mod retry;
 mod schema;
 mod session;
@@ -20,8 +21,8 @@ pub mod testing;
 pub mod url;
 
 pub use config::{
-    Backoff, Config, DbConfig, DbSection, Isolation, MigrationsConfig, RetryConfig, SessionConfig,
-    SqliteOptions,
+    Backoff, Config, DbConfig, DbSection, Fallback, Isolation, MigrationsConfig, RetryConfig,
+    RoutingConfig, SessionConfig, SqliteOptions,
 };
 pub use error::{ConnectFailure, Error, OrNotFound, Result};
 pub use migrate::{MigrationState, MigrationStatus, Migrations};
@@ -32,4 +33,4 @@ pub use session::Session;
 #[cfg(feature = "macros")]
 pub use sqlreg_macros::test;
 pub use stats::PoolStats;
-pub use url::{Backend, DbUrl, SqliteTarget, UrlConfig, UrlParts};
+pub use url::{Backend, DbUrl, ReplicaParts, ReplicaUrl, SqliteTarget, UrlConfig, UrlParts};

@@ -244,7 +244,7 @@ impl Session {
     /// [`Error::Query`] if the session is not on `DB`'s backend, or if
     /// beginning the transaction fails.
     pub async fn sqlx<DB: sqlx::Database>(&self) -> Result<MappedMutexGuard<'_, DB::Connection>> {
-        let mut state = self.ready().await?;
+        let mut state = self.prepare(true).await?;
         // Only a session that may write can lose work to an abort it did
         // not see; read sessions skip the check at commit.
         state.unobserved = self.mode == Mode::Transaction;
@@ -260,21 +260,41 @@ impl Session {
         })
     }
 
-    /// The state, with the transaction begun if this session has one.
+    /// The state, with the connection ready for the next statement: the
+    /// transaction begun if this session needs one.
     async fn ready(&self) -> Result<MutexGuard<'_, State>, DbErr> {
+        self.prepare(false).await
+    }
+
+    /// As [`ready`](Self::ready); with `needs_transaction`, a read session
+    /// that would run its statements on their own begins a transaction
+    /// (for a savepoint, or statements sqlreg does not see).
+    async fn prepare(&self, needs_transaction: bool) -> Result<MutexGuard<'_, State>, DbErr> {
         let mut state = self.state.lock().await;
         let conn = state.usable()?;
-        if self.mode != Mode::Autocommit && conn.transaction_depth() == 0 {
-            state.beginning = true;
-            let conn = state.usable()?;
-            let read_only = self.mode == Mode::ReadOnly;
-            let begun = self
-                .context
-                .within_limit(conn.begin(read_only, self.isolation))
-                .await;
-            state.beginning = false;
-            self.check(&mut state, begun).await?;
+        if conn.transaction_depth() > 0 {
+            return Ok(state);
         }
+        let read_only = self.mode == Mode::ReadOnly;
+        let transaction = match self.mode {
+            Mode::Transaction => true,
+            Mode::ReadOnly => needs_transaction || !conn.reads_without_transaction(self.isolation),
+            Mode::Autocommit => false,
+        };
+        // Interrupted here, the connection's state is unknown: it is closed.
+        state.beginning = true;
+        let conn = state.usable()?;
+        let prepared = if transaction {
+            let begin = conn.begin(read_only, self.isolation);
+            self.context.within_limit(begin).await
+        } else {
+            // Outside a transaction, autocommit statements must be able to
+            // write and a read session's must not.
+            let access = conn.writes_by_default(self.mode == Mode::Autocommit);
+            self.context.within_limit(access).await
+        };
+        state.beginning = false;
+        self.check(&mut state, prepared).await?;
         Ok(state)
     }
 

@@ -4,6 +4,7 @@
 
 mod parse;
 mod parts;
+mod replica;
 mod sqlx_url;
 mod url_config;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub use self::parts::UrlParts;
+pub use self::replica::{ReplicaParts, ReplicaUrl};
 pub use self::url_config::UrlConfig;
 use crate::redact;
 
@@ -118,7 +120,9 @@ impl DbUrl {
     }
 
     /// The server's host (without IPv6 brackets); `localhost` when the URL
-    /// names none. `None` for SQLite.
+    /// names none. `None` for SQLite. A host that starts with `/` is the
+    /// directory of a PostgreSQL server's unix socket, as libpq reads it:
+    /// sqlreg connects to `<dir>/.s.PGSQL.<port>`.
     #[must_use]
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()
@@ -219,6 +223,10 @@ impl DbUrl {
                 out.push('@');
             }
             match self.host.as_deref() {
+                // libpq's form for a socket directory; sqlx reads it too.
+                Some(host) if parse::is_socket_dir(host) => {
+                    out.extend(utf8_percent_encode(host, COMPONENT));
+                }
                 Some(host) if host.contains(':') => out.push_str(&format!("[{host}]")),
                 Some(host) => out.push_str(host),
                 None => {}

@@ -292,12 +292,14 @@ fn misspelled_url_key_keeps_its_path() {
 
 #[test]
 fn unknown_key_far_from_any_lists_the_valid_ones() {
-    let yaml = "core_lib:\n  db:\n    url: sqlite://\n    replicas: []\n";
+    let yaml = "core_lib:\n  db:\n    url: sqlite://\n    shards: []\n";
     let (path, message) = config_error(db(yaml));
-    assert_eq!(path, "core_lib.db.replicas");
+    assert_eq!(path, "core_lib.db.shards");
     assert!(!message.contains("did you mean"), "{message}");
     assert!(
-        message.contains("valid keys: log_queries, create_db, session, url, sqlite"),
+        message.contains(
+            "valid keys: log_queries, create_db, session, url, replicas, routing, sqlite"
+        ),
         "{message}"
     );
 }

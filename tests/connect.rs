@@ -199,3 +199,43 @@ on_servers!(
     silent_server_times_out,
     registry_debug_and_url_hide_the_password,
 );
+
+/// A `url.host` that is a directory is the server's unix-socket directory,
+/// as libpq (and core-lib through psycopg) reads it: the registry connects
+/// through `<dir>/.s.PGSQL.<port>`, not over TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_host_that_is_a_directory_connects_through_the_unix_socket() {
+    if common::maintenance_config(Kind::Postgres).is_none() {
+        return;
+    }
+    let dir = std::env::var("SQLREG_TEST_PG_SOCKET_DIR")
+        .expect("SQLREG_TEST_PG_SOCKET_DIR is not set: run the suite through scripts/test.sh");
+    let yaml = format!(
+        "db:
+  create_db: false
+  url:
+    protocol: postgresql
+    username: ${{oc.env:SQLREG_TEST_USER}}
+    password: ${{oc.env:SQLREG_TEST_PASSWORD}}
+    host: {dir}
+    port: ${{oc.env:SQLREG_TEST_PG_PORT}}
+    file: ${{oc.env:SQLREG_TEST_DATABASE,sqlreg_test}}
+"
+    );
+    let config = Config::from_yaml_str(&yaml).unwrap().at("db").unwrap();
+    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    assert_eq!(registry.url().host(), Some(dir.as_str()));
+    // The server says the session came through a socket: no client address.
+    let over_tcp: bool = registry
+        .session(async |s| {
+            let mut conn = s.sqlx::<sqlx::Postgres>().await?;
+            let tcp: bool = sqlx::query_scalar("SELECT inet_client_addr() IS NOT NULL")
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok::<_, sqlreg::Error>(tcp)
+        })
+        .await
+        .unwrap();
+    assert!(!over_tcp, "the session came over TCP");
+    registry.close().await;
+}

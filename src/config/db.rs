@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::transaction::{Isolation, RetryConfig};
-use super::{MigrationsConfig, defaults, lenient};
+use super::{MigrationsConfig, RoutingConfig, defaults, lenient};
 use crate::error::{Error, Result};
-use crate::url::UrlConfig;
+use crate::url::{Backend, DbUrl, ReplicaUrl, UrlConfig};
 
 /// One database's section (core-lib's `db:` block).
 ///
@@ -27,8 +27,17 @@ pub struct DbConfig {
     /// Pool sizing and timeouts.
     #[serde(default)]
     pub session: SessionConfig,
-    /// Where the database is: one string or its parts.
+    /// Where the database is: one string or its parts. With `replicas`, the
+    /// primary: it takes every session that may write.
     pub url: UrlConfig,
+    /// Read replicas of `url` (default none): each a URL string, or the parts
+    /// that differ from `url` (`{ host: replica2 }`). See
+    /// [`DbConfig::replica_urls`].
+    #[serde(default)]
+    pub replicas: Vec<ReplicaUrl>,
+    /// How read sessions use the replicas.
+    #[serde(default)]
+    pub routing: RoutingConfig,
     /// SQLite connection settings; ignored for other backends.
     #[serde(default)]
     pub sqlite: SqliteOptions,
@@ -136,6 +145,71 @@ impl DbConfig {
         self
     }
 
+    /// Adds a read replica.
+    #[must_use]
+    pub fn replica(mut self, replica: impl Into<ReplicaUrl>) -> Self {
+        self.replicas.push(replica.into());
+        self
+    }
+
+    /// Replaces the `routing` block.
+    #[must_use]
+    pub fn routing(mut self, routing: RoutingConfig) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// The replicas' URLs, each resolved against the primary's `url`, in the
+    /// order written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Url`] if `url` cannot be built; [`Error::Config`] at
+    /// `replicas[i]` for the first replica whose URL cannot be built, that is
+    /// another kind of server than `url`, or that is `url`'s own server.
+    pub fn replica_urls(&self) -> Result<Vec<DbUrl>> {
+        let primary = self.url.to_db_url()?;
+        if primary.backend() == Backend::Sqlite && !self.replicas.is_empty() {
+            return Err(Error::config(
+                "replicas",
+                "SQLite has no replicas: a SQLite file is read and written in one place",
+            ));
+        }
+        self.replicas
+            .iter()
+            .enumerate()
+            .map(|(index, replica)| {
+                let path = format!("replicas[{index}]");
+                let url = replica.to_db_url(&primary).map_err(|err| match err {
+                    Error::Url { url, message } => {
+                        Error::config(&path, format!("invalid database url `{url}`: {message}"))
+                    }
+                    other => other,
+                })?;
+                if url.backend() != primary.backend() {
+                    return Err(Error::config(
+                        path,
+                        format!(
+                            "a replica is the same kind of server as `url` ({}), found {}",
+                            primary.backend(),
+                            url.backend()
+                        ),
+                    ));
+                }
+                if (url.host(), url.port()) == (primary.host(), primary.port()) {
+                    return Err(Error::config(
+                        path,
+                        format!(
+                            "`{url}` is the server of `url` itself; a replica names \
+                             its own host or port"
+                        ),
+                    ));
+                }
+                Ok(url)
+            })
+            .collect()
+    }
+
     /// Replaces the `sqlite` block.
     #[must_use]
     pub fn sqlite(mut self, sqlite: SqliteOptions) -> Self {
@@ -223,7 +297,8 @@ impl DbConfig {
             "sqlite.synchronous",
             &SYNCHRONOUS_MODES,
         )?;
-        self.url.to_db_url().map(drop)
+        self.url.to_db_url()?;
+        self.replica_urls().map(drop)
     }
 }
 
@@ -246,6 +321,8 @@ impl fmt::Debug for DbConfig {
             .field("create_db", &self.create_db)
             .field("session", &self.session)
             .field("url", &self.url)
+            .field("replicas", &self.replicas)
+            .field("routing", &self.routing)
             .field("sqlite", &self.sqlite)
             .field("migrations", &self.migrations)
             .finish()

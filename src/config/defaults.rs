@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::transaction::{Backoff, Isolation, RetryConfig};
-use super::{DbConfig, SessionConfig, SqliteOptions};
+use super::{DbConfig, Fallback, RoutingConfig, SessionConfig, SqliteOptions};
 use crate::url::UrlConfig;
 
 /// Statements can carry personal data: log them only when asked.
@@ -50,6 +50,29 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const SYNCHRONOUS: &str = "normal";
 /// SQLite ignores foreign keys unless told: match what PostgreSQL and MySQL enforce.
 pub(crate) const FOREIGN_KEYS: bool = true;
+
+/// Seconds, not minutes: a read that is 5 s old is what most pages can show;
+/// a replica further behind is usually stuck, not slow.
+pub(crate) const REPLICA_MAX_LAG: Duration = Duration::from_secs(5);
+/// Users expect to see what they just saved (Rails and Django do the same by
+/// default): a read after a committed write waits for, or skips, a replica
+/// that has not replayed it.
+pub(crate) const READ_YOUR_WRITES: bool = true;
+/// Replicas exist to take reads off the primary; it serves them only when asked.
+pub(crate) const PRIMARY_READS: bool = false;
+/// A slower read beats a failed one: the primary always has the data.
+pub(crate) const FALLBACK: Fallback = Fallback::Primary;
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            replica_max_lag: REPLICA_MAX_LAG,
+            read_your_writes: READ_YOUR_WRITES,
+            primary_reads: PRIMARY_READS,
+            fallback: FALLBACK,
+        }
+    }
+}
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -109,6 +132,8 @@ impl DbConfig {
             create_db: CREATE_DB,
             session: SessionConfig::default(),
             url: url.into(),
+            replicas: Vec::new(),
+            routing: RoutingConfig::default(),
             sqlite: SqliteOptions::default(),
             migrations: None,
         }

@@ -76,21 +76,62 @@ impl Conn {
         isolation: Option<Isolation>,
     ) -> Result<(), sqlx::Error> {
         let outermost = self.transaction_depth() == 0;
+        // MariaDB's DDL commits implicitly and runs outside the transaction,
+        // so a write transaction needs a connection that writes by default.
+        if outermost && !read_only && matches!(self, Self::MySql(_)) {
+            self.writes_by_default(true).await?;
+        }
         match self {
             Self::Sqlite(conn) => {
                 let statement = sqlite::begin_statement(read_only).filter(|_| outermost);
                 <Sqlite as Database>::TransactionManager::begin(conn, statement).await
             }
             Self::Postgres(conn) => {
-                let statement =
-                    postgres::begin_statement(read_only, isolation).filter(|_| outermost);
+                let statement = outermost.then(|| postgres::begin_statement(read_only, isolation));
                 <Postgres as Database>::TransactionManager::begin(conn, statement).await
             }
             Self::MySql(conn) => {
-                let statement = mysql::begin_statement(read_only, isolation).filter(|_| outermost);
+                let statement = outermost.then(|| mysql::begin_statement(read_only, isolation));
                 <MySql as Database>::TransactionManager::begin(conn, statement).await
             }
         }
+    }
+
+    /// Whether a read-only session at `isolation` may run its statements
+    /// without a transaction and see the same rows: when each statement
+    /// takes its own snapshot anyway (READ COMMITTED).
+    pub(crate) fn reads_without_transaction(&self, isolation: Option<Isolation>) -> bool {
+        match self {
+            Self::Sqlite(_) => sqlite::reads_without_transaction(isolation),
+            Self::Postgres(_) => postgres::reads_without_transaction(isolation),
+            Self::MySql(_) => mysql::reads_without_transaction(isolation),
+        }
+    }
+
+    /// Makes statements outside a transaction able to write (`writes`) or
+    /// refused by the server when they try, so that a read session that
+    /// skips BEGIN still cannot write. PostgreSQL session connections open
+    /// refusing such writes (a write session names READ WRITE in its BEGIN;
+    /// an autocommit one lifts the default once per connection), MariaDB
+    /// ones allowing them (a read session at READ COMMITTED makes the
+    /// connection read-only first). Costs a round trip only when the
+    /// default changes; SQLite does not enforce read-only access, so there
+    /// it costs nothing.
+    pub(crate) async fn writes_by_default(&mut self, writes: bool) -> Result<(), sqlx::Error> {
+        let current = each_backend!(self, Conn(conn) => conn.writes_by_default());
+        if current == writes {
+            return Ok(());
+        }
+        let statement = match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(_) => Some(postgres::default_access_statement(writes)),
+            Self::MySql(_) => Some(mysql::default_access_statement(writes)),
+        };
+        if let Some(sql) = statement {
+            self.execute_unprepared(sql).await?;
+        }
+        each_backend!(self, Conn(conn) => conn.set_writes_by_default(writes));
+        Ok(())
     }
 
     /// What `err`, just returned by a statement inside a transaction, did to

@@ -106,16 +106,25 @@ pub(super) fn with_logging<O: ConnectOptions>(options: O, config: &DbConfig) -> 
     }
 }
 
-/// Both pools of one database from the backend's connect options: sqlreg's
-/// pool for sessions and the engine's sqlx pool. `setup` is SQL run on every
-/// new connection (a backend's per-session settings).
+/// How one pool opens its connections: the connect options, then SQL run on
+/// every new connection (a backend's per-session settings).
+pub(super) struct Opening<DB: Database> {
+    pub(super) options: <DB::Connection as Connection>::Options,
+    pub(super) setup: Option<String>,
+    /// Whether statements outside a transaction may write on a new
+    /// connection (see `Conn::writes_by_default`).
+    pub(super) writes_by_default: bool,
+}
+
+/// Both pools of one database: sqlreg's pool for sessions and the engine's
+/// sqlx pool.
 pub(super) fn pools<DB: Database>(
-    options: <DB::Connection as Connection>::Options,
+    sessions: Opening<DB>,
+    engine: Opening<DB>,
     url: &DbUrl,
     config: &DbConfig,
     counters: Arc<Counters>,
     classify: ClassifyDatabaseError,
-    setup: Option<String>,
 ) -> Pools<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -126,15 +135,16 @@ where
         detail: redact(&url, &err.to_string()),
     });
     let sessions = ConnectionPool::new(
-        options.clone(),
-        setup.clone().map(setup_hook::<DB>),
+        sessions.options,
+        sessions.setup.map(setup_hook::<DB>),
+        sessions.writes_by_default,
         explain,
         &config.session,
         Arc::clone(&counters),
     );
     Pools {
         sessions,
-        engine: engine::engine_pool(options, config, counters, setup),
+        engine: engine::engine_pool(engine.options, config, counters, engine.setup),
     }
 }
 

@@ -1,6 +1,8 @@
 //! MySQL and MariaDB: connect options from the URL, a per-connection
 //! statement time limit, and `CREATE DATABASE IF NOT EXISTS`.
 
+pub(super) mod replication;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{AssertSqlSafe, Connection, Executor, MySql, SqlSafeStr, SqlStr};
 
 use super::conflict::{Aborted, mysql_number};
-use super::connect;
+use super::connect::{self, Opening};
 use super::{Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
@@ -30,7 +32,21 @@ pub(super) async fn open(
         .session
         .statement_timeout
         .map(|limit| format!("SET SESSION max_statement_time = {}", limit.as_secs_f64()));
-    let pools = connect::pools::<MySql>(options, url, config, counters, classify, setup);
+    // Connections open writable: DDL commits the transaction around it and
+    // runs outside it, so a write session needs a writable default (see
+    // `begin_statement`). Read sessions name READ ONLY in START TRANSACTION,
+    // or, at READ COMMITTED, make the connection read-only first.
+    let sessions = Opening {
+        options: options.clone(),
+        setup: setup.clone(),
+        writes_by_default: true,
+    };
+    let engine = Opening {
+        options,
+        setup,
+        writes_by_default: true,
+    };
+    let pools = connect::pools(sessions, engine, url, config, counters, classify);
     Ok(Opened {
         pool: Pool::MySql(pools),
         memory: None,
@@ -83,22 +99,38 @@ pub(super) async fn aborts_transaction(conn: &mut MySqlConnection, err: &sqlx::E
 
 /// The statement that begins a transaction. `START TRANSACTION` cannot carry
 /// an isolation level, so the level is set for the next transaction in the
-/// same query: still one round trip.
-pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> Option<SqlStr> {
+/// same query: still one round trip. The access mode is always named, as a
+/// connection a read session made read-only may come next.
+pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> SqlStr {
     let start = if read_only {
         "START TRANSACTION READ ONLY"
     } else {
-        "START TRANSACTION"
+        "START TRANSACTION READ WRITE"
     };
     match isolation {
-        Some(level) => Some(
-            AssertSqlSafe(format!(
-                "SET TRANSACTION ISOLATION LEVEL {}; {start}",
-                level.sql()
-            ))
-            .into_sql_str(),
-        ),
-        None => read_only.then(|| start.into_sql_str()),
+        Some(level) => AssertSqlSafe(format!(
+            "SET TRANSACTION ISOLATION LEVEL {}; {start}",
+            level.sql()
+        ))
+        .into_sql_str(),
+        None => start.into_sql_str(),
+    }
+}
+
+/// Whether a read-only session may run its statements without a
+/// transaction: only under READ COMMITTED, asked for explicitly. MariaDB's
+/// default, REPEATABLE READ, gives every statement of a transaction the
+/// first one's snapshot, which separate statements would not share.
+pub(super) fn reads_without_transaction(isolation: Option<Isolation>) -> bool {
+    isolation == Some(Isolation::ReadCommitted)
+}
+
+/// Changes whether statements outside a transaction may write.
+pub(super) fn default_access_statement(writes: bool) -> &'static str {
+    if writes {
+        "SET SESSION TRANSACTION READ WRITE"
+    } else {
+        "SET SESSION TRANSACTION READ ONLY"
     }
 }
 
@@ -194,17 +226,12 @@ mod tests {
 
     #[test]
     fn begin_sets_the_level_in_the_same_query() {
-        let begin = |read_only, level| {
-            super::begin_statement(read_only, level).map(|sql| sql.as_str().to_owned())
-        };
-        assert_eq!(begin(false, None), None);
+        let begin = |read_only, level| super::begin_statement(read_only, level).as_str().to_owned();
+        assert_eq!(begin(false, None), "START TRANSACTION READ WRITE");
+        assert_eq!(begin(true, None), "START TRANSACTION READ ONLY");
         assert_eq!(
-            begin(true, None).as_deref(),
-            Some("START TRANSACTION READ ONLY")
-        );
-        assert_eq!(
-            begin(false, Some(Isolation::Serializable)).as_deref(),
-            Some("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; START TRANSACTION")
+            begin(false, Some(Isolation::Serializable)),
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; START TRANSACTION READ WRITE"
         );
     }
 

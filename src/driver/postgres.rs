@@ -1,6 +1,8 @@
 //! PostgreSQL: connect options from the URL, `statement_timeout` per
 //! connection, and `CREATE DATABASE` through the `postgres` maintenance database.
 
+pub(super) mod replication;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Postgres, SqlSafeStr, SqlStr};
 
 use super::conflict::{Aborted, postgres_code};
-use super::connect;
+use super::connect::{self, Opening};
 use super::{Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
@@ -28,7 +30,21 @@ pub(super) async fn open(
         create_database(url, config, &options).await
     })
     .await?;
-    let pools = connect::pools::<Postgres>(options, url, config, counters, classify, None);
+    let sessions = Opening {
+        options: options
+            .clone()
+            .options([("default_transaction_read_only", "on")]),
+        setup: None,
+        // Read sessions then need no BEGIN READ ONLY; write sessions say
+        // READ WRITE in their BEGIN, and DDL is transactional.
+        writes_by_default: false,
+    };
+    let engine = Opening {
+        options,
+        setup: None,
+        writes_by_default: true,
+    };
+    let pools = connect::pools(sessions, engine, url, config, counters, classify);
     Ok(Opened {
         pool: Pool::Postgres(pools),
         memory: None,
@@ -73,17 +89,38 @@ pub(super) fn aborts_transaction(err: &sqlx::Error) -> Aborted {
 }
 
 /// The statement that begins a transaction: PostgreSQL takes the isolation
-/// level and the access mode in `BEGIN` itself, so neither costs a round trip.
-pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> Option<SqlStr> {
+/// level and the access mode in `BEGIN` itself, so neither costs a round
+/// trip. The access mode is always named: session connections default to
+/// read-only.
+pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> SqlStr {
     let mut statement = String::from("BEGIN");
     if let Some(level) = isolation {
         statement.push_str(" ISOLATION LEVEL ");
         statement.push_str(level.sql());
     }
-    if read_only {
-        statement.push_str(" READ ONLY");
+    statement.push_str(if read_only {
+        " READ ONLY"
+    } else {
+        " READ WRITE"
+    });
+    AssertSqlSafe(statement).into_sql_str()
+}
+
+/// Whether a read-only session may run its statements without a
+/// transaction and still see what it would see inside one: under READ
+/// COMMITTED (PostgreSQL's default) every statement takes its own snapshot
+/// either way.
+pub(super) fn reads_without_transaction(isolation: Option<Isolation>) -> bool {
+    matches!(isolation, None | Some(Isolation::ReadCommitted))
+}
+
+/// Changes whether statements outside a transaction may write.
+pub(super) fn default_access_statement(writes: bool) -> &'static str {
+    if writes {
+        "SET default_transaction_read_only = off"
+    } else {
+        "SET default_transaction_read_only = on"
     }
-    (statement.len() > "BEGIN".len()).then(|| AssertSqlSafe(statement).into_sql_str())
 }
 
 /// `CREATE DATABASE "<name>"` on the maintenance database; a database created
@@ -185,14 +222,12 @@ mod tests {
 
     #[test]
     fn begin_carries_isolation_and_access_mode() {
-        let begin = |read_only, level| {
-            super::begin_statement(read_only, level).map(|sql| sql.as_str().to_owned())
-        };
-        assert_eq!(begin(false, None), None);
-        assert_eq!(begin(true, None).as_deref(), Some("BEGIN READ ONLY"));
+        let begin = |read_only, level| super::begin_statement(read_only, level).as_str().to_owned();
+        assert_eq!(begin(false, None), "BEGIN READ WRITE");
+        assert_eq!(begin(true, None), "BEGIN READ ONLY");
         assert_eq!(
-            begin(true, Some(Isolation::Serializable)).as_deref(),
-            Some("BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY")
+            begin(true, Some(Isolation::Serializable)),
+            "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"
         );
     }
 

@@ -8,9 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{SqlStr, Sqlite};
 
 use super::conflict::{Aborted, sqlite_primary_code};
-use super::connect::{self, MemoryDatabase};
+use super::connect::{self, MemoryDatabase, Opening};
 use super::{Opened, Pool};
-use crate::config::DbConfig;
+use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
 use crate::stats::Counters;
 use crate::url::{DbUrl, SqliteTarget};
@@ -27,7 +27,18 @@ pub(super) async fn open(
     // SQLite creates the file itself (create_if_missing), so there is nothing
     // to create on a server.
     connect::verify::<Sqlite>(&options, url, config, classify, async || Ok(())).await?;
-    let pools = connect::pools::<Sqlite>(options, url, config, counters, classify, None);
+    // SQLite does not enforce read-only access: nothing to change.
+    let sessions = Opening {
+        options: options.clone(),
+        setup: None,
+        writes_by_default: true,
+    };
+    let engine = Opening {
+        options,
+        setup: None,
+        writes_by_default: true,
+    };
+    let pools = connect::pools(sessions, engine, url, config, counters, classify);
     Ok(Opened {
         pool: Pool::Sqlite(pools),
         memory,
@@ -86,6 +97,14 @@ pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFa
 /// Isolation needs no statement: SQLite transactions are always serializable.
 pub(super) fn begin_statement(read_only: bool) -> Option<SqlStr> {
     (!read_only).then(|| sqlx::SqlSafeStr::into_sql_str("BEGIN IMMEDIATE"))
+}
+
+/// Whether a read-only session may run its statements without a
+/// transaction: SQLite transactions are serializable, so only when the
+/// session asked for no more than READ COMMITTED (each statement then sees
+/// its own snapshot, as it would under that level).
+pub(super) fn reads_without_transaction(isolation: Option<Isolation>) -> bool {
+    isolation == Some(Isolation::ReadCommitted)
 }
 
 /// Out of memory, interrupted, I/O error and disk full may roll the whole

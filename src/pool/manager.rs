@@ -26,11 +26,21 @@ pub(crate) type Setup<DB> = Box<
 /// message with the password removed (the driver seam knows how).
 pub(crate) type Explain = Box<dyn Fn(&sqlx::Error) -> ConnectError + Send + Sync>;
 
+/// A pooled connection and the one thing sessions may change on it that
+/// outlives them: whether statements outside a transaction may write (see
+/// `driver::Conn::writes_by_default`).
+pub(crate) struct Slot<C> {
+    pub(crate) conn: C,
+    pub(crate) writes_by_default: bool,
+}
+
 /// Opens sqlx connections for the pool and decides at checkout whether an
 /// idle one may be handed out again.
 pub(crate) struct SqlxManager<DB: Database> {
     options: <DB::Connection as Connection>::Options,
     setup: Option<Setup<DB>>,
+    /// What `setup` leaves a new connection's default access mode at.
+    writes_by_default: bool,
     explain: Explain,
     recycle: Option<Duration>,
     pre_ping: bool,
@@ -50,6 +60,7 @@ impl<DB: Database> SqlxManager<DB> {
     pub(super) fn new(
         options: <DB::Connection as Connection>::Options,
         setup: Option<Setup<DB>>,
+        writes_by_default: bool,
         explain: Explain,
         session: &crate::config::SessionConfig,
         counters: Arc<Counters>,
@@ -57,6 +68,7 @@ impl<DB: Database> SqlxManager<DB> {
         Self {
             options,
             setup,
+            writes_by_default,
             explain,
             recycle: session.pool_recycle,
             pre_ping: session.pool_pre_ping,
@@ -104,15 +116,18 @@ impl<DB: Database> SqlxManager<DB> {
 }
 
 impl<DB: Database> managed::Manager for SqlxManager<DB> {
-    type Type = DB::Connection;
+    type Type = Slot<DB::Connection>;
     type Error = ConnectError;
 
-    async fn create(&self) -> Result<DB::Connection, ConnectError> {
+    async fn create(&self) -> Result<Slot<DB::Connection>, ConnectError> {
         match self.connect().await {
             Ok(conn) => {
                 self.counters.created();
                 self.remember(None);
-                Ok(conn)
+                Ok(Slot {
+                    conn,
+                    writes_by_default: self.writes_by_default,
+                })
             }
             Err(err) => {
                 let failure = (self.explain)(&err);
@@ -126,7 +141,7 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
     /// Without pre-ping this costs no round trip and no system call.
     async fn recycle(
         &self,
-        conn: &mut DB::Connection,
+        slot: &mut Slot<DB::Connection>,
         metrics: &Metrics,
     ) -> RecycleResult<ConnectError> {
         // deadpool recycles exactly the idle connections checkouts take.
@@ -135,7 +150,8 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
             return Err(RecycleError::message("older than pool_recycle"));
         }
         if self.pre_ping {
-            conn.ping()
+            slot.conn
+                .ping()
                 .await
                 .map_err(|err| RecycleError::Backend((self.explain)(&err)))?;
         }

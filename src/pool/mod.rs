@@ -64,15 +64,24 @@ impl<DB: Database> Clone for ConnectionPool<DB> {
 
 impl<DB: Database> ConnectionPool<DB> {
     /// A pool that opens connections with `options` (then runs `setup` on
-    /// each) when checkouts need them, never ahead of time.
+    /// each, and records `writes_by_default` with each) when checkouts need
+    /// them, never ahead of time.
     pub(crate) fn new(
         options: <DB::Connection as Connection>::Options,
         setup: Option<Setup<DB>>,
+        writes_by_default: bool,
         explain: Explain,
         session: &SessionConfig,
         counters: Arc<Counters>,
     ) -> Self {
-        let manager = SqlxManager::new(options, setup, explain, session, counters);
+        let manager = SqlxManager::new(
+            options,
+            setup,
+            writes_by_default,
+            explain,
+            session,
+            counters,
+        );
         let max = session.pool_size.saturating_add(session.max_overflow);
         let pool = deadpool::managed::Pool::builder(manager)
             .max_size(usize::try_from(max).unwrap_or(usize::MAX))
@@ -147,7 +156,8 @@ impl<DB: Database> ConnectionPool<DB> {
         let idle = self.pool.retain(|_, _| false).removed;
         self.pool.close();
         self.pool.manager().forget_idle();
-        let closing = futures_util::future::join_all(idle.into_iter().map(Connection::close));
+        let closing =
+            futures_util::future::join_all(idle.into_iter().map(|slot| slot.conn.close()));
         let all_back = async {
             let gone = &self.pool.manager().gone;
             loop {

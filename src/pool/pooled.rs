@@ -7,7 +7,7 @@ use deadpool::managed::Object;
 use sqlx::Database;
 use sqlx_core::transaction::TransactionManager;
 
-use super::manager::SqlxManager;
+use super::manager::{Slot, SqlxManager};
 
 /// A pooled sqlx connection; dereferences to the backend's connection.
 ///
@@ -36,19 +36,38 @@ impl<DB: Database> Pooled<DB> {
     pub(crate) fn close_on_release(&mut self) {
         self.close_on_release = true;
     }
+
+    /// Whether statements outside a transaction may write on this connection
+    /// (see [`Slot`]).
+    pub(crate) fn writes_by_default(&self) -> bool {
+        self.slot().writes_by_default
+    }
+
+    /// Records a change of the connection's default access mode.
+    pub(crate) fn set_writes_by_default(&mut self, writes: bool) {
+        self.slot_mut().writes_by_default = writes;
+    }
+
+    fn slot(&self) -> &Slot<DB::Connection> {
+        self.object.as_ref().expect("present until dropped")
+    }
+
+    fn slot_mut(&mut self) -> &mut Slot<DB::Connection> {
+        self.object.as_mut().expect("present until dropped")
+    }
 }
 
 impl<DB: Database> Deref for Pooled<DB> {
     type Target = DB::Connection;
 
     fn deref(&self) -> &DB::Connection {
-        self.object.as_ref().expect("present until dropped")
+        &self.slot().conn
     }
 }
 
 impl<DB: Database> DerefMut for Pooled<DB> {
     fn deref_mut(&mut self) -> &mut DB::Connection {
-        self.object.as_mut().expect("present until dropped")
+        &mut self.slot_mut().conn
     }
 }
 
@@ -61,7 +80,7 @@ impl<DB: Database> Drop for Pooled<DB> {
             return; // the pool is gone: dropping the connection closes it
         };
         let manager = pool.manager();
-        let clean = DB::TransactionManager::get_transaction_depth(&object) == 0;
+        let clean = DB::TransactionManager::get_transaction_depth(&object.conn) == 0;
         let keep =
             !self.close_on_release && clean && !pool.is_closed() && manager.claim_idle_place();
         if keep {

@@ -19,6 +19,12 @@ impl SqlConnectionRegistry {
     pub(crate) async fn migration_conn(&self) -> Result<MigrationConn> {
         let lock = self.inner.pool.migration_lock().await?;
         let mut conn = self.acquire().await?;
+        // Migrators begin their own transactions and run DDL outside them.
+        let writable = conn.writes_by_default(true).await;
+        if let Err(err) = writable {
+            conn.close_on_drop();
+            return Err(err.into());
+        }
         if let Err(err) = conn.lock_migrations().await {
             conn.close_on_drop();
             return Err(Error::Migration {

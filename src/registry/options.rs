@@ -77,6 +77,34 @@ impl SessionOptions<'_> {
             .run(Mode::Transaction, self.isolation, Location::caller(), body)
     }
 
+    /// [`SqlConnectionRegistry::get_read_only`] with these options: at READ
+    /// COMMITTED a read session runs its statements without a transaction
+    /// (see the README's session table).
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlConnectionRegistry::get`].
+    #[track_caller]
+    pub fn get_read_only(&self) -> impl Future<Output = Result<Session>> + Send {
+        self.registry
+            .open_session(Mode::ReadOnly, self.isolation, Location::caller())
+    }
+
+    /// [`SqlConnectionRegistry::read_session`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlConnectionRegistry::read_session`].
+    #[track_caller]
+    pub fn read_session<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: AsyncFnOnce(&Session) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.registry
+            .run(Mode::ReadOnly, self.isolation, Location::caller(), body)
+    }
+
     /// [`SqlConnectionRegistry::transaction`] with these options.
     ///
     /// # Errors

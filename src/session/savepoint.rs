@@ -41,7 +41,7 @@ impl Session {
     }
 
     async fn open_savepoint(&self) -> Result<(), DbErr> {
-        let mut state = self.ready().await?;
+        let mut state = self.prepare(true).await?;
         let begun = state.usable()?.begin(false, None).await;
         self.check(&mut state, begun).await
     }

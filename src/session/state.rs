@@ -12,9 +12,10 @@ pub(super) struct State {
     pub(super) conn: Option<Conn>,
     /// A broken connection is never used again and is closed, not pooled.
     pub(super) broken: bool,
-    /// A BEGIN was sent and its answer not yet read. If the session ends in
-    /// that state (its future was dropped), the server may be inside a
-    /// transaction that sqlx does not know of, so the connection is closed.
+    /// A BEGIN (or a change of the default access mode) was sent and its
+    /// answer not yet read. If the session ends in that state (its future
+    /// was dropped), the server may be inside a transaction that sqlx does
+    /// not know of, so the connection is closed.
     pub(super) beginning: bool,
     /// Set once a statement made the server abort the transaction: nothing
     /// more runs in it, and commit refuses.

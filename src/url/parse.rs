@@ -54,6 +54,13 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
             query: c.query,
         });
     }
+    if backend == Backend::MySql && host.as_deref().is_some_and(is_socket_dir) {
+        return Err(
+            "a MySQL/MariaDB host cannot be a directory; give the server's socket \
+                    file as the query parameter `unix_socket` (url.query.unix_socket)"
+                .to_owned(),
+        );
+    }
     Ok(DbUrl {
         dialect: c.dialect,
         backend,
@@ -65,6 +72,12 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
         sqlite: None,
         query: c.query,
     })
+}
+
+/// A host that starts with `/` is the directory of the server's unix socket,
+/// as libpq (and so psycopg and core-lib) reads it.
+pub(super) fn is_socket_dir(host: &str) -> bool {
+    host.starts_with('/')
 }
 
 /// No name, an empty one, or `:memory:` is an in-memory database.
@@ -124,17 +137,46 @@ fn components(text: &str) -> Result<Components, String> {
         },
         None => (None, None),
     };
+    let mut query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     Ok(Components {
         dialect: dialect.to_owned(),
         username: username.map(|u| decode(u, "user name")).transpose()?,
         password: password.map(|p| decode(p, "password")).transpose()?,
-        host: host.map(str::to_owned),
+        host: socket_host(host, &mut query)?,
         port,
         database: database.map(|d| decode(d, "database")).transpose()?,
-        query: url::form_urlencoded::parse(query.as_bytes())
-            .into_owned()
-            .collect(),
+        query,
     })
+}
+
+/// The host, with a unix-socket directory written either way libpq reads
+/// it: percent-encoded in place of the host (`postgresql://%2Fvar%2Frun%2Fpostgresql/db`)
+/// or, with no host, as the one `host` query parameter
+/// (`postgresql://user@/db?host=/var/run/postgresql`, SQLAlchemy's form),
+/// which then leaves the query.
+fn socket_host(
+    host: Option<&str>,
+    query: &mut Vec<(String, String)>,
+) -> Result<Option<String>, String> {
+    if let Some(host) = host {
+        let decoded = decode(host, "host")?;
+        return Ok(Some(if is_socket_dir(&decoded) {
+            decoded
+        } else {
+            host.to_owned()
+        }));
+    }
+    let mut hosts = query.iter().filter(|(key, _)| key == "host");
+    match (hosts.next(), hosts.next()) {
+        (Some((_, dir)), None) if is_socket_dir(dir) => {
+            let dir = dir.clone();
+            query.retain(|(key, _)| key != "host");
+            Ok(Some(dir))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// `user:password` and what follows the `@`. The user info ends at the last

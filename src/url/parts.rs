@@ -26,7 +26,9 @@ pub struct UrlParts {
     /// Password (plain text; encoded when the URL is built). Needs `username`.
     #[serde(default)]
     pub password: Option<String>,
-    /// Server host name or IP address (IPv6 without brackets); `localhost` if absent.
+    /// Server host name or IP address (IPv6 without brackets); `localhost` if
+    /// absent. A directory (`/var/run/postgresql`) is where a PostgreSQL
+    /// server's unix socket is, as libpq reads it.
     #[serde(default)]
     pub host: Option<String>,
     /// Server port; the backend's default if absent.
@@ -207,7 +209,7 @@ impl fmt::Debug for UrlParts {
 }
 
 /// A port as a number or numeric string (from `${oc.env:..}`); `null` is absent.
-fn lenient_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+pub(super) fn lenient_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
     match Scalar::deserialize(d)? {
         Scalar::Null => Ok(None),
         Scalar::Number(n) => n
@@ -226,7 +228,9 @@ fn lenient_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error
 }
 
 /// Query values as text, whatever scalar YAML made of them.
-fn lenient_query<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+pub(super) fn lenient_query<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     let raw = Option::<BTreeMap<String, Scalar>>::deserialize(d)?.unwrap_or_default();
     Ok(raw
         .into_iter()

@@ -225,6 +225,44 @@ mod tests {
     }
 
     #[test]
+    fn a_host_that_is_a_directory_is_a_unix_socket_for_sqlx() {
+        let parts = UrlParts::new("postgresql")
+            .credentials("app", "pw")
+            .host("/var/run/postgresql")
+            .port(5433)
+            .file("app");
+        let from_parts = DbUrl::from_parts(&parts).unwrap();
+        assert_eq!(from_parts.host(), Some("/var/run/postgresql"));
+        assert_eq!(
+            from_parts.redacted(),
+            "postgresql://app:***@%2Fvar%2Frun%2Fpostgresql:5433/app"
+        );
+        let options = PgConnectOptions::from_str(&from_parts.to_sqlx_url()).unwrap();
+        assert_eq!(
+            options.get_socket().map(|dir| dir.as_path()),
+            Some(std::path::Path::new("/var/run/postgresql"))
+        );
+        assert_eq!(options.get_port(), 5433);
+        assert_eq!(options.get_database(), Some("app"));
+        // libpq's and SQLAlchemy's string forms say the same.
+        for text in [
+            "postgresql://app:pw@%2Fvar%2Frun%2Fpostgresql:5433/app",
+            "postgresql://app:pw@:5433/app?host=/var/run/postgresql",
+        ] {
+            let parsed: DbUrl = text.parse().unwrap();
+            assert_eq!(parsed.to_sqlx_url(), from_parts.to_sqlx_url(), "{text}");
+            assert!(parsed.query().is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_mysql_host_that_is_a_directory_says_where_the_socket_goes() {
+        let parts = UrlParts::new("mariadb").host("/run/mysqld").file("app");
+        let err = DbUrl::from_parts(&parts).unwrap_err().to_string();
+        assert!(err.contains("unix_socket"), "{err}");
+    }
+
+    #[test]
     fn unknown_postgres_params_are_dropped_not_fatal() {
         let url: DbUrl = "postgresql+asyncpg://u@h/db?connect_timeout=5&sslmode=require"
             .parse()

@@ -25,9 +25,11 @@ pub async fn relayed(db: &TestDb) -> (SqlConnectionRegistry, CountingProxy) {
     config.session.pool_size = 1;
     config.session.max_overflow = 0;
     let registry = SqlConnectionRegistry::connect(config).await.unwrap();
-    let warm = registry.connection().await.unwrap();
+    // Opens the one connection; a session leaves its default access as it
+    // was opened (an autocommit one would not).
+    let warm = registry.get().await.unwrap();
     warm.execute_unprepared("SELECT 1").await.unwrap();
-    drop(warm);
+    warm.commit().await.unwrap();
     tokio::time::sleep(SETTLE).await;
     (registry, proxy)
 }

@@ -1,6 +1,7 @@
 //! `sqlreg check`: validate the config, then for each database show its
 //! resolved settings (password masked), connect, ping, and say whether
-//! `create_db` would create anything. Changes nothing on the server.
+//! `create_db` would create anything; with `replicas`, each host's role,
+//! position, lag and round trip. Changes nothing on the server.
 //! `--json` prints the same report as one JSON document.
 
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, Statement};
 use serde::Serialize;
+use sqlreg::replication::{self, HostProbe};
 use sqlreg::{Backend, Config, ConnectFailure, DbConfig, DbSection, Error, SqlConnectionRegistry};
 
 use crate::Failure;
@@ -52,8 +54,29 @@ struct SectionReport {
     database: Option<&'static str>,
     server: Option<String>,
     round_trip_ms: Option<f64>,
+    /// With `replicas`: the primary (`url`) and each replica, as probed.
+    hosts: Vec<HostReport>,
     /// `OK` or `FAILED`.
     status: &'static str,
+    error: Option<String>,
+}
+
+/// One host of a section with `replicas`.
+#[derive(Serialize)]
+struct HostReport {
+    url: String,
+    /// `primary` for `url`, `replica` for an item of `replicas`.
+    configured_as: &'static str,
+    /// `primary` or `standby`, as the server says.
+    role: Option<String>,
+    timeline: Option<u64>,
+    /// What a primary has written / a standby has replayed.
+    position: Option<String>,
+    round_trip_ms: Option<f64>,
+    /// Seconds a standby is behind the primary.
+    lag: Option<f64>,
+    /// Whether routing would skip the replica (`lag` beyond `routing.replica_max_lag`).
+    beyond_max_lag: bool,
     error: Option<String>,
 }
 
@@ -132,6 +155,7 @@ async fn check(config: &Config, section: &DbSection) -> SectionReport {
         database: None,
         server: None,
         round_trip_ms: None,
+        hosts: Vec::new(),
         status: "FAILED",
         error: None,
     };
@@ -153,7 +177,13 @@ async fn check(config: &Config, section: &DbSection) -> SectionReport {
                     report.server = Some(version);
                     report.round_trip_ms = Some(millis(round_trip));
                     report.status = "OK";
-                    report
+                    if db.replicas.is_empty() {
+                        return report;
+                    }
+                    match replication::probe_hosts(&db).await {
+                        Ok(hosts) => report.with_hosts(&db, &hosts, mask),
+                        Err(err) => report.failed(&err, mask),
+                    }
                 }
                 Err(err) => report.failed(&err, mask),
             }
@@ -171,6 +201,48 @@ async fn check(config: &Config, section: &DbSection) -> SectionReport {
 }
 
 impl SectionReport {
+    /// The probed hosts; one that cannot be reached fails the section.
+    fn with_hosts(
+        mut self,
+        db: &DbConfig,
+        hosts: &[HostProbe],
+        mask: impl Fn(&str) -> String,
+    ) -> Self {
+        let max_lag = db.routing.replica_max_lag;
+        for host in hosts {
+            let mut line = HostReport {
+                url: mask(&host.url),
+                configured_as: if host.replica { "replica" } else { "primary" },
+                role: None,
+                timeline: None,
+                position: None,
+                round_trip_ms: None,
+                lag: None,
+                beyond_max_lag: false,
+                error: None,
+            };
+            match &host.state {
+                Ok(state) => {
+                    line.role = Some(state.role.to_string());
+                    line.timeline = state.timeline;
+                    line.position = state.position.as_ref().map(ToString::to_string);
+                    line.round_trip_ms = Some(millis(state.round_trip));
+                    line.lag = state.lag.map(|lag| lag.as_secs_f64());
+                    line.beyond_max_lag = state.lag.is_some_and(|lag| lag > max_lag);
+                }
+                Err(err) => {
+                    let error = mask(&err.to_string());
+                    self.error
+                        .get_or_insert_with(|| format!("{}: {error}", line.url));
+                    self.status = "FAILED";
+                    line.error = Some(error);
+                }
+            }
+            self.hosts.push(line);
+        }
+        self
+    }
+
     fn failed(mut self, err: &Error, mask: impl Fn(&str) -> String) -> Self {
         self.error = Some(mask(&err.to_string()));
         self.status = "FAILED";
@@ -271,6 +343,9 @@ fn print_text(report: &Report) {
         if let Some(round_trip) = db.round_trip_ms {
             line("ping", &format!("{round_trip:.2} ms round trip"));
         }
+        for host in &db.hosts {
+            line(host.configured_as, &host.describe());
+        }
         if let Some(error) = &db.error {
             line("error", error);
         }
@@ -281,6 +356,33 @@ fn print_text(report: &Report) {
         println!("\nall {total} reachable");
     } else {
         println!("\n{} of {total} failed", report.failed);
+    }
+}
+
+impl HostReport {
+    /// `<url>: standby, timeline 1, at 0/3000148, lag 0.000s, 0.21 ms round trip`.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        parts.extend(self.role.clone());
+        parts.extend(self.timeline.map(|t| format!("timeline {t}")));
+        parts.extend(self.position.as_ref().map(|p| format!("at {p}")));
+        if let Some(lag) = self.lag {
+            let beyond = if self.beyond_max_lag {
+                " (beyond routing.replica_max_lag: reads skip it)"
+            } else {
+                ""
+            };
+            parts.push(format!("lag {lag:.3}s{beyond}"));
+        }
+        if self.configured_as == "replica" && self.role.as_deref() == Some("primary") {
+            parts.push("not replicating: it takes writes".to_owned());
+        }
+        parts.extend(
+            self.round_trip_ms
+                .map(|ms| format!("{ms:.2} ms round trip")),
+        );
+        parts.extend(self.error.clone());
+        format!("{}: {}", self.url, parts.join(", "))
     }
 }
 

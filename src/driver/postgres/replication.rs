@@ -1,0 +1,108 @@
+//! PostgreSQL's side of replication: a host's role and timeline, WAL
+//! locations as [`ReplicationPosition::Lsn`], and waiting for a standby to
+//! replay one (PostgreSQL 15 has no wait function: short polls, bounded).
+
+use std::time::{Duration, Instant};
+
+use sqlx::Postgres;
+use sqlx::postgres::PgConnection;
+
+use super::super::connect;
+use crate::config::DbConfig;
+use crate::error::Result;
+use crate::replication::{ReplicationPosition, Role};
+use crate::url::DbUrl;
+
+/// The first pause between two polls of a standby's replay position; it
+/// doubles up to [`LONGEST_POLL`]. A caught-up standby replays a commit
+/// within about a millisecond here, so the first polls are short.
+const FIRST_POLL: Duration = Duration::from_millis(1);
+/// The longest pause between two polls: a round trip every 16 ms at most.
+const LONGEST_POLL: Duration = Duration::from_millis(16);
+
+/// A plain connection to the host of `url`, as sessions connect.
+pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result<PgConnection> {
+    let options = super::connect_options(url, config)?;
+    connect::connect_once::<Postgres>(&options, config.session.connect_timeout)
+        .await
+        .map_err(|err| connect::connect_error(url, connect::failure(&err, super::classify), &err))
+}
+
+/// Standby or primary, and the timeline it is on: a primary's from the WAL
+/// it writes (`pg_control_checkpoint()` lags a promotion until the next
+/// checkpoint), a standby's from the WAL it receives.
+pub(in crate::driver) async fn role(
+    conn: &mut PgConnection,
+) -> Result<(Role, Option<u64>), sqlx::Error> {
+    let (standby, timeline): (bool, Option<i64>) = sqlx::query_as(
+        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() \
+           THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), \
+                         (SELECT timeline_id FROM pg_control_checkpoint()))::bigint \
+           ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END",
+    )
+    .fetch_one(conn)
+    .await?;
+    let role = if standby {
+        Role::Standby
+    } else {
+        Role::Primary
+    };
+    Ok((role, timeline.and_then(|t| u64::try_from(t).ok())))
+}
+
+/// Where the primary's WAL ends: at least the end of every commit that has
+/// returned. The insert location, not the write location: with
+/// `synchronous_commit = off` a commit returns before its record is written,
+/// and a standby that replayed the write location could still miss it.
+pub(in crate::driver) async fn commit_position(
+    conn: &mut PgConnection,
+) -> Result<Option<ReplicationPosition>, sqlx::Error> {
+    let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
+        .fetch_one(conn)
+        .await?;
+    Ok(Some(parse(&lsn)?))
+}
+
+/// What the host has replayed: a standby's last replayed WAL location; a
+/// primary has everything it wrote.
+pub(in crate::driver) async fn replay_position(
+    conn: &mut PgConnection,
+) -> Result<Option<ReplicationPosition>, sqlx::Error> {
+    let lsn: Option<String> = sqlx::query_scalar(
+        "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                 ELSE pg_current_wal_insert_lsn() END)::text",
+    )
+    .fetch_one(conn)
+    .await?;
+    lsn.as_deref().map(parse).transpose()
+}
+
+/// Polls the replay position until it covers `target` or `bound` has
+/// passed; whether it did.
+pub(in crate::driver) async fn wait_for(
+    conn: &mut PgConnection,
+    target: &ReplicationPosition,
+    bound: Duration,
+) -> Result<bool, sqlx::Error> {
+    let deadline = Instant::now() + bound;
+    let mut pause = FIRST_POLL;
+    loop {
+        if replay_position(conn)
+            .await?
+            .is_some_and(|replayed| replayed.covers(target))
+        {
+            return Ok(true);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(LONGEST_POLL);
+    }
+}
+
+fn parse(lsn: &str) -> Result<ReplicationPosition, sqlx::Error> {
+    lsn.parse()
+        .map_err(|message: String| sqlx::Error::Protocol(message))
+}

@@ -1,0 +1,136 @@
+//! Replication probes, dispatched to each backend's `replication` module:
+//! a host's role, the primary's position after a write, a replica's replay
+//! position, and a bounded wait for a replica to replay a position. SQLite
+//! has no replication: it is a primary and has no positions.
+//!
+//! [`Probe`] borrows any sqlx connection of a backend, so the same probes
+//! run on a [`HostConn`] opened for them and on a pooled connection.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sqlx::mysql::MySqlConnection;
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{Connection, Executor};
+
+use super::{connect, mysql, postgres};
+use crate::config::DbConfig;
+use crate::error::{ConnectFailure, Result};
+use crate::replication::{ReplicationPosition, Role};
+use crate::url::{Backend, DbUrl};
+
+/// A connection of its own to one host, for probing it.
+pub(crate) enum HostConn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+    MySql(MySqlConnection),
+}
+
+/// A connection of one backend, borrowed for a probe.
+pub(crate) enum Probe<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+    MySql(&'c mut MySqlConnection),
+}
+
+impl HostConn {
+    /// Connects to the host of `url` within `connect_timeout`, with the
+    /// options sessions use.
+    ///
+    /// A SQLite file must exist already: probing never creates one.
+    pub(crate) async fn open(url: &DbUrl, config: &DbConfig) -> Result<Self> {
+        match url.backend() {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(&url.to_sqlx_url())
+                    .map_err(|err| connect::connect_error(url, ConnectFailure::Other, &err))?;
+                connect::connect_once::<sqlx::Sqlite>(&options, config.session.connect_timeout)
+                    .await
+                    .map(Self::Sqlite)
+                    .map_err(|err| {
+                        connect::connect_error(url, ConnectFailure::CannotOpenFile, &err)
+                    })
+            }
+            Backend::Postgres => postgres::replication::connect(url, config)
+                .await
+                .map(Self::Postgres),
+            Backend::MySql => mysql::replication::connect(url, config)
+                .await
+                .map(Self::MySql),
+        }
+    }
+
+    /// The probes, on this connection.
+    pub(crate) fn probe(&mut self) -> Probe<'_> {
+        match self {
+            Self::Sqlite(conn) => Probe::Sqlite(conn),
+            Self::Postgres(conn) => Probe::Postgres(conn),
+            Self::MySql(conn) => Probe::MySql(conn),
+        }
+    }
+
+    /// Closes the connection politely; a failure only means it is gone already.
+    pub(crate) async fn close(self) {
+        let _ = match self {
+            Self::Sqlite(conn) => conn.close().await,
+            Self::Postgres(conn) => conn.close().await,
+            Self::MySql(conn) => conn.close().await,
+        };
+    }
+}
+
+impl Probe<'_> {
+    /// Primary or standby, and the timeline (PostgreSQL) it is on.
+    pub(crate) async fn role(self) -> Result<(Role, Option<u64>), sqlx::Error> {
+        match self {
+            Self::Sqlite(_) => Ok((Role::Primary, None)),
+            Self::Postgres(conn) => postgres::replication::role(conn).await,
+            Self::MySql(conn) => mysql::replication::role(conn).await,
+        }
+    }
+
+    /// Where a primary's history ends: a replica that has replayed this
+    /// has every commit that returned before the call. `None` on SQLite.
+    pub(crate) async fn commit_position(self) -> Result<Option<ReplicationPosition>, sqlx::Error> {
+        match self {
+            Self::Sqlite(_) => Ok(None),
+            Self::Postgres(conn) => postgres::replication::commit_position(conn).await,
+            Self::MySql(conn) => mysql::replication::commit_position(conn).await,
+        }
+    }
+
+    /// How far the host has replayed (a primary: all it wrote). `None` on
+    /// SQLite.
+    pub(crate) async fn replay_position(self) -> Result<Option<ReplicationPosition>, sqlx::Error> {
+        match self {
+            Self::Sqlite(_) => Ok(None),
+            Self::Postgres(conn) => postgres::replication::replay_position(conn).await,
+            Self::MySql(conn) => mysql::replication::replay_position(conn).await,
+        }
+    }
+
+    /// Waits at most `bound` for the host to replay `target`; whether it
+    /// did. SQLite has all there is.
+    pub(crate) async fn wait_for(
+        self,
+        target: &ReplicationPosition,
+        bound: Duration,
+    ) -> Result<bool, sqlx::Error> {
+        match self {
+            Self::Sqlite(_) => Ok(true),
+            Self::Postgres(conn) => postgres::replication::wait_for(conn, target, bound).await,
+            Self::MySql(conn) => mysql::replication::wait_for(conn, target, bound).await,
+        }
+    }
+
+    /// The time one `SELECT 1` takes: a round trip (SQLite: a worker hop).
+    pub(crate) async fn round_trip(self) -> Result<Duration, sqlx::Error> {
+        let started = Instant::now();
+        match self {
+            Self::Sqlite(conn) => conn.execute("SELECT 1").await.map(drop),
+            Self::Postgres(conn) => conn.execute("SELECT 1").await.map(drop),
+            Self::MySql(conn) => conn.execute("SELECT 1").await.map(drop),
+        }?;
+        Ok(started.elapsed())
+    }
+}

@@ -1,0 +1,15 @@
+//! Replication as sqlreg sees it: where a server's WAL or GTIDs stand
+//! ([`ReplicationPosition`]), which hosts are primaries and which replay
+//! another's changes ([`Role`]), how far behind a replica is, and
+//! [`probe_hosts`], which asks each host of a section (what `sqlreg check`
+//! shows).
+
+mod lag;
+mod position;
+mod probe;
+mod role;
+
+pub(crate) use self::lag::LagEstimator;
+pub use self::position::{GtidSet, ReplicationPosition};
+pub use self::probe::{HostProbe, HostState, probe_hosts};
+pub use self::role::Role;
