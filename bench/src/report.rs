@@ -77,9 +77,12 @@ the verification run (a W3 op is a failing session plus a good one); each is one
 except that the PostgreSQL limit pipelines a session's statements into one, and the MariaDB \
 limit sends a session as one multi-statement query (logged once). The ping sqlx's pool sends \
 when a connection comes back is a protocol message, not a statement: no log shows it. On \
-SQLite, *hops*: commands handed to sqlx's SQLite worker threads per op, counted as those \
-threads' voluntary context switches (`/proc`); rusqlite runs in the caller's thread (0), \
-core-lib in another process (not counted).\n\
+SQLite, *hops*: commands handed to sqlx's SQLite worker threads per op, counted exactly \
+(sqlx sends each command with the sender's current `tracing` span, which the worker enters; \
+the bench's global subscriber enables nothing but reports a span as current while counting, \
+and counts the worker threads' entries, the pool's return ping included); rusqlite runs in \
+the caller's thread (0), core-lib in another process (not counted), and the fmt-subscriber \
+row's own subscriber hides them (—).\n\
 - *sqlx pool, sqlreg's statements*: sqlx's pool, `acquire()`, then exactly the statements \
 sqlreg sent in the same group, read back from the server's log (the line under each table); \
 on PostgreSQL its read connections are opened with `default_transaction_read_only=on` as \
