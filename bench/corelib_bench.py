@@ -3,11 +3,12 @@
 Runs the identical session through core-lib's SqlAlchemyConnectionFactory:
 
     with db.get() as session:
-        session.query(Item).get(id)
+        session.query(Item).get(id)          # select (W2), fail-then-select (W3)
+        session.add(Event(item_id=id))       # insert (W7)
 
 usage: python corelib_bench.py TARGET OP OPS WARMUP ROWS [SQLITE_FILE]
   TARGET  sqlite-file | sqlite-memory | postgres | mariadb
-  OP      select | fail-then-select
+  OP      select | fail-then-select | insert
 
 Protocol with the Rust side: warm up, print "ready", wait for one line on
 stdin, run OPS sessions, print {"ops": N, "elapsed": SECONDS} as JSON.
@@ -36,6 +37,12 @@ class Item(Base):
     id = Column(Integer, primary_key=True, autoincrement=False)
     name = Column(String(64), nullable=False)
     qty = Column(Integer, nullable=False)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    item_id = Column(Integer, nullable=False)
 
 
 class Planned(Exception):
@@ -72,6 +79,11 @@ def select(db, item_id):
             raise RuntimeError(f"row {item_id} not found")
 
 
+def insert(db, item_id):
+    with db.get() as session:
+        session.add(Event(item_id=item_id))
+
+
 def fail_then_select(db, item_id):
     try:
         with db.get() as session:
@@ -96,7 +108,7 @@ def main():
     if memory:
         with db.get() as session:
             session.add_all(Item(id=i, name=f"item-{i}", qty=i % 97) for i in range(1, rows + 1))
-    body = select if op == "select" else fail_then_select
+    body = {"select": select, "fail-then-select": fail_then_select, "insert": insert}[op]
     for k in range(warmup):
         body(db, id_at(k, rows))
     print("ready", flush=True)

@@ -5,7 +5,7 @@
 # Python core-lib installed into a virtualenv as one of the contenders, then
 # stops the servers again.
 #
-# Usage: bash scripts/bench.sh [all | w1 ... w6]... [--quick] [--runs N] [--out DIR]
+# Usage: bash scripts/bench.sh [all | w1 ... w7]... [--quick] [--runs N] [--out DIR]
 #   bash scripts/bench.sh            every workload, release build, writes BENCHMARKS.md
 #   bash scripts/bench.sh --quick    seconds, tiny N, debug build (what CI runs)
 #   bash scripts/bench.sh w6 --out target/w6   one workload, report kept out of the root
@@ -20,6 +20,9 @@
 # 40 packages from PyPI (a minute or two), so --quick only uses one that
 # already exists and otherwise reports core-lib as skipped. If it cannot be
 # created, core-lib is reported unavailable and the rest still runs.
+#
+# mariadb-slap, MariaDB's load client, comes with Debian's mariadb-client
+# package; it is installed (apt-get) when missing.
 #
 # Needs root, like scripts/test.sh. Ports: SQLREG_PG_PORT / SQLREG_MARIADB_PORT.
 set -euo pipefail
@@ -75,6 +78,9 @@ sqlreg_db_stop_on_exit
 _bench_corelib
 _bench_log "$SQLREG_BENCH_CORELIB"
 sqlreg_db_start
+if ! command -v mariadb-slap >/dev/null 2>&1; then
+    _sqlreg_apt_install mariadb-client || _bench_log "mariadb-slap unavailable: its contender will say so"
+fi
 
 args=("$@")
 if [ -n "${SQLREG_BENCH_BIN:-}" ]; then

@@ -1,9 +1,10 @@
-//! The command line: `sqlreg-bench [all | w1 … w6]… [--quick] [--runs N] [--out DIR]`.
+//! The command line: `sqlreg-bench [all | w1 … w7]… [--quick] [--runs N] [--out DIR]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::contenders::Family;
+use crate::targets::Target;
 use crate::workloads::{Budget, Workload};
 
 /// What to run and where to write the report.
@@ -19,18 +20,22 @@ pub struct Options {
     pub out: PathBuf,
     /// Run only these contenders (e.g. to profile one of them).
     pub only: Option<Vec<Family>>,
+    /// Run only on these databases.
+    pub targets: Option<Vec<Target>>,
 }
 
 /// How to call the binary.
 pub const USAGE: &str =
-    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6]... [--quick] [--runs N] [--out DIR]
+    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6 | w7]... [--quick] [--runs N] [--out DIR]
   all       every workload (the default)
   --quick   a few seconds, tiny N, 2 runs: checks the suite still works (CI)
   --runs N  measured runs per contender (default 5)
   --out DIR where BENCHMARKS.md and benchmarks.svg go (default: the repository
             root; with --quick a temporary directory)
-  --only A,B  only these contenders: limit, sqlx, sea-orm-default, sea-orm-tuned,
-            sqlreg-raw, sqlreg-entity, core-lib, pgbench (e.g. under a profiler)
+  --only A,B  only these contenders: limit, sqlx-conn, sqlx, sqlx-same,
+            sea-orm-default, sea-orm-tuned, sqlreg-raw, sqlreg-traced, sqlreg-entity,
+            core-lib, pgbench, pgbench-s, mariadb-slap (e.g. under a profiler)
+  --target A,B  only on these databases: sqlite-file, sqlite-memory, postgres, mariadb
 Without the servers' environment, it starts them through scripts/bench.sh.";
 
 impl Options {
@@ -42,6 +47,7 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut workloads = Vec::new();
         let (mut quick, mut runs, mut out, mut only) = (false, None, None, None);
+        let mut targets = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -52,6 +58,7 @@ impl Options {
                 "w4" | "W4" => workloads.push(Workload::W4),
                 "w5" | "W5" => workloads.push(Workload::W5),
                 "w6" | "W6" => workloads.push(Workload::W6),
+                "w7" | "W7" => workloads.push(Workload::W7),
                 "--quick" => quick = true,
                 "--runs" => {
                     let n = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
@@ -59,6 +66,9 @@ impl Options {
                 }
                 "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a directory")?)),
                 "--only" => only = Some(families(&args.next().ok_or("--only needs names")?)?),
+                "--target" => {
+                    targets = Some(databases(&args.next().ok_or("--target needs names")?)?);
+                }
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
         }
@@ -79,6 +89,7 @@ impl Options {
             runs: runs.unwrap_or(if quick { 2 } else { 5 }),
             out,
             only,
+            targets,
         })
     }
 
@@ -110,6 +121,19 @@ fn families(list: &str) -> Result<Vec<Family>, String> {
         .collect()
 }
 
+/// `postgres,mariadb` → those targets.
+fn databases(list: &str) -> Result<Vec<Target>, String> {
+    list.split(',')
+        .map(|name| match name.trim() {
+            "sqlite-file" => Ok(Target::SqliteFile),
+            "sqlite-memory" => Ok(Target::SqliteMemory),
+            "postgres" => Ok(Target::Postgres),
+            "mariadb" => Ok(Target::MariaDb),
+            other => Err(format!("unknown database `{other}`\n{USAGE}")),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +157,11 @@ mod tests {
             [Workload::W2, Workload::W4, Workload::W6]
         );
         assert_eq!(options.runs, 2);
+        let options = parse(&["w2", "--target", "postgres,mariadb"]).unwrap();
+        assert_eq!(
+            options.targets,
+            Some(vec![Target::Postgres, Target::MariaDb])
+        );
         assert!(
             parse(&["w9"])
                 .unwrap_err()

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::contenders::{self, Family};
+use crate::contenders::{self, Family, Replay, Step};
+use crate::hops;
 use crate::runner::{Contender, Load, Mark, Sample};
-use crate::targets::Servers;
-use crate::verify::StatementLog;
+use crate::targets::{Servers, Target};
+use crate::verify::{self, StatementLog};
 use crate::workloads::Group;
 
 /// One contender's results in one group.
@@ -19,7 +20,8 @@ pub struct Row {
     pub family: Family,
     /// The measured runs.
     pub runs: Vec<Sample>,
-    /// Statements per op, as the server logged them (`None`: no server log).
+    /// Statements per op, as the server logged them; on SQLite, hops to
+    /// sqlx's worker threads per op (`None`: not counted).
     pub statements: Option<f64>,
     /// Why it has no (or fewer) results.
     pub error: Option<String>,
@@ -33,6 +35,8 @@ pub struct GroupResult {
     pub rows: Vec<Row>,
     /// `/proc/loadavg`'s 1-minute figure before and after the group.
     pub load_avg: (f64, f64),
+    /// The session the sqlx pool replayed as sqlreg's statements, if it ran.
+    pub replayed: Option<Vec<Step>>,
 }
 
 struct Entry {
@@ -51,18 +55,31 @@ pub async fn run_all(servers: &Servers, groups: Vec<Group>, runs: usize) -> Vec<
     let mut results = Vec::new();
     for group in groups {
         let before = load_average();
-        let rows = run_group(servers, &group, runs, &bar).await;
+        let replay = Replay::default();
+        let rows = run_group(servers, &group, runs, &replay, &bar).await;
+        let replayed = group
+            .families
+            .contains(&Family::SqlxSame)
+            .then(|| replay.get().cloned())
+            .flatten();
         results.push(GroupResult {
             group,
             rows,
             load_avg: (before, load_average()),
+            replayed,
         });
     }
     bar.finish_and_clear();
     results
 }
 
-async fn run_group(servers: &Servers, group: &Group, runs: usize, bar: &ProgressBar) -> Vec<Row> {
+async fn run_group(
+    servers: &Servers,
+    group: &Group,
+    runs: usize,
+    replay: &Replay,
+    bar: &ProgressBar,
+) -> Vec<Row> {
     let target = group.setup.target;
     let title = format!("{} / {}", group.workload.title(), target.label());
     let mut log = match StatementLog::open(servers, target).await {
@@ -76,7 +93,7 @@ async fn run_group(servers: &Servers, group: &Group, runs: usize, bar: &Progress
     let mut entries = Vec::new();
     for &family in &group.families {
         bar.set_message(format!("{title}: connecting {}", family.label(target)));
-        let built = contenders::build(family, servers, group.setup).await;
+        let built = contenders::build(family, servers, group.setup, replay).await;
         let (contender, error) = match built {
             Ok(c) => (Some(c), None),
             Err(err) => (None, Some(format!("unavailable: {err}"))),
@@ -89,26 +106,34 @@ async fn run_group(servers: &Servers, group: &Group, runs: usize, bar: &Progress
         };
         entries.push(Entry { row, contender });
     }
+    // Each contender is warmed up and verified before the next, sqlreg
+    // first, so that its statements are known when the sqlx pool replaying
+    // them warms up.
+    entries.sort_by_key(|e| e.row.family != Family::SqlregRaw);
     for entry in &mut entries {
-        bar.set_message(format!(
-            "{title}: warming up {}",
-            entry.row.family.label(target)
-        ));
+        let label = entry.row.family.label(target);
+        bar.set_message(format!("{title}: warming up {label}"));
         let _ = measure(entry, warm(group.load), None).await;
         bar.inc(1);
-    }
-    for entry in &mut entries {
-        bar.set_message(format!(
-            "{title}: verifying {}",
-            entry.row.family.label(target)
-        ));
-        if let (Some(log), Some(_)) = (&log, &entry.contender) {
-            let counted = count_statements(entry, log, probe(group.load)).await;
+        bar.set_message(format!("{title}: verifying {label}"));
+        if entry.contender.is_some() {
+            let counted = match &log {
+                Some(log) => count_statements(entry, log, probe(group.load), group, replay).await,
+                // The traced contender's own subscriber hides the hops.
+                None if target.dialect() == crate::data::Dialect::Sqlite
+                    && entry.row.family.in_process()
+                    && entry.row.family != Family::SqlregTraced =>
+                {
+                    count_hops(entry, probe(group.load)).await
+                }
+                None => None,
+            };
             entry.row.statements = counted;
         }
         bar.inc(1);
     }
     enable(&mut log, false, bar).await;
+    entries.sort_by_key(|e| group.families.iter().position(|&f| f == e.row.family));
     let n = entries.len();
     for round in 0..runs {
         for i in 0..n {
@@ -143,15 +168,46 @@ async fn measure(entry: &mut Entry, load: Load, mark: Option<Mark<'_>>) -> Optio
     }
 }
 
-/// Statements per op during one short run, counted from where it was marked.
-async fn count_statements(entry: &mut Entry, log: &StatementLog, load: Load) -> Option<f64> {
+/// Statements per op during one short run, counted from where it was
+/// marked; sqlreg's (sqlx body) are kept for the pool that replays them.
+async fn count_statements(
+    entry: &mut Entry,
+    log: &StatementLog,
+    load: Load,
+    group: &Group,
+    replay: &Replay,
+) -> Option<f64> {
     let current = log.offset_reader();
     let offset = Arc::new(AtomicU64::new(current()));
     let mark_offset = Arc::clone(&offset);
     let mark: Mark<'_> = Box::new(move || mark_offset.store(current(), Ordering::SeqCst));
     let sample = measure(entry, load, Some(mark)).await?;
-    let count = log.count_since(offset.load(Ordering::SeqCst)).await.ok()?;
-    Some(count as f64 / sample.ops.max(1) as f64)
+    let logged = log
+        .statements_since(offset.load(Ordering::SeqCst))
+        .await
+        .ok()?;
+    let per_op = logged.len() as f64 / sample.ops.max(1) as f64;
+    if entry.row.family == Family::SqlregRaw {
+        let per_session = per_op.round() as usize;
+        if let Some(session) = verify::one_session(&logged, per_session) {
+            let target: Target = group.setup.target;
+            let steps = contenders::steps_from_log(&session, target.dialect(), group.setup.op);
+            let _ = replay.set(steps);
+        }
+    }
+    Some(per_op)
+}
+
+/// Hops to sqlx's SQLite worker threads per op during one short run.
+async fn count_hops(entry: &mut Entry, load: Load) -> Option<f64> {
+    let at_mark = Arc::new(AtomicU64::new(0));
+    let mark_at = Arc::clone(&at_mark);
+    let mark: Mark<'_> = Box::new(move || mark_at.store(hops::start(), Ordering::SeqCst));
+    let sample = measure(entry, load, Some(mark)).await;
+    // sqlx's pool hands a connection back in a task of its own: let the last one finish.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let hops = hops::stop().saturating_sub(at_mark.load(Ordering::SeqCst));
+    Some(hops as f64 / sample?.ops.max(1) as f64)
 }
 
 async fn enable(log: &mut Option<StatementLog>, on: bool, bar: &ProgressBar) {

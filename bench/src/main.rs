@@ -6,7 +6,9 @@ mod chart;
 mod contenders;
 mod data;
 mod entity;
+mod goals;
 mod harness;
+mod hops;
 mod hot_row;
 mod launch;
 mod machine;
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
 }
 
 async fn bench(servers: &Servers, options: &Options) -> runner::Result<()> {
+    hops::install()?;
     let load_before = harness::load_average();
     seed::shared(servers).await?;
     let budget = options.budget();
@@ -65,6 +68,9 @@ async fn bench(servers: &Servers, options: &Options) -> runner::Result<()> {
         .iter()
         .flat_map(|&w| workloads::plan(w, budget))
         .collect();
+    if let Some(targets) = &options.targets {
+        groups.retain(|g| targets.contains(&g.setup.target));
+    }
     if let Some(only) = &options.only {
         for group in &mut groups {
             group.families.retain(|f| only.contains(f));

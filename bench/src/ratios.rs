@@ -14,12 +14,18 @@ pub fn median(row: &Row) -> Option<f64> {
 pub struct Ratios {
     /// sqlreg (sqlx body) ÷ sqlx pool.
     pub sqlx: Option<f64>,
+    /// sqlreg (sqlx body) ÷ sqlx pool sending sqlreg's statements.
+    pub sqlx_same: Option<f64>,
     /// sqlreg (entity body) ÷ sea-orm tuned.
     pub sea_orm: Option<f64>,
     /// sqlreg (entity body) ÷ core-lib.
     pub core_lib: Option<f64>,
-    /// sqlreg (sqlx body) ÷ pgbench.
+    /// sqlreg (sqlx body) ÷ pgbench, same script.
     pub pgbench: Option<f64>,
+    /// sqlreg (sqlx body) ÷ pgbench -S.
+    pub pgbench_s: Option<f64>,
+    /// sqlreg (sqlx body) ÷ mariadb-slap, same script.
+    pub slap: Option<f64>,
     /// sqlreg (sqlx body) ÷ the group's limit.
     pub limit: Option<f64>,
     /// The limit's name.
@@ -44,9 +50,12 @@ impl GroupResult {
         let over = |ours: Option<f64>, theirs: Family| Some(ours? / self.median_of(theirs)?);
         Ratios {
             sqlx: over(raw, Family::Sqlx),
+            sqlx_same: over(raw, Family::SqlxSame),
             sea_orm: over(entity, Family::SeaOrmTuned),
             core_lib: over(entity, Family::CoreLib),
             pgbench: over(raw, Family::Pgbench),
+            pgbench_s: over(raw, Family::PgbenchSelectOnly),
+            slap: over(raw, Family::MariadbSlap),
             limit: over(raw, self.group.limit),
             limit_label: self.group.limit.label(self.group.setup.target),
             fastest: self
@@ -62,4 +71,36 @@ impl GroupResult {
 /// `0.93×`, or `—` when either side is missing.
 pub fn show(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+}
+
+/// One goal of issue 9: a measured figure and the bound it must meet.
+pub struct Goal {
+    /// What is compared, where.
+    pub what: String,
+    /// The measured figure (`None`: a side did not run).
+    pub value: Option<f64>,
+    /// The bound.
+    pub bound: Bound,
+    /// How the figure reads: `×`, ` hops/session`, ` timeouts`.
+    pub unit: &'static str,
+}
+
+/// A goal's bound.
+#[derive(Clone, Copy)]
+pub enum Bound {
+    /// The figure must be at least this.
+    AtLeast(f64),
+    /// The figure must be at most this.
+    AtMost(f64),
+}
+
+impl Goal {
+    /// Whether the run met it (`None`: not measured).
+    pub fn met(&self) -> Option<bool> {
+        let value = self.value?;
+        Some(match self.bound {
+            Bound::AtLeast(min) => value >= min,
+            Bound::AtMost(max) => value <= max,
+        })
+    }
 }

@@ -2,6 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::contenders::{Family, Step};
+use crate::data::Dialect;
+use crate::goals;
 use crate::harness::{GroupResult, Row};
 use crate::hot_row;
 use crate::machine::Machine;
@@ -34,6 +37,7 @@ pub fn tables(run: &Run<'_>) -> String {
         }
     }
     headline(&mut out, run.results);
+    goal_table(&mut out, run.results);
     out
 }
 
@@ -68,19 +72,44 @@ pub fn document(run: &Run<'_>, chart: &str) -> String {
 }
 
 const NOTES: &str = "\n## Notes\n\n\
-- *stmts/op*: statements the server logged per op in the verification run (a W3 op is a \
-failing session plus a good one). SQLite runs in-process: no round trips to count. Every \
-contender sends the same statements; only the PostgreSQL limit sends them pipelined, so its \
-three statements cost one round trip instead of three.\n\
-- The limit on MariaDB is sqlx's own `MySqlConnection`, held, with BEGIN/COMMIT as text: \
-the same wire code every Rust contender uses, so the gap above it is pool + library.\n\
-- pgbench draws ids at random from the same range; every other contender walks the same \
-fixed permutation of ids.\n\
+- *round trips/op*: on PostgreSQL and MariaDB, the statements the server logged per op in \
+the verification run (a W3 op is a failing session plus a good one); each is one round trip, \
+except that the PostgreSQL limit pipelines a session's statements into one, and the MariaDB \
+limit sends a session as one multi-statement query (logged once). The ping sqlx's pool sends \
+when a connection comes back is a protocol message, not a statement: no log shows it. On \
+SQLite, *hops*: commands handed to sqlx's SQLite worker threads per op, counted exactly \
+(sqlx sends each command with the sender's current `tracing` span, which the worker enters; \
+the bench's global subscriber enables nothing but reports a span as current while counting, \
+and counts the worker threads' entries, the pool's return ping included); rusqlite runs in \
+the caller's thread (0), core-lib in another process (not counted), and the fmt-subscriber \
+row's own subscriber hides them (—).\n\
+- *sqlx pool, sqlreg's statements*: sqlx's pool, `acquire()`, then exactly the statements \
+sqlreg sent in the same group, read back from the server's log (the line under each table); \
+on PostgreSQL its read connections are opened with `default_transaction_read_only=on` as \
+sqlreg's are. On SQLite (no log) it sends `BEGIN` (`BEGIN IMMEDIATE` for writes), the \
+statement, `COMMIT`. sqlreg ÷ it is the registry alone, apart from which statements a session \
+needs.\n\
+- *sqlx …Connection, 1 statement*: one statement on a held sqlx connection, no pool, no \
+transaction — on SQLite one worker hop, the floor for anything that decodes sqlx rows.\n\
+- The limit on MariaDB is a held sqlx `MySqlConnection` sending the whole session as one \
+multi-statement text query (the id written into the text): one round trip, like the \
+pipelined PostgreSQL limit. *mariadb-slap* (MariaDB's load client, Debian's \
+`mariadb-client`) sends the same transaction as text queries on libmariadb, one client \
+(ten for a crowd, like `pgbench -c10`), from a file of sessions walking the same ids.\n\
+- pgbench: *same script* is the contenders' transaction from a script file; *-S* is \
+pgbench's built-in select-only script (one SELECT by primary key on its own \
+`pgbench_accounts`, scale 1, no transaction). Both `-M prepared`, one client (`-c10` in a \
+crowd); they draw ids at random, every other contender walks the same fixed permutation.\n\
+- *fmt subscriber*: sqlreg (sqlx body) with `tracing_subscriber::fmt` at INFO installed for \
+its runs only, writing a line per closed span into `std::io::sink()`.\n\
 - core-lib runs in its own Python process per run; only its timed loop is measured.\n\
 - W5: *ops/s* counts reads and writes, *writes/s* the writes alone. A sqlreg session whose \
 first statement writes begins with `BEGIN IMMEDIATE`; one that starts with `Session::sqlx()` \
 cannot show its first statement, so it begins `IMMEDIATE` too, and its readers queue behind \
 the writers (compare the sqlx body with the entity body).\n\
+- W7: each session inserts one row into `events` (BEGIN, INSERT, COMMIT for the peers and \
+the tools; sqlreg's `session(..)` sends what its line under the table shows: with the sqlx body \
+that includes the check sqlreg runs before COMMIT after `Session::sqlx()`).\n\
 - W6: each session reads the hot row's counter and writes it back plus one. *commits/s* counts \
 the sessions that reported a commit; *failed* the sessions that returned an error (share of \
 all sessions); *lost* is committed sessions minus how far the counter rose (share of commits); \
@@ -107,7 +136,7 @@ fn group_table(out: &mut String, result: &GroupResult) {
         result.load_avg.1,
         group.limit.label(target).trim_start_matches("limit: "),
     );
-    let mut columns = vec!["contender", "ops/s (median)", "min–max", "stmts/op"];
+    let mut columns = vec!["contender", "ops/s (median)", "min–max", "round trips/op"];
     if writers {
         columns.push("writes/s");
     }
@@ -125,11 +154,7 @@ fn group_table(out: &mut String, result: &GroupResult) {
         }
         let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
         let spread = Spread::of(&values);
-        let statements = match (row.statements, target.dialect()) {
-            (Some(n), _) => format!("{n:.1}"),
-            (None, crate::data::Dialect::Sqlite) => "in-process".into(),
-            (None, _) => "—".into(),
-        };
+        let statements = trips(row, target);
         let _ = write!(
             out,
             "{:.0} | {:.0}–{:.0} | {statements} |",
@@ -151,6 +176,80 @@ fn group_table(out: &mut String, result: &GroupResult) {
         out.push('\n');
     }
     out.push('\n');
+    if let Some(steps) = &result.replayed {
+        let _ = writeln!(
+            out,
+            "sqlreg's session as the sqlx pool replayed it: {}\n",
+            replayed(steps, group.setup.op)
+        );
+    }
+}
+
+/// Round trips per op as verified: statements the server logged (the
+/// PostgreSQL limit pipelines them into one trip per session), hops to
+/// sqlx's worker threads on SQLite.
+fn trips(row: &Row, target: crate::targets::Target) -> String {
+    let sqlite = target.dialect() == Dialect::Sqlite;
+    match row.statements {
+        Some(n) if sqlite => format!("{n:.1} hops"),
+        Some(n) if row.family == Family::Limit && target.dialect() == Dialect::Postgres => {
+            format!("{n:.1} stmts, pipelined")
+        }
+        Some(n) => format!("{n:.1}"),
+        None if sqlite && !row.family.in_process() => "out of process".into(),
+        None => "—".into(),
+    }
+}
+
+/// `BEGIN READ ONLY` → SELECT … → `COMMIT`.
+fn replayed(steps: &[Step], op: crate::runner::Op) -> String {
+    steps
+        .iter()
+        .map(|step| match step {
+            Step::Text(sql) => format!("`{sql}`"),
+            Step::Statement if op == crate::runner::Op::Insert => "INSERT (bound)".into(),
+            Step::Statement => "SELECT (bound)".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// Issue 9's goals, met or not, and issue 11's cost of a subscriber.
+fn goal_table(out: &mut String, results: &[GroupResult]) {
+    let goals = goals::all(results);
+    if !goals.is_empty() {
+        out.push_str("\n## Goals (issue 9): met or not\n\n");
+        out.push_str("| goal | measured | bound | met |\n|---|---:|---:|---|\n");
+        for goal in &goals {
+            let measured = goal
+                .value
+                .map_or_else(|| "—".into(), |v| format!("{v:.2}{}", goal.unit));
+            let bound = match goal.bound {
+                crate::ratios::Bound::AtLeast(min) => format!("≥ {min}{}", goal.unit),
+                crate::ratios::Bound::AtMost(max) => format!("≤ {max}{}", goal.unit),
+            };
+            let met = match goal.met() {
+                Some(true) => "met",
+                Some(false) => "**not met**",
+                None => "not measured",
+            };
+            let _ = writeln!(out, "| {} | {measured} | {bound} | {met} |", goal.what);
+        }
+        let met = goals.iter().filter(|g| g.met() == Some(true)).count();
+        let _ = writeln!(out, "\n{met} of {} goals met.", goals.len());
+    }
+    let observed = goals::observability(results);
+    if !observed.is_empty() {
+        out.push_str(
+            "\n## The cost of observing sqlreg (issue 11)\n\nW2, sqlreg (sqlx body) with a \
+             `tracing_subscriber::fmt` subscriber at INFO recording sqlreg's session and \
+             statement spans (a line per span close, written to `std::io::sink()`) ÷ the same \
+             with no subscriber:\n\n| database | with ÷ without |\n|---|---:|\n",
+        );
+        for (target, ratio) in observed {
+            let _ = writeln!(out, "| {target} | {} |", show(ratio));
+        }
+    }
 }
 
 /// W6: commits/s next to what the sessions failed and lost.
@@ -250,29 +349,33 @@ fn headline(out: &mut String, results: &[GroupResult]) {
     }
     out.push_str("## Headline ratios (sqlreg ÷ peer, throughput)\n\n");
     out.push_str(
-        "| workload | database | sqlreg/sqlx | sqlreg/sea-orm | sqlreg/core-lib | sqlreg/pgbench | sqlreg/limit | the limit | fastest measured |\n\
-         |---|---|---:|---:|---:|---:|---:|---|---|\n",
+        "| workload | database | sqlreg/sqlx | sqlreg/sqlx same stmts | sqlreg/sea-orm | sqlreg/core-lib | sqlreg/pgbench | sqlreg/pgbench -S | sqlreg/mariadb-slap | sqlreg/limit | the limit | fastest measured |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
     );
     for result in compared {
         let r = result.ratios();
         let _ = writeln!(
             out,
-            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             result.group.workload.title(),
             result.group.variant,
             result.group.setup.target.label(),
             show(r.sqlx),
+            show(r.sqlx_same),
             show(r.sea_orm),
             show(r.core_lib),
             show(r.pgbench),
+            show(r.pgbench_s),
+            show(r.slap),
             show(r.limit),
             r.limit_label,
             r.fastest
         );
     }
     out.push_str(
-        "\nsqlreg/sqlx, sqlreg/pgbench and sqlreg/limit use sqlreg's sqlx body; sqlreg/sea-orm \
-         (tuned pool) and sqlreg/core-lib use its entity body, the same ORM work as theirs.\n",
+        "\nsqlreg/sqlx, sqlreg/sqlx same stmts, sqlreg/pgbench, sqlreg/mariadb-slap and \
+         sqlreg/limit use sqlreg's sqlx body; sqlreg/sea-orm (tuned pool) and sqlreg/core-lib \
+         use its entity body, the same ORM work as theirs.\n",
     );
 }
 

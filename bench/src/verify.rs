@@ -91,8 +91,8 @@ impl StatementLog {
         move || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0)
     }
 
-    /// Statements logged after `offset`.
-    pub async fn count_since(&self, offset: u64) -> Result<u64> {
+    /// Statements logged after `offset`, in order.
+    pub async fn statements_since(&self, offset: u64) -> Result<Vec<Logged>> {
         // The servers write their logs asynchronously to us.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let bytes = std::fs::read(&self.file)?;
@@ -101,27 +101,126 @@ impl StatementLog {
         let postgres = matches!(self.admin, Admin::Postgres(_));
         Ok(text
             .lines()
-            .filter(|line| is_statement(line, postgres))
-            .count() as u64)
+            .filter_map(|line| statement(line, postgres))
+            .collect())
     }
 }
 
-/// Whether a log line records one statement a client sent.
-fn is_statement(line: &str, postgres: bool) -> bool {
+/// One statement a client sent, as the server logged it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Logged {
+    /// The connection that sent it (PostgreSQL's backend pid, MariaDB's thread id).
+    pub connection: String,
+    /// Its text (placeholders on PostgreSQL, values in MariaDB's `Execute`).
+    pub text: String,
+}
+
+/// The statement a log line records, if it records one.
+fn statement(line: &str, postgres: bool) -> Option<Logged> {
     if postgres {
-        return line.contains("LOG:  statement: ") || line.contains("LOG:  execute ");
+        // "<time> UTC [<pid>] LOG:  statement: <text>" or "… LOG:  execute <name>: <text>".
+        let connection = line.split_once('[')?.1.split_once(']')?.0.to_owned();
+        let text = if let Some((_, text)) = line.split_once("LOG:  statement: ") {
+            text
+        } else {
+            line.split_once("LOG:  execute ")?.1.split_once(": ")?.1
+        };
+        return Some(Logged {
+            connection,
+            text: text.to_owned(),
+        });
     }
     // General log: "[time\t]\t<thread> <Command>\t<argument>".
-    line.split('\t').any(|field| {
+    let fields: Vec<&str> = line.split('\t').collect();
+    fields.iter().enumerate().find_map(|(i, field)| {
         let mut words = field.split_whitespace();
-        matches!((words.next(), words.next(), words.next()), (Some(id), Some("Query" | "Execute"), None)
-            if id.chars().all(|c| c.is_ascii_digit()))
+        match (words.next(), words.next(), words.next()) {
+            (Some(id), Some("Query" | "Execute"), None)
+                if id.chars().all(|c| c.is_ascii_digit()) =>
+            {
+                Some(Logged {
+                    connection: id.to_owned(),
+                    text: fields[i + 1..].join("\t"),
+                })
+            }
+            _ => None,
+        }
     })
+}
+
+/// The statements of one session: the first `per_session` statements each
+/// connection logged, the sequence most connections agree on (a connection
+/// opened during the run may log its own setup first).
+pub fn one_session(logged: &[Logged], per_session: usize) -> Option<Vec<String>> {
+    let mut connections: Vec<(&str, Vec<&str>)> = Vec::new();
+    for entry in logged {
+        match connections.iter_mut().find(|(c, _)| *c == entry.connection) {
+            Some((_, texts)) => texts.push(&entry.text),
+            None => connections.push((&entry.connection, vec![&entry.text])),
+        }
+    }
+    let firsts: Vec<&[&str]> = connections
+        .iter()
+        .filter(|(_, texts)| per_session > 0 && texts.len() >= per_session)
+        .map(|(_, texts)| &texts[..per_session])
+        .collect();
+    let most = firsts
+        .iter()
+        .max_by_key(|seq| firsts.iter().filter(|other| other == seq).count())?;
+    Some(most.iter().map(|t| (*t).to_owned()).collect())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_statement;
+    use super::{Logged, one_session, statement};
+
+    fn is_statement(line: &str, postgres: bool) -> bool {
+        statement(line, postgres).is_some()
+    }
+
+    #[test]
+    fn reads_connection_and_text() {
+        let line = "2025-01-01 00:00:00.000 UTC [4711] LOG:  execute sqlx_s_1: SELECT 1";
+        assert_eq!(
+            statement(line, true),
+            Some(Logged {
+                connection: "4711".into(),
+                text: "SELECT 1".into()
+            })
+        );
+        assert_eq!(
+            statement(
+                "250101 10:00:00\t     12 Query\tSTART TRANSACTION READ ONLY",
+                false
+            )
+            .map(|l| (l.connection, l.text)),
+            Some(("12".into(), "START TRANSACTION READ ONLY".into()))
+        );
+    }
+
+    #[test]
+    fn one_session_is_the_sequence_most_connections_start_with() {
+        let log = |c: &str, t: &str| Logged {
+            connection: c.into(),
+            text: t.into(),
+        };
+        let logged = [
+            log("1", "BEGIN"),
+            log("2", "SET x"),
+            log("1", "SELECT"),
+            log("3", "BEGIN"),
+            log("2", "BEGIN"),
+            log("1", "COMMIT"),
+            log("3", "SELECT"),
+            log("2", "SELECT"),
+            log("3", "COMMIT"),
+        ];
+        assert_eq!(
+            one_session(&logged, 3),
+            Some(vec!["BEGIN".into(), "SELECT".into(), "COMMIT".into()])
+        );
+        assert_eq!(one_session(&logged, 4), None);
+    }
 
     #[test]
     fn recognises_logged_statements() {

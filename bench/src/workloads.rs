@@ -1,4 +1,4 @@
-//! W1–W6: which databases, contenders, loads and pool sizes each workload runs.
+//! W1–W7: which databases, contenders, loads and pool sizes each workload runs.
 
 use std::time::Duration;
 
@@ -21,11 +21,21 @@ pub enum Workload {
     W5,
     /// 8 tasks doing read-modify-write on one hot row: lost updates, failures.
     W6,
+    /// A write session inserting one row: 1 client, and 64 tasks on a pool of 10.
+    W7,
 }
 
 impl Workload {
     /// All of them, in order.
-    pub const ALL: [Self; 6] = [Self::W1, Self::W2, Self::W3, Self::W4, Self::W5, Self::W6];
+    pub const ALL: [Self; 7] = [
+        Self::W1,
+        Self::W2,
+        Self::W3,
+        Self::W4,
+        Self::W5,
+        Self::W6,
+        Self::W7,
+    ];
 
     /// Its short title.
     pub fn title(self) -> &'static str {
@@ -36,6 +46,7 @@ impl Workload {
             Self::W4 => "W4 concurrency",
             Self::W5 => "W5 SQLite writers",
             Self::W6 => "W6 hot row",
+            Self::W7 => "W7 insert session",
         }
     }
 }
@@ -76,10 +87,36 @@ const PEERS: [Family; 7] = [
     Family::CoreLib,
 ];
 
+/// Every contender that runs `op` sessions on `target`, in table order:
+/// the peers, the held sqlx connection and the sqlx pool replaying sqlreg's
+/// statements (`replay`), the traced sqlreg (`traced`), core-lib where it
+/// runs (sequential loads), and each server's own load tool.
+fn contenders(target: Target, replay: bool, traced: bool, sequential: bool) -> Vec<Family> {
+    let mut families = Vec::new();
+    for family in PEERS {
+        match family {
+            Family::Limit if replay => families.extend([Family::Limit, Family::SqlxConn]),
+            Family::Sqlx if replay => families.extend([Family::Sqlx, Family::SqlxSame]),
+            Family::SqlregRaw if traced => {
+                families.extend([Family::SqlregRaw, Family::SqlregTraced]);
+            }
+            Family::CoreLib if !sequential => {}
+            other => families.push(other),
+        }
+    }
+    match target {
+        Target::Postgres => families.push(Family::Pgbench),
+        Target::MariaDb => families.push(Family::MariadbSlap),
+        Target::SqliteFile | Target::SqliteMemory => {}
+    }
+    families
+}
+
 /// The groups a workload runs.
 pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
-    let setup = |target, pool, held| Setup {
+    let setup = |target, op, pool, held| Setup {
         target,
+        op,
         pool,
         held,
         warmup: (budget.ops / 10).max(5),
@@ -90,12 +127,6 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
         tasks,
         writers,
         duration: budget.duration,
-    };
-    let with_pgbench = |target: Target, mut families: Vec<Family>| {
-        if target == Target::Postgres {
-            families.push(Family::Pgbench);
-        }
-        families
     };
     let group = |variant, setup, load, families, limit| Group {
         workload,
@@ -111,56 +142,65 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
             vec![
                 group(
                     "1 task, pool of 8",
-                    setup(Target::Postgres, Some(8), 1),
+                    setup(Target::Postgres, Op::Checkout, Some(8), 1),
                     sequential(Op::Checkout, budget.ops * 4),
                     families.clone(),
                     Family::Sqlx,
                 ),
                 group(
                     "16 tasks, pool of 8",
-                    setup(Target::Postgres, Some(8), 1),
+                    setup(Target::Postgres, Op::Checkout, Some(8), 1),
                     crowd(Op::Checkout, 16, 0),
                     families,
                     Family::Sqlx,
                 ),
             ]
         }
-        Workload::W2 | Workload::W3 => {
-            let (op, ops, targets) = if workload == Workload::W2 {
-                let all = vec![
-                    Target::SqliteFile,
-                    Target::SqliteMemory,
-                    Target::Postgres,
-                    Target::MariaDb,
-                ];
-                (Op::SelectById, budget.ops, all)
-            } else {
-                let some = vec![Target::SqliteFile, Target::Postgres, Target::MariaDb];
-                (Op::FailThenSelect, (budget.ops / 2).max(1), some)
-            };
-            targets
-                .into_iter()
-                .map(|target| {
-                    let families = with_pgbench(target, PEERS.to_vec());
-                    group(
-                        "1 client",
-                        setup(target, None, 1),
-                        sequential(op, ops),
-                        families,
-                        Family::Limit,
-                    )
-                })
-                .collect()
-        }
+        Workload::W2 => [
+            Target::SqliteFile,
+            Target::SqliteMemory,
+            Target::Postgres,
+            Target::MariaDb,
+        ]
+        .into_iter()
+        .map(|target| {
+            let mut families = contenders(target, true, true, true);
+            if target == Target::Postgres {
+                families.push(Family::PgbenchSelectOnly);
+            }
+            group(
+                "1 client",
+                setup(target, Op::SelectById, None, 1),
+                sequential(Op::SelectById, budget.ops),
+                families,
+                Family::Limit,
+            )
+        })
+        .collect(),
+        Workload::W3 => [Target::SqliteFile, Target::Postgres, Target::MariaDb]
+            .into_iter()
+            .map(|target| {
+                let op = Op::FailThenSelect;
+                group(
+                    "1 client",
+                    setup(target, op, None, 1),
+                    sequential(op, (budget.ops / 2).max(1)),
+                    contenders(target, false, false, true),
+                    Family::Limit,
+                )
+            })
+            .collect(),
         Workload::W4 => [Target::Postgres, Target::MariaDb]
             .into_iter()
             .map(|target| {
-                let families = with_pgbench(target, PEERS[..6].to_vec());
-                let load = crowd(Op::SelectById, 64, 0);
+                let mut families = contenders(target, true, false, false);
+                if target == Target::Postgres {
+                    families.push(Family::PgbenchSelectOnly);
+                }
                 group(
                     "64 tasks, pool of 10",
-                    setup(target, Some(10), 10),
-                    load,
+                    setup(target, Op::SelectById, Some(10), 10),
+                    crowd(Op::SelectById, 64, 0),
                     families,
                     Family::Limit,
                 )
@@ -169,7 +209,7 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
         Workload::W5 => {
             let families = PEERS[..6].to_vec();
             let load = crowd(Op::SelectById, 16, 8);
-            let setup = setup(Target::SqliteFile, None, 16);
+            let setup = setup(Target::SqliteFile, Op::SelectById, None, 16);
             vec![group(
                 "8 writers + 8 readers",
                 setup,
@@ -188,12 +228,38 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
                 };
                 group(
                     "8 tasks, read-modify-write on one row",
-                    setup(target, Some(8), 8),
+                    setup(target, Op::Increment, Some(8), 8),
                     load,
                     families,
                     Family::Sqlx,
                 )
             })
             .collect(),
+        Workload::W7 => {
+            let op = Op::Insert;
+            let one = [Target::SqliteFile, Target::Postgres, Target::MariaDb]
+                .into_iter()
+                .map(|target| {
+                    group(
+                        "1 client",
+                        setup(target, op, None, 1),
+                        sequential(op, budget.ops),
+                        contenders(target, true, false, true),
+                        Family::Limit,
+                    )
+                });
+            let many = [Target::Postgres, Target::MariaDb]
+                .into_iter()
+                .map(|target| {
+                    group(
+                        "64 tasks, pool of 10",
+                        setup(target, op, Some(10), 10),
+                        crowd(op, 64, 0),
+                        contenders(target, true, false, false),
+                        Family::Limit,
+                    )
+                });
+            one.chain(many).collect()
+        }
     }
 }

@@ -60,6 +60,7 @@ impl CoreLib {
         let op = match op {
             Op::SelectById => "select",
             Op::FailThenSelect => "fail-then-select",
+            Op::Insert => "insert",
             other => return Err(format!("core-lib does not run {other:?}").into()),
         };
         let mut child = Command::new(&self.python)

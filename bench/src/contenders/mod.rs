@@ -1,65 +1,100 @@
 //! Every contender, one file each, and the factory that builds one by family.
 
 mod corelib;
+mod mariadb_slap;
 mod pgbench;
 mod raw_mysql;
 mod raw_pg;
 mod raw_sqlite;
 mod seaorm;
 mod sqlreg;
+mod sqlx_conn;
 mod sqlx_pool;
+mod sqlx_same;
+mod traced;
 
 use std::sync::Arc;
 
-use crate::runner::{Contender, Driven, Result};
+use crate::runner::{Contender, Driven, Op, Result};
 use crate::targets::{Servers, Target};
+pub use sqlx_same::{Replay, Step, steps_from_log};
 
 /// The kinds of contender, in table order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
     /// The raw driver on held connections.
     Limit,
+    /// One statement on a held sqlx connection, no transaction: the floor
+    /// for anything that decodes sqlx rows.
+    SqlxConn,
     /// sqlx's pool directly.
     Sqlx,
+    /// sqlx's pool sending exactly the statements sqlreg sent.
+    SqlxSame,
     /// sea-orm with `Database::connect(url)`'s defaults.
     SeaOrmDefault,
     /// sea-orm with the pool tuned as sqlreg tunes it.
     SeaOrmTuned,
     /// sqlreg, plain sqlx inside the session.
     SqlregRaw,
+    /// [`Family::SqlregRaw`] with a `tracing_subscriber::fmt` subscriber
+    /// installed that records sqlreg's spans.
+    SqlregTraced,
     /// sqlreg, a sea-orm entity inside the session.
     SqlregEntity,
     /// Python core-lib.
     CoreLib,
-    /// PostgreSQL's pgbench.
+    /// PostgreSQL's pgbench running the same transaction.
     Pgbench,
+    /// pgbench's built-in select-only script (`-S`): one statement.
+    PgbenchSelectOnly,
+    /// MariaDB's load client running the same transaction.
+    MariadbSlap,
 }
 
 impl Family {
     /// Every family, in table order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 13] = [
         Self::Limit,
+        Self::SqlxConn,
         Self::Sqlx,
+        Self::SqlxSame,
         Self::SeaOrmDefault,
         Self::SeaOrmTuned,
         Self::SqlregRaw,
+        Self::SqlregTraced,
         Self::SqlregEntity,
         Self::CoreLib,
         Self::Pgbench,
+        Self::PgbenchSelectOnly,
+        Self::MariadbSlap,
     ];
 
     /// Its name on the command line (`--only sqlreg-raw,sqlx`).
     pub fn key(self) -> &'static str {
         match self {
             Self::Limit => "limit",
+            Self::SqlxConn => "sqlx-conn",
             Self::Sqlx => "sqlx",
+            Self::SqlxSame => "sqlx-same",
             Self::SeaOrmDefault => "sea-orm-default",
             Self::SeaOrmTuned => "sea-orm-tuned",
             Self::SqlregRaw => "sqlreg-raw",
+            Self::SqlregTraced => "sqlreg-traced",
             Self::SqlregEntity => "sqlreg-entity",
             Self::CoreLib => "core-lib",
             Self::Pgbench => "pgbench",
+            Self::PgbenchSelectOnly => "pgbench-s",
+            Self::MariadbSlap => "mariadb-slap",
         }
+    }
+
+    /// Whether it runs inside this process (its SQLite hops can be counted).
+    pub fn in_process(self) -> bool {
+        !matches!(
+            self,
+            Self::CoreLib | Self::Pgbench | Self::PgbenchSelectOnly | Self::MariadbSlap
+        )
     }
 
     /// Its name in tables and charts, for a target (the limit's driver differs).
@@ -68,15 +103,24 @@ impl Family {
             Self::Limit => match target {
                 Target::SqliteFile | Target::SqliteMemory => "limit: rusqlite",
                 Target::Postgres => "limit: tokio-postgres, pipelined",
-                Target::MariaDb => "limit: sqlx MySqlConnection",
+                Target::MariaDb => "limit: sqlx MySqlConnection, one multi-statement query",
+            },
+            Self::SqlxConn => match target {
+                Target::SqliteFile | Target::SqliteMemory => "sqlx SqliteConnection, 1 statement",
+                Target::Postgres => "sqlx PgConnection, 1 statement",
+                Target::MariaDb => "sqlx MySqlConnection, 1 statement",
             },
             Self::Sqlx => "sqlx pool",
+            Self::SqlxSame => "sqlx pool, sqlreg's statements",
             Self::SeaOrmDefault => "sea-orm (defaults)",
             Self::SeaOrmTuned => "sea-orm (tuned)",
             Self::SqlregRaw => "sqlreg (sqlx body)",
+            Self::SqlregTraced => "sqlreg (sqlx body), fmt subscriber",
             Self::SqlregEntity => "sqlreg (entity body)",
             Self::CoreLib => "core-lib (Python)",
-            Self::Pgbench => "pgbench",
+            Self::Pgbench => "pgbench, same script",
+            Self::PgbenchSelectOnly => "pgbench -S (select only)",
+            Self::MariadbSlap => "mariadb-slap, same script",
         }
     }
 }
@@ -86,6 +130,8 @@ impl Family {
 pub struct Setup {
     /// The database.
     pub target: Target,
+    /// What each session does (a read-only connection for reads, …).
+    pub op: Op,
     /// Pool size (`None`: sqlreg's config defaults, 5 + 10, and 15 for the peers).
     pub pool: Option<u32>,
     /// Connections the limit holds (one per task slot).
@@ -99,9 +145,15 @@ pub struct Setup {
 /// # Errors
 ///
 /// The connect failure, or why the contender is unavailable here.
-pub async fn build(family: Family, servers: &Servers, setup: Setup) -> Result<Box<dyn Contender>> {
+pub async fn build(
+    family: Family,
+    servers: &Servers,
+    setup: Setup,
+    replay: &Replay,
+) -> Result<Box<dyn Contender>> {
     let Setup {
         target,
+        op,
         pool,
         held,
         warmup,
@@ -115,12 +167,19 @@ pub async fn build(family: Family, servers: &Servers, setup: Setup) -> Result<Bo
             Target::Postgres => driven(raw_pg::RawPg::connect(servers, held).await?),
             Target::MariaDb => driven(raw_mysql::RawMySql::connect(servers, held).await?),
         },
+        Family::SqlxConn => driven(sqlx_conn::SqlxConn::connect(servers, target, held).await?),
         Family::Sqlx => driven(sqlx_pool::SqlxPool::connect(servers, target, max).await?),
+        Family::SqlxSame => {
+            driven(sqlx_same::SqlxSame::connect(servers, target, op, max, replay.clone()).await?)
+        }
         Family::SeaOrmDefault => driven(seaorm::SeaOrm::default_options(servers, target).await?),
         Family::SeaOrmTuned => driven(seaorm::SeaOrm::tuned(servers, target, max).await?),
         Family::SqlregRaw => {
             driven(sqlreg::Sqlreg::connect(servers, target, pool, sqlreg::Path::Raw).await?)
         }
+        Family::SqlregTraced => Box::new(traced::Traced(Driven(Arc::new(
+            sqlreg::Sqlreg::connect(servers, target, pool, sqlreg::Path::Raw).await?,
+        )))),
         Family::SqlregEntity => {
             driven(sqlreg::Sqlreg::connect(servers, target, pool, sqlreg::Path::Entity).await?)
         }
@@ -128,7 +187,13 @@ pub async fn build(family: Family, servers: &Servers, setup: Setup) -> Result<Bo
             let python = corelib::CoreLib::python()?;
             Box::new(corelib::CoreLib::new(python, servers, target, warmup))
         }
-        Family::Pgbench => Box::new(pgbench::Pgbench::find(servers)?),
+        Family::Pgbench => Box::new(pgbench::Pgbench::find(servers, pgbench::Script::Same)?),
+        Family::PgbenchSelectOnly => Box::new(
+            pgbench::Pgbench::find(servers, pgbench::Script::BuiltinSelectOnly)?
+                .initialized()
+                .await?,
+        ),
+        Family::MariadbSlap => Box::new(mariadb_slap::MariadbSlap::find(servers)?),
     })
 }
 

@@ -1,17 +1,34 @@
-//! pgbench running the identical transaction from a script file with
-//! `-M prepared`; the password goes through `PGPASSWORD`, never the command line.
+//! pgbench with `-M prepared`: either the identical transaction from a
+//! script file, or its built-in select-only script (`-S`: one SELECT by
+//! primary key on `pgbench_accounts`, no transaction, one round trip), for
+//! which the bench fills pgbench's own tables once (`pgbench -i`, scale 1).
+//! The password goes through `PGPASSWORD`, never the command line.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::process::Command;
+use tokio::sync::OnceCell;
 
 use crate::data::ROWS;
 use crate::runner::{BoxFuture, Contender, Load, Mark, Op, Result, Sample};
 use crate::targets::Servers;
 
+/// Which transaction pgbench runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// The workload's own statements, from a script file.
+    Same,
+    /// pgbench's built-in `-S`.
+    BuiltinSelectOnly,
+}
+
+/// pgbench's tables, filled once per bench process.
+static INITIALIZED: OnceCell<()> = OnceCell::const_new();
+
 /// pgbench against the local PostgreSQL.
 pub struct Pgbench {
+    script: Script,
     binary: PathBuf,
     scratch: PathBuf,
     port: String,
@@ -22,7 +39,7 @@ pub struct Pgbench {
 
 impl Pgbench {
     /// Finds pgbench next to the server's binaries or on `PATH`.
-    pub fn find(servers: &Servers) -> Result<Self> {
+    pub fn find(servers: &Servers, script: Script) -> Result<Self> {
         let beside = PathBuf::from(servers.var("PG_BIN")?).join("pgbench");
         let binary = if beside.is_file() {
             beside
@@ -30,6 +47,7 @@ impl Pgbench {
             PathBuf::from("pgbench")
         };
         Ok(Self {
+            script,
             binary,
             scratch: servers.scratch.clone(),
             port: servers.var("PG_PORT")?.to_owned(),
@@ -39,19 +57,63 @@ impl Pgbench {
         })
     }
 
-    /// Writes the transaction script for `op` and returns its path.
-    fn script(&self, op: Op) -> Result<PathBuf> {
+    /// Fills pgbench's tables (scale 1) unless this process already did.
+    pub async fn initialized(self) -> Result<Self> {
+        INITIALIZED
+            .get_or_try_init(|| async {
+                let output = self
+                    .command()
+                    .args(["-i", "-q", "-s", "1"])
+                    .arg(&self.database)
+                    .output()
+                    .await
+                    .map_err(|err| format!("cannot run pgbench -i: {err}"))?;
+                if output.status.success() {
+                    Ok(())
+                } else {
+                    let stderr = String::from_utf8_lossy(&output.stderr);
+                    Err(format!("pgbench -i failed ({}): {stderr}", output.status))
+                }
+            })
+            .await?;
+        Ok(self)
+    }
+
+    /// pgbench with the connection arguments.
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command.env("PGPASSWORD", &self.password).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port,
+            "-U",
+            &self.user,
+        ]);
+        command
+    }
+
+    /// The arguments that choose the transaction for `op`: a script file
+    /// (written here) or `-S`.
+    fn script(&self, op: Op) -> Result<Vec<String>> {
+        if self.script == Script::BuiltinSelectOnly {
+            return match op {
+                Op::SelectById => Ok(vec!["-S".into()]),
+                other => Err(format!("pgbench -S runs reads only, not {other:?}").into()),
+            };
+        }
         let select = "SELECT id, name, qty FROM items WHERE id = :id;";
         let body = match op {
             Op::SelectById => format!("BEGIN;\n{select}\nCOMMIT;\n"),
             Op::FailThenSelect => {
                 format!("BEGIN;\n{select}\nROLLBACK;\nBEGIN;\n{select}\nCOMMIT;\n")
             }
+            Op::Insert => "BEGIN;\nINSERT INTO events (item_id) VALUES (:id);\nCOMMIT;\n".into(),
             other => return Err(format!("pgbench does not run {other:?}").into()),
         };
         let path = self.scratch.join(format!("pgbench-{op:?}.sql"));
         std::fs::write(&path, format!("\\set id random(1, {ROWS})\n{body}"))?;
-        Ok(path)
+        Ok(vec!["-f".into(), path.display().to_string()])
     }
 
     async fn run_pgbench(
@@ -63,23 +125,12 @@ impl Pgbench {
     ) -> Result<Sample> {
         let script = self.script(op)?;
         mark();
-        let output = Command::new(&self.binary)
-            .env("PGPASSWORD", &self.password)
-            .args([
-                "-n",
-                "-M",
-                "prepared",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port,
-                "-U",
-                &self.user,
-            ])
+        let output = self
+            .command()
+            .args(["-n", "-M", "prepared"])
             .args(["-c", clients, "-j", if clients == "1" { "1" } else { "2" }])
             .args(limit)
-            .arg("-f")
-            .arg(&script)
+            .args(script)
             .arg(&self.database)
             .output()
             .await?;

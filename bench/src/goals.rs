@@ -1,0 +1,157 @@
+//! Issue 9's goals, each computed from one run's groups: sqlreg's
+//! throughput over a peer's (its sqlx body unless the goal names the
+//! entity body), hops per SQLite read session, W4's timeouts.
+
+use crate::contenders::Family;
+use crate::harness::GroupResult;
+use crate::ratios::{Bound, Goal};
+use crate::runner::Load;
+use crate::targets::Target;
+use crate::workloads::Workload;
+
+/// Every goal whose groups ran, in the issue's order.
+pub fn all(results: &[GroupResult]) -> Vec<Goal> {
+    let mut goals = Vec::new();
+    let at_least = |min| Bound::AtLeast(min);
+    let ratio = |what: String, value, min| Goal {
+        what,
+        value,
+        bound: at_least(min),
+        unit: "×",
+    };
+    let of = |r: &GroupResult, ours: Family, theirs: Family| {
+        Some(r.median_of(ours)? / r.median_of(theirs)?)
+    };
+    let raw = Family::SqlregRaw;
+    let place = |r: &GroupResult| {
+        format!(
+            "{} — {}, {}",
+            r.group.workload.title(),
+            r.group.setup.target.label(),
+            r.group.variant
+        )
+    };
+    let groups = |workload: Workload| results.iter().filter(move |r| r.group.workload == workload);
+    for r in groups(Workload::W2) {
+        let at = place(r);
+        goals.push(ratio(
+            format!("{at}: sqlreg ÷ sqlx pool"),
+            of(r, raw, Family::Sqlx),
+            1.25,
+        ));
+        goals.push(ratio(
+            format!("{at}: sqlreg ÷ sqlx pool sending sqlreg's statements"),
+            of(r, raw, Family::SqlxSame),
+            1.0,
+        ));
+        if r.group.setup.target == Target::Postgres {
+            goals.push(ratio(
+                format!("{at}: sqlreg ÷ pgbench (BEGIN/SELECT/COMMIT)"),
+                of(r, raw, Family::Pgbench),
+                1.4,
+            ));
+            goals.push(ratio(
+                format!("{at}: sqlreg ÷ pgbench -S"),
+                of(r, raw, Family::PgbenchSelectOnly),
+                0.6,
+            ));
+        }
+    }
+    for r in groups(Workload::W1) {
+        let at = place(r);
+        goals.push(ratio(
+            format!("{at}: sqlreg get() ÷ sqlx acquire()"),
+            of(r, raw, Family::Sqlx),
+            1.5,
+        ));
+    }
+    for r in groups(Workload::W3).chain(groups(Workload::W7)) {
+        let at = place(r);
+        goals.push(ratio(
+            format!("{at}: sqlreg ÷ sqlx pool"),
+            of(r, raw, Family::Sqlx),
+            1.1,
+        ));
+        if r.group.setup.target == Target::Postgres {
+            goals.push(ratio(
+                format!("{at}: sqlreg ÷ pgbench (same script)"),
+                of(r, raw, Family::Pgbench),
+                1.0,
+            ));
+        }
+    }
+    for r in groups(Workload::W4) {
+        let at = place(r);
+        goals.push(ratio(
+            format!("{at}: sqlreg ÷ sqlx pool"),
+            of(r, raw, Family::Sqlx),
+            1.2,
+        ));
+        if r.group.setup.target == Target::Postgres {
+            goals.push(ratio(
+                format!("{at}: sqlreg ÷ pgbench -c10 (same script)"),
+                of(r, raw, Family::Pgbench),
+                0.75,
+            ));
+        }
+        let timeouts = r.rows.iter().find(|row| row.family == raw).and_then(|row| {
+            (!row.runs.is_empty())
+                .then(|| row.runs.iter().map(|s| s.failures.timeouts).sum::<u64>() as f64)
+        });
+        goals.push(Goal {
+            what: format!("{at}: sqlreg's checkout timeouts"),
+            value: timeouts,
+            bound: Bound::AtMost(0.0),
+            unit: " timeouts",
+        });
+    }
+    let sqlite = |r: &&GroupResult| {
+        matches!(
+            r.group.setup.target,
+            Target::SqliteFile | Target::SqliteMemory
+        )
+    };
+    for r in groups(Workload::W2).filter(sqlite) {
+        let at = place(r);
+        goals.push(ratio(
+            format!("{at}: sqlreg read session ÷ one statement on a held sqlx connection"),
+            of(r, raw, Family::SqlxConn),
+            0.5,
+        ));
+        let hops = r
+            .rows
+            .iter()
+            .find(|row| row.family == raw)
+            .and_then(|row| row.statements);
+        goals.push(Goal {
+            what: format!("{at}: sqlreg's hops to sqlx's worker per read session"),
+            value: hops,
+            bound: Bound::AtMost(2.0),
+            unit: " hops",
+        });
+    }
+    for r in groups(Workload::W2).filter(|r| matches!(r.group.load, Load::Sequential { .. })) {
+        let min = if sqlite(&r) { 0.8 } else { 0.9 };
+        goals.push(ratio(
+            format!("{}: sqlreg entity body ÷ sqlx body", place(r)),
+            of(r, Family::SqlregEntity, raw),
+            min,
+        ));
+    }
+    goals
+}
+
+/// Issue 11: sqlreg with a subscriber recording its spans ÷ without, per W2 group.
+pub fn observability(results: &[GroupResult]) -> Vec<(&'static str, Option<f64>)> {
+    results
+        .iter()
+        .filter(|r| r.group.families.contains(&Family::SqlregTraced))
+        .map(|r| {
+            let ratio = r
+                .median_of(Family::SqlregTraced)
+                .zip(r.median_of(Family::SqlregRaw))
+                .map(|(traced, plain)| traced / plain);
+            (r.group.setup.target.label(), ratio)
+        })
+        .collect()
+}
