@@ -164,12 +164,18 @@ async fn leave_behind(kind: Kind, name: &str) -> String {
         std::fs::write(dir.join("test.db"), b"").unwrap();
         return dir.join("test.db").to_string_lossy().into_owned();
     }
-    let config: DbConfig = common::server_config(kind, name).unwrap();
-    SqlConnectionRegistry::connect(config)
+    // Created from outside, without connecting to it afterwards: a test of
+    // this file running at the same time may clean it up (it belongs to an
+    // ended process) at any moment, which is what this test checks anyway.
+    let server = SqlConnectionRegistry::connect(common::maintenance_config(kind).unwrap())
         .await
-        .unwrap()
-        .close()
-        .await;
+        .unwrap();
+    let conn = server.connection().await.unwrap();
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    drop(conn);
+    server.close().await;
     name.to_owned()
 }
 
