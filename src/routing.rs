@@ -117,7 +117,7 @@ impl Router {
     /// # Errors
     ///
     /// [`Error::Acquire`] when no replica is usable and `fallback` is
-    /// `error`; a replica's query error while it was being asked.
+    /// `error`.
     pub(crate) async fn read_session(
         &self,
         isolation: Option<Isolation>,
@@ -159,12 +159,21 @@ impl Router {
             {
                 return Ok(Some(session));
             }
-            if session.replayed(required, FRESHNESS_WAIT).await? {
-                replica.update(|health| health.replayed = Some(required.clone()));
-                return Ok(Some(session));
+            match session.replayed(required, FRESHNESS_WAIT).await {
+                Ok(true) => {
+                    replica.update(|health| health.replayed = Some(required.clone()));
+                    return Ok(Some(session));
+                }
+                Ok(false) => {
+                    session.rollback().await;
+                    return Ok(None); // only the primary is sure to have the write
+                }
+                Err(err) => {
+                    tracing::warn!(replica = %replica.host.url, error = %err, "cannot ask the replica how far it replayed; reads go elsewhere until it answers again");
+                    replica.update(|health| health.down = Some(err.to_string()));
+                    session.rollback().await;
+                }
             }
-            session.rollback().await;
-            return Ok(None); // only the primary is sure to have the write
         }
         match self.routing.fallback {
             Fallback::Primary => Ok(None),
