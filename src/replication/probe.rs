@@ -58,7 +58,7 @@ pub struct HostState {
 ///
 /// # Errors
 ///
-/// [`Error::Url`] or [`Error::Config`] if the URLs cannot be built (see
+/// [`Error::Url`](crate::Error::Url) or [`Error::Config`](crate::Error::Config) if the URLs cannot be built (see
 /// [`DbConfig::replica_urls`]).
 pub async fn probe_hosts(config: &DbConfig) -> Result<Vec<HostProbe>> {
     let mut urls = vec![config.url.to_db_url()?];
