@@ -80,9 +80,7 @@ impl Host {
 
     /// What this server's pools look like now.
     pub(crate) fn stats(&self) -> PoolStats {
-        let pool = &self.pool;
-        self.counters
-            .snapshot(pool.size(), pool.num_idle(), pool.max_size())
+        self.context.stats()
     }
 
     /// [`stats`](Self::stats) of the primary, as `host_stats()` lists it.

@@ -118,30 +118,12 @@ async fn check_says_a_paused_standby_is_beyond_replica_max_lag() {
                 &std::env::var("SQLREG_TEST_DATABASE").unwrap_or_else(|_| "sqlreg_test".into()),
             )
     };
-    // The test script granted pause and resume in the `postgres` database
-    // (functions' privileges are per database); replay is paused server-wide.
-    let mut standby = PgConnection::connect_with(&options(&env(port_var)).database("postgres"))
-        .await
-        .unwrap();
+    let mut standby = common::standby::admin().await;
     let mut primary = PgConnection::connect_with(&options(&env("SQLREG_TEST_PG_PORT")))
         .await
         .unwrap();
-    sqlx::query("SELECT pg_wal_replay_pause()")
-        .execute(&mut standby)
-        .await
-        .unwrap();
+    common::standby::pause_replay(&mut standby).await;
     let outcome = async {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let state: String = sqlx::query_scalar("SELECT pg_get_wal_replay_pause_state()")
-                .fetch_one(&mut standby)
-                .await?;
-            if state == "paused" {
-                break;
-            }
-            assert!(Instant::now() < deadline, "replay never paused");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         // A committed transaction the standby cannot replay while paused.
         primary
             .execute(
@@ -156,10 +138,7 @@ async fn check_says_a_paused_standby_is_beyond_replica_max_lag() {
         )
     }
     .await;
-    sqlx::query("SELECT pg_wal_replay_resume()")
-        .execute(&mut standby)
-        .await
-        .unwrap();
+    common::standby::resume_replay(&mut standby).await;
     let db = outcome.unwrap().unwrap();
     let replica = &db["hosts"][1];
     assert_eq!(replica["role"], "standby", "{db:#}");

@@ -11,7 +11,6 @@ use common::Kind;
 use sea_orm::{ConnectionTrait, Statement};
 use sqlreg::config::{Fallback, RoutingConfig};
 use sqlreg::{DbConfig, Error, ReplicaParts, Session, SqlConnectionRegistry};
-use sqlx::Connection;
 
 on_servers!(
     reads_go_to_the_replica_and_writes_to_the_primary,
@@ -256,24 +255,9 @@ async fn a_paused_standby_is_skipped() {
     let Some(db) = routed(Kind::Postgres, "routing_paused", routing).await else {
         return;
     };
-    let mut standby = standby_admin().await;
-    sqlx::query("SELECT pg_wal_replay_pause()")
-        .execute(&mut standby)
-        .await
-        .unwrap();
+    let mut standby = common::standby::admin().await;
+    common::standby::pause_replay(&mut standby).await;
     let outcome = async {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let state: String = sqlx::query_scalar("SELECT pg_get_wal_replay_pause_state()")
-                .fetch_one(&mut standby)
-                .await
-                .unwrap();
-            if state == "paused" {
-                break;
-            }
-            assert!(Instant::now() < deadline, "replay never paused");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         let mut stale = 0;
         for id in 0..20 {
             db.session(async |s| insert(s, id).await).await.unwrap();
@@ -314,24 +298,8 @@ async fn a_paused_standby_is_skipped() {
         (stale, lag)
     }
     .await;
-    sqlx::query("SELECT pg_wal_replay_resume()")
-        .execute(&mut standby)
-        .await
-        .unwrap();
+    common::standby::resume_replay(&mut standby).await;
     let (stale, lag) = outcome;
     assert_eq!(stale, 0);
     assert!(lag > 0.3, "the standby's lag grows while paused: {lag}");
-}
-
-/// A connection to the standby's `postgres` database, where the test
-/// script granted replay pause and resume.
-async fn standby_admin() -> sqlx::PgConnection {
-    let env = |name: &str| std::env::var(name).unwrap();
-    let options = sqlx::postgres::PgConnectOptions::new()
-        .host("127.0.0.1")
-        .port(replica_port(Kind::Postgres))
-        .username(&env("SQLREG_TEST_USER"))
-        .password(&env("SQLREG_TEST_PASSWORD"))
-        .database("postgres");
-    sqlx::PgConnection::connect_with(&options).await.unwrap()
 }

@@ -11,7 +11,7 @@ use crate::config::SessionConfig;
 use crate::driver::{self, Conn, MemoryDatabase, Pool};
 use crate::observe::Observer;
 use crate::replication::LastWrite;
-use crate::stats::Counters;
+use crate::stats::{Counters, PoolStats};
 
 /// How much longer than the server-side `statement_timeout` the client waits
 /// before it gives up on a server that does not answer at all.
@@ -124,10 +124,14 @@ impl SessionContext {
     /// Keeps the exported gauges current at every checkout and release,
     /// without anyone calling `stats()`.
     pub(crate) fn publish_gauges(&self) {
+        let _ = self.stats();
+    }
+
+    /// The pool's figures now (taking them publishes the gauges too).
+    pub(crate) fn stats(&self) -> PoolStats {
         let pool = &self.pool;
-        let _ = self
-            .counters
-            .snapshot(pool.size(), pool.num_idle(), pool.max_size());
+        self.counters
+            .snapshot(pool.size(), pool.num_idle(), pool.max_size())
     }
 
     /// Hands a session's connection back to the pool, which keeps it or

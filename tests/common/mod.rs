@@ -7,6 +7,7 @@ pub mod logs;
 pub mod proxy;
 pub mod spans;
 pub mod sql;
+pub mod standby;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
