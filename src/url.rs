@@ -2,6 +2,8 @@
 //! SQLAlchemy URL string or core-lib's `url:` parts — that never shows its
 //! password except through [`DbUrl::password`] and the crate-internal sqlx URL.
 
+mod host_choice;
+mod hosts;
 mod parse;
 mod parts;
 mod replica;
@@ -13,6 +15,9 @@ use std::path::PathBuf;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use self::host_choice::HostChoice;
+pub use self::host_choice::TargetSessionAttrs;
+use self::hosts::Host;
 pub use self::parts::UrlParts;
 pub use self::replica::{ReplicaParts, ReplicaUrl};
 pub use self::url_config::UrlConfig;
@@ -91,6 +96,12 @@ pub enum SqliteTarget {
 
 /// A parsed database URL.
 ///
+/// A server URL may list several hosts, as libpq and MySQL write them
+/// (`postgresql://app@h1:5432,h2:5433/app?target_session_attrs=read-write`)
+/// or as SQLAlchemy does (`postgresql://app@/app?host=h1:5432&host=h2:5433`);
+/// [`DbUrl::host`] and [`DbUrl::port`] are the first one's, and
+/// [`DbUrl::hosts`] gives one single-host URL per host.
+///
 /// `Display` and `Debug` show [`DbUrl::redacted`]; only
 /// [`DbUrl::password`] gives the secret back.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,10 +110,13 @@ pub struct DbUrl {
     backend: Backend,
     username: Option<String>,
     password: Option<String>,
-    host: Option<String>,
-    port: Option<u16>,
+    /// At least one for a server, in the order written; none for SQLite.
+    hosts: Vec<Host>,
+    choice: HostChoice,
     database: Option<String>,
     sqlite: Option<SqliteTarget>,
+    /// Without `host`, `target_session_attrs` and `load_balance_hosts`,
+    /// which the fields above hold.
     query: Vec<(String, String)>,
 }
 
@@ -119,19 +133,65 @@ impl DbUrl {
         &self.dialect
     }
 
-    /// The server's host (without IPv6 brackets); `localhost` when the URL
-    /// names none. `None` for SQLite. A host that starts with `/` is the
-    /// directory of a PostgreSQL server's unix socket, as libpq reads it:
-    /// sqlreg connects to `<dir>/.s.PGSQL.<port>`.
+    /// The server's host (without IPv6 brackets) — the first one listed
+    /// when there are several; `localhost` when the URL names none. `None`
+    /// for SQLite. A host that starts with `/` is the directory of a
+    /// PostgreSQL server's unix socket, as libpq reads it: sqlreg connects
+    /// to `<dir>/.s.PGSQL.<port>`.
     #[must_use]
     pub fn host(&self) -> Option<&str> {
-        self.host.as_deref()
+        self.hosts.first().map(|host| host.name.as_str())
     }
 
-    /// The port, explicit or the backend's default. `None` for SQLite.
+    /// The port of the first host, explicit or the backend's default.
+    /// `None` for SQLite.
     #[must_use]
     pub fn port(&self) -> Option<u16> {
-        self.port.or_else(|| self.backend.default_port())
+        let first = self.hosts.first()?;
+        first.port.or_else(|| self.backend.default_port())
+    }
+
+    /// Whether the URL lists more than one host.
+    #[must_use]
+    pub fn is_multi_host(&self) -> bool {
+        self.hosts.len() > 1
+    }
+
+    /// One URL per listed host, in the order written, each with that host
+    /// alone and without `target_session_attrs` and `load_balance_hosts`
+    /// (they say how to choose among the hosts, which the caller does):
+    /// the URLs to connect with. A single-host URL, and a SQLite URL, gives
+    /// itself without those two parameters.
+    #[must_use]
+    pub fn hosts(&self) -> Vec<DbUrl> {
+        let single = |hosts: Vec<Host>| DbUrl {
+            hosts,
+            choice: HostChoice::default(),
+            ..self.clone()
+        };
+        if self.hosts.is_empty() {
+            return vec![single(Vec::new())];
+        }
+        self.hosts
+            .iter()
+            .map(|host| single(vec![host.clone()]))
+            .collect()
+    }
+
+    /// The kind of server a connection wants (libpq's
+    /// `target_session_attrs` query parameter); `None` when not given,
+    /// which libpq reads as [`TargetSessionAttrs::Any`].
+    #[must_use]
+    pub fn target_session_attrs(&self) -> Option<TargetSessionAttrs> {
+        self.choice.target
+    }
+
+    /// Whether the hosts are tried in a random order rather than as written
+    /// (libpq's `load_balance_hosts=random`; `disable`, the default, is
+    /// `false`).
+    #[must_use]
+    pub fn load_balance_hosts(&self) -> bool {
+        self.choice.random
     }
 
     /// The user name, decoded.
@@ -153,7 +213,10 @@ impl DbUrl {
         self.database.as_deref()
     }
 
-    /// The query parameters, in the order written.
+    /// The query parameters, in the order written, for the driver: without
+    /// `target_session_attrs` and `load_balance_hosts` (see
+    /// [`DbUrl::target_session_attrs`], [`DbUrl::load_balance_hosts`]) and
+    /// without the `host` parameters that named the hosts.
     #[must_use]
     pub fn query(&self) -> &[(String, String)] {
         &self.query
@@ -178,8 +241,8 @@ impl DbUrl {
         url
     }
 
-    /// The URL with the password, and query parameters such as `password=`
-    /// or `token=`, replaced by `***`.
+    /// The URL, every host in it, with the password, and query parameters
+    /// such as `password=` or `token=`, replaced by `***`.
     #[must_use]
     pub fn redacted(&self) -> String {
         let password = self.password.as_ref().map(|_| redact::MASK.to_owned());
@@ -194,17 +257,19 @@ impl DbUrl {
                 };
                 (key.clone(), shown.to_owned())
             })
+            .chain(self.choice.params())
             .collect();
-        self.render(&self.dialect, password, self.port, &query)
+        self.render(&self.dialect, password, &self.hosts, &query)
     }
 
-    /// The URL with this scheme, port and query; the password (already
-    /// encoded) is given by the caller, so only `to_sqlx_url` puts the real one in.
+    /// The URL with this scheme, these hosts and this query; the password
+    /// (already encoded) is given by the caller, so only `to_sqlx_url` puts
+    /// the real one in.
     fn render(
         &self,
         scheme: &str,
         password: Option<String>,
-        port: Option<u16>,
+        hosts: &[Host],
         query: &[(String, String)],
     ) -> String {
         let mut out = format!("{scheme}://");
@@ -222,18 +287,7 @@ impl DbUrl {
                 }
                 out.push('@');
             }
-            match self.host.as_deref() {
-                // libpq's form for a socket directory; sqlx reads it too.
-                Some(host) if parse::is_socket_dir(host) => {
-                    out.extend(utf8_percent_encode(host, COMPONENT));
-                }
-                Some(host) if host.contains(':') => out.push_str(&format!("[{host}]")),
-                Some(host) => out.push_str(host),
-                None => {}
-            }
-            if let Some(port) = port {
-                out.push_str(&format!(":{port}"));
-            }
+            hosts::render(hosts, &mut out);
             if let Some(database) = &self.database {
                 out.push('/');
                 out.extend(utf8_percent_encode(database, COMPONENT));

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use sqlreg::{Backend, DbUrl, Error, SqliteTarget, UrlConfig, UrlParts};
+use sqlreg::{Backend, DbUrl, Error, SqliteTarget, TargetSessionAttrs, UrlConfig, UrlParts};
 
 const NASTY: [&str; 4] = [
     "p@ss:w/rd#%",
@@ -364,4 +364,316 @@ fn url_config_reads_a_string_or_parts() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("port"), "{err}");
+}
+
+/// Each listed host as (host, port), through the single-host URLs.
+fn host_ports(u: &DbUrl) -> Vec<(String, u16)> {
+    u.hosts()
+        .iter()
+        .map(|h| (h.host().unwrap().to_owned(), h.port().unwrap()))
+        .collect()
+}
+
+fn pairs(list: &[(&str, u16)]) -> Vec<(String, u16)> {
+    list.iter().map(|(h, p)| ((*h).to_owned(), *p)).collect()
+}
+
+#[test]
+fn libpq_comma_form_lists_hosts_with_their_ports() {
+    let text = "postgresql://app@h1:5432,h2:5433/app?target_session_attrs=read-write";
+    let u = url(text);
+    assert!(u.is_multi_host());
+    assert_eq!((u.host(), u.port()), (Some("h1"), Some(5432)), "the first");
+    assert_eq!(host_ports(&u), pairs(&[("h1", 5432), ("h2", 5433)]));
+    assert_eq!(
+        u.target_session_attrs(),
+        Some(TargetSessionAttrs::ReadWrite)
+    );
+    assert!(!u.load_balance_hosts());
+    assert!(u.query().is_empty(), "{:?}", u.query());
+    assert_eq!(u.to_string(), text);
+
+    let optional_ports = url("postgresql://app@h1,h2:5433/app");
+    assert_eq!(
+        host_ports(&optional_ports),
+        pairs(&[("h1", 5432), ("h2", 5433)])
+    );
+    assert_eq!(
+        optional_ports.to_string(),
+        "postgresql://app@h1,h2:5433/app"
+    );
+    assert_eq!(optional_ports.target_session_attrs(), None);
+
+    let ipv6 = url("postgresql://app@[::1]:5432,[::1]:5433/app");
+    assert_eq!(host_ports(&ipv6), pairs(&[("::1", 5432), ("::1", 5433)]));
+    assert_eq!(
+        ipv6.to_string(),
+        "postgresql://app@[::1]:5432,[::1]:5433/app"
+    );
+
+    let single = url("postgresql://app@h1/app");
+    assert!(!single.is_multi_host());
+    assert_eq!(single.hosts(), [single.clone()]);
+}
+
+#[test]
+fn sqlalchemy_repeated_host_parameters_list_hosts() {
+    let u = url("postgresql+psycopg2://app:pw@/app?host=h1:5432&host=h2:5433&sslmode=disable");
+    assert_eq!(host_ports(&u), pairs(&[("h1", 5432), ("h2", 5433)]));
+    assert_eq!(
+        u.query(),
+        [("sslmode".to_owned(), "disable".to_owned())],
+        "the host parameters leave the query"
+    );
+    assert_eq!(
+        u.redacted(),
+        "postgresql+psycopg2://app:***@h1:5432,h2:5433/app?sslmode=disable"
+    );
+
+    // Socket directories among the hosts; the authority's port is the
+    // default of the hosts that name none.
+    let mixed = url("postgresql://app@:5433/app?host=/var/run/postgresql&host=h2:5434&host=[::1]");
+    assert_eq!(
+        host_ports(&mixed),
+        pairs(&[("/var/run/postgresql", 5433), ("h2", 5434), ("::1", 5433)])
+    );
+    assert_eq!(
+        mixed.to_string(),
+        "postgresql://app@%2Fvar%2Frun%2Fpostgresql:5433,h2:5434,[::1]:5433/app"
+    );
+    assert_eq!(mixed.host(), Some("/var/run/postgresql"));
+}
+
+#[test]
+fn mysql_and_mariadb_list_hosts_too() {
+    let u = url("mysql://app@h1:3306,h2:3307/app");
+    assert_eq!(u.backend(), Backend::MySql);
+    assert_eq!(host_ports(&u), pairs(&[("h1", 3306), ("h2", 3307)]));
+    assert_eq!(u.to_string(), "mysql://app@h1:3306,h2:3307/app");
+
+    let maria =
+        url("mariadb://app@h1,h2/app?load_balance_hosts=random&target_session_attrs=standby");
+    assert_eq!(host_ports(&maria), pairs(&[("h1", 3306), ("h2", 3306)]));
+    assert!(maria.load_balance_hosts());
+    assert_eq!(
+        maria.target_session_attrs(),
+        Some(TargetSessionAttrs::Standby)
+    );
+    assert!(maria.query().is_empty(), "{:?}", maria.query());
+
+    let (_, message) = url_error("mysql://app@h1,%2Frun%2Fmysqld/app".parse());
+    assert!(message.contains("unix_socket"), "{message}");
+}
+
+#[test]
+fn all_target_session_attrs_and_load_balance_values() {
+    let all = [
+        ("any", TargetSessionAttrs::Any),
+        ("read-write", TargetSessionAttrs::ReadWrite),
+        ("read-only", TargetSessionAttrs::ReadOnly),
+        ("primary", TargetSessionAttrs::Primary),
+        ("standby", TargetSessionAttrs::Standby),
+        ("prefer-standby", TargetSessionAttrs::PreferStandby),
+    ];
+    for (spelling, attrs) in all {
+        let u = url(&format!(
+            "postgresql://app@h1,h2/app?target_session_attrs={spelling}"
+        ));
+        assert_eq!(u.target_session_attrs(), Some(attrs), "{spelling}");
+        assert_eq!(attrs.to_string(), spelling);
+    }
+    assert!(!url("postgresql://a@h/d?load_balance_hosts=disable").load_balance_hosts());
+    assert!(url("postgresql://a@h/d?load_balance_hosts=random").load_balance_hosts());
+    assert!(!url("postgresql://a@h/d").load_balance_hosts());
+}
+
+#[test]
+fn host_list_errors_say_what_is_wrong() {
+    let (shown, message) = url_error("postgresql://app:secret@h1:5432,h2:54x3/app".parse());
+    assert_eq!(
+        message,
+        "host 2 of 2 (`h2:54x3`): the port `54x3` is not a number from 0 to 65535"
+    );
+    assert!(!shown.contains("secret"), "{shown}");
+
+    for list in ["h1,,h2", "h1,", ",h2"] {
+        let (_, message) = url_error(format!("postgresql://app@{list}/app").parse());
+        assert!(message.contains("is empty"), "{list}: {message}");
+    }
+    let (_, message) = url_error("postgresql://app@/app?host=h1&host=".parse());
+    assert!(message.contains("host 2 of 2"), "{message}");
+
+    let (_, message) = url_error("postgresql://app@h1,h2/app?target_session_attrs=master".parse());
+    assert_eq!(
+        message,
+        "unknown target_session_attrs `master`; valid values: \
+         any, read-write, read-only, primary, standby, prefer-standby"
+    );
+    let (_, message) = url_error("mysql://app@h1/app?load_balance_hosts=on".parse());
+    assert!(
+        message.contains("valid values: disable, random"),
+        "{message}"
+    );
+
+    let (_, message) = url_error("sqlite://h1,h2/x.db".parse());
+    assert!(
+        message.contains("a SQLite URL has no user, host or port"),
+        "{message}"
+    );
+}
+
+#[test]
+fn multi_host_urls_round_trip_through_display() {
+    for text in [
+        "postgresql://app@h1:5432,h2:5433/app?target_session_attrs=read-write",
+        "postgresql+psycopg2://app@h1,[::1]:5433,%2Fvar%2Frun%2Fpostgresql/app?sslmode=require",
+        "postgresql://app@/app?host=/tmp&host=h2:5434&load_balance_hosts=random",
+        "mariadb://app@h1:3306,h2:3307/app?charset=utf8mb4&target_session_attrs=prefer-standby",
+        "postgresql://h1,h2",
+    ] {
+        let u = url(text);
+        assert_eq!(url(&u.to_string()), u, "{text} shown as {u}");
+    }
+    let first_then_second = url("postgresql://app@h1,h2/app");
+    assert_ne!(
+        first_then_second,
+        url("postgresql://app@h2,h1/app"),
+        "order matters"
+    );
+}
+
+#[test]
+fn hosts_are_single_host_urls_without_the_choice_parameters() {
+    let u = url("postgresql://app:pw@h1:5432,h2:5433/app\
+         ?target_session_attrs=primary&sslmode=require&load_balance_hosts=random");
+    let hosts = u.hosts();
+    assert_eq!(hosts.len(), 2);
+    for (host, (name, port)) in hosts.iter().zip([("h1", 5432), ("h2", 5433)]) {
+        assert!(!host.is_multi_host());
+        assert_eq!((host.host(), host.port()), (Some(name), Some(port)));
+        assert_eq!(host.target_session_attrs(), None);
+        assert!(!host.load_balance_hosts());
+        assert_eq!(
+            (host.username(), host.password()),
+            (Some("app"), Some("pw"))
+        );
+        assert_eq!(host.database(), Some("app"));
+        assert_eq!(host.query(), u.query());
+        assert_eq!(
+            host.to_string(),
+            format!("postgresql://app:***@{name}:{port}/app?sslmode=require")
+        );
+    }
+    assert_eq!(
+        u.to_string(),
+        "postgresql://app:***@h1:5432,h2:5433/app\
+         ?sslmode=require&target_session_attrs=primary&load_balance_hosts=random"
+    );
+
+    let single = url("postgresql://app@h1/app?target_session_attrs=read-only");
+    assert_eq!(single.hosts(), [url("postgresql://app@h1/app")]);
+    let sqlite = url("sqlite:///a.db");
+    assert_eq!(sqlite.hosts(), [sqlite.clone()]);
+    assert!(!sqlite.is_multi_host());
+}
+
+#[test]
+fn multi_host_display_hides_the_password_and_with_database_keeps_every_host() {
+    for password in NASTY {
+        let encoded = utf8_percent_encode(password, NON_ALPHANUMERIC).to_string();
+        let u = url(&format!(
+            "postgresql://app:{encoded}@h1:5432,h2:5433/app?target_session_attrs=read-write"
+        ));
+        assert_eq!(u.password(), Some(password));
+        for shown in [u.redacted(), u.to_string(), format!("{u:?}")] {
+            assert!(!shown.contains(password), "{shown}");
+            assert!(!shown.contains(&encoded), "{shown}");
+        }
+        assert_eq!(
+            u.to_string(),
+            "postgresql://app:***@h1:5432,h2:5433/app?target_session_attrs=read-write"
+        );
+        let other = u.with_database(Some("postgres"));
+        assert_eq!(host_ports(&other), host_ports(&u));
+        assert_eq!(other.target_session_attrs(), u.target_session_attrs());
+        assert_eq!(
+            other.to_string(),
+            "postgresql://app:***@h1:5432,h2:5433/postgres?target_session_attrs=read-write"
+        );
+    }
+}
+
+#[test]
+fn parts_list_hosts_separated_by_commas() {
+    let parts = UrlParts::new("postgresql")
+        .credentials("app", "pw")
+        .host("h1:5432,h2:5433")
+        .file("app")
+        .query("target_session_attrs", "read-write");
+    let u = DbUrl::from_parts(&parts).unwrap();
+    assert_eq!(
+        u,
+        url("postgresql://app:pw@h1:5432,h2:5433/app?target_session_attrs=read-write")
+    );
+
+    // `port` is the port of the hosts that name none.
+    let default_port = UrlParts::new("postgresql")
+        .host("h1, h2:5433, ::1, [::2]:5434, /var/run/postgresql")
+        .port(6000);
+    assert_eq!(
+        host_ports(&DbUrl::from_parts(&default_port).unwrap()),
+        pairs(&[
+            ("h1", 6000),
+            ("h2", 5433),
+            ("::1", 6000),
+            ("::2", 5434),
+            ("/var/run/postgresql", 6000)
+        ])
+    );
+
+    // A lone host keeps its meaning: a socket directory, a bare IPv6 address.
+    for (host, expected) in [
+        ("/var/run/postgresql", "/var/run/postgresql"),
+        ("fe80::1", "fe80::1"),
+        ("[fe80::1]", "fe80::1"),
+        ("db.example", "db.example"),
+    ] {
+        let u = DbUrl::from_parts(&UrlParts::new("postgresql").host(host).port(5433)).unwrap();
+        assert!(!u.is_multi_host(), "{host}");
+        assert_eq!((u.host(), u.port()), (Some(expected), Some(5433)), "{host}");
+    }
+
+    let bad_port = UrlParts::new("mysql")
+        .credentials("app", "secret")
+        .host("h1,h2:x");
+    let (shown, message) = url_error(DbUrl::from_parts(&bad_port));
+    assert!(message.starts_with("host 2 of 2 (`h2:x`)"), "{message}");
+    assert!(!shown.contains("secret"), "{shown}");
+    let (_, message) = url_error(DbUrl::from_parts(
+        &UrlParts::new("postgresql").host("h1,,h2"),
+    ));
+    assert!(message.contains("is empty"), "{message}");
+    let (_, message) = url_error(DbUrl::from_parts(
+        &UrlParts::new("postgresql").query("target_session_attrs", "writable"),
+    ));
+    assert!(message.contains("prefer-standby"), "{message}");
+}
+
+#[test]
+fn url_config_parts_read_a_host_list() {
+    let parts: UrlConfig = serde_json::from_value(serde_json::json!({
+        "protocol": "mariadb",
+        "host": "db1,db2:3307",
+        "port": 3308,
+        "file": "shop",
+        "query": {"target_session_attrs": "read-write", "load_balance_hosts": "random"}
+    }))
+    .unwrap();
+    let u = parts.to_db_url().unwrap();
+    assert_eq!(host_ports(&u), pairs(&[("db1", 3308), ("db2", 3307)]));
+    assert_eq!(
+        u.target_session_attrs(),
+        Some(TargetSessionAttrs::ReadWrite)
+    );
+    assert!(u.load_balance_hosts());
 }

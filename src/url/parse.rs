@@ -1,5 +1,5 @@
 //! Reading SQLAlchemy URL strings
-//! (`dialect[+driver]://[user[:password]@][host][:port][/database][?query]`)
+//! (`dialect[+driver]://[user[:password]@][host][:port][,host[:port]…][/database][?query]`)
 //! and the one constructor every [`DbUrl`] goes through.
 
 use std::path::PathBuf;
@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use percent_encoding::percent_decode_str;
 
+use super::host_choice::HostChoice;
+use super::hosts::{self, Host};
 use super::{Backend, DEFAULT_HOST, DbUrl, SUPPORTED, SqliteTarget};
 use crate::error::Error;
 use crate::redact;
@@ -17,8 +19,9 @@ pub(super) struct Components {
     pub(super) dialect: String,
     pub(super) username: Option<String>,
     pub(super) password: Option<String>,
-    pub(super) host: Option<String>,
-    pub(super) port: Option<u16>,
+    /// As written; a lone host may have an empty name (`:5433`), and no
+    /// host at all is `localhost` too.
+    pub(super) hosts: Vec<Host>,
     pub(super) database: Option<String>,
     pub(super) query: Vec<(String, String)>,
 }
@@ -29,13 +32,14 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
         .ok_or_else(|| format!("unsupported dialect `{}` ({SUPPORTED})", c.dialect))?;
     let username = c.username.filter(|u| !u.is_empty());
     let password = c.password.filter(|p| !p.is_empty());
-    let host = c.host.filter(|h| !h.is_empty());
+    let mut hosts = c.hosts;
     if password.is_some() && username.is_none() {
         return Err("a password is set but the user name is empty".to_owned());
     }
     let database = c.database.filter(|d| !d.is_empty());
     if backend == Backend::Sqlite {
-        if username.is_some() || host.is_some() || c.port.is_some() {
+        let has_host = hosts.iter().any(|h| !h.name.is_empty() || h.port.is_some());
+        if username.is_some() || has_host {
             return Err("a SQLite URL has no user, host or port; valid forms are \
                         sqlite:// or sqlite:///:memory: (in memory), \
                         sqlite:///relative/file.db and sqlite:////absolute/file.db"
@@ -47,30 +51,43 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
             backend,
             username: None,
             password: None,
-            host: None,
-            port: None,
+            hosts: Vec::new(),
+            choice: HostChoice::default(),
             database: database.filter(|_| target != SqliteTarget::Memory),
             sqlite: Some(target),
             query: c.query,
         });
     }
-    if backend == Backend::MySql && host.as_deref().is_some_and(is_socket_dir) {
+    if backend == Backend::MySql && hosts.iter().any(|h| is_socket_dir(&h.name)) {
         return Err(
             "a MySQL/MariaDB host cannot be a directory; give the server's socket \
                     file as the query parameter `unix_socket` (url.query.unix_socket)"
                 .to_owned(),
         );
     }
+    if hosts.is_empty() {
+        hosts.push(Host {
+            name: String::new(),
+            port: None,
+        });
+    }
+    for host in &mut hosts {
+        if host.name.is_empty() {
+            DEFAULT_HOST.clone_into(&mut host.name);
+        }
+    }
+    let mut query = c.query;
+    let choice = HostChoice::take(&mut query)?;
     Ok(DbUrl {
         dialect: c.dialect,
         backend,
         username,
         password,
-        host: Some(host.unwrap_or_else(|| DEFAULT_HOST.to_owned())),
-        port: c.port,
+        hosts,
+        choice,
         database,
         sqlite: None,
-        query: c.query,
+        query,
     })
 }
 
@@ -93,14 +110,18 @@ impl FromStr for DbUrl {
 
     /// Parses any SQLAlchemy URL: `sqlite://`, `sqlite:///rel.db`,
     /// `sqlite:////abs.db`, `postgresql+psycopg2://u:p%40ss@host:5432/db?sslmode=disable`,
-    /// `mysql+pymysql://…`, `mariadb://…`, `postgresql://u@[::1]/db`.
+    /// `mysql+pymysql://…`, `mariadb://…`, `postgresql://u@[::1]/db`, and
+    /// several hosts: `postgresql://u@h1:5432,h2:5433/db`,
+    /// `postgresql://u@/db?host=h1:5432&host=h2:5433`.
     /// User, password and database are percent-decoded.
     ///
     /// # Errors
     ///
     /// [`Error::Url`] (with the password redacted) if the text is not a URL,
-    /// the dialect is unsupported, the port is not a number, a password has
-    /// no user name, or a SQLite URL names a host.
+    /// the dialect is unsupported, a port is not a number, an entry of a
+    /// host list is empty, a password has no user name, a SQLite URL names
+    /// a host, or `target_session_attrs` / `load_balance_hosts` has a value
+    /// libpq does not know.
     fn from_str(text: &str) -> Result<Self, Error> {
         components(text.trim())
             .and_then(assemble)
@@ -129,7 +150,7 @@ fn components(text: &str) -> Result<Components, String> {
         Some((hostport, database)) => (hostport, Some(database)),
         None => (location, None),
     };
-    let (host, port) = split_host_port(hostport)?;
+    let mut hosts = hosts::from_authority(hostport)?;
     let (username, password) = match userinfo {
         Some(info) => match info.split_once(':') {
             Some((user, password)) => (Some(user), Some(password)),
@@ -140,43 +161,23 @@ fn components(text: &str) -> Result<Components, String> {
     let mut query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
+    // SQLAlchemy's form: with no host in the authority, `host=` parameters
+    // name them (a socket directory, or several servers).
+    let names_a_host = hosts.iter().any(|h| !h.name.is_empty());
+    if !names_a_host && Backend::from_dialect(dialect) != Some(Backend::Sqlite) {
+        let default_port = hosts.first().and_then(|h| h.port);
+        if let Some(listed) = hosts::from_query(&mut query, default_port)? {
+            hosts = listed;
+        }
+    }
     Ok(Components {
         dialect: dialect.to_owned(),
         username: username.map(|u| decode(u, "user name")).transpose()?,
         password: password.map(|p| decode(p, "password")).transpose()?,
-        host: socket_host(host, &mut query)?,
-        port,
+        hosts,
         database: database.map(|d| decode(d, "database")).transpose()?,
         query,
     })
-}
-
-/// The host, with a unix-socket directory written either way libpq reads
-/// it: percent-encoded in place of the host (`postgresql://%2Fvar%2Frun%2Fpostgresql/db`)
-/// or, with no host, as the one `host` query parameter
-/// (`postgresql://user@/db?host=/var/run/postgresql`, SQLAlchemy's form),
-/// which then leaves the query.
-fn socket_host(
-    host: Option<&str>,
-    query: &mut Vec<(String, String)>,
-) -> Result<Option<String>, String> {
-    if let Some(host) = host {
-        let decoded = decode(host, "host")?;
-        return Ok(Some(if is_socket_dir(&decoded) {
-            decoded
-        } else {
-            host.to_owned()
-        }));
-    }
-    let mut hosts = query.iter().filter(|(key, _)| key == "host");
-    match (hosts.next(), hosts.next()) {
-        (Some((_, dir)), None) if is_socket_dir(dir) => {
-            let dir = dir.clone();
-            query.retain(|(key, _)| key != "host");
-            Ok(Some(dir))
-        }
-        _ => Ok(None),
-    }
 }
 
 /// `user:password` and what follows the `@`. The user info ends at the last
@@ -197,30 +198,8 @@ fn split_userinfo(rest: &str) -> (Option<&str>, &str) {
     (Some(&rest[..at]), &rest[at + 1..])
 }
 
-/// `host:port`, `[::1]:port`, `host` or nothing.
-fn split_host_port(hostport: &str) -> Result<(Option<&str>, Option<u16>), String> {
-    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| format!("unclosed `[` in the host `{hostport}`"))?;
-        (host, after.strip_prefix(':'))
-    } else {
-        match hostport.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (hostport, None),
-        }
-    };
-    let port = match port {
-        None | Some("") => None,
-        Some(port) => Some(
-            port.parse::<u16>()
-                .map_err(|_| format!("the port `{port}` is not a number from 0 to 65535"))?,
-        ),
-    };
-    Ok(((!host.is_empty()).then_some(host), port))
-}
-
-fn decode(text: &str, what: &str) -> Result<String, String> {
+/// Percent-decoded text; `what` names it in the error.
+pub(super) fn decode(text: &str, what: &str) -> Result<String, String> {
     percent_decode_str(text)
         .decode_utf8()
         .map(|decoded| decoded.into_owned())

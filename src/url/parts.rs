@@ -8,6 +8,7 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use super::hosts::{self, Host};
 use super::parse::{Components, assemble};
 use super::{Backend, DbUrl};
 use crate::error::{Error, Result};
@@ -26,12 +27,15 @@ pub struct UrlParts {
     /// Password (plain text; encoded when the URL is built). Needs `username`.
     #[serde(default)]
     pub password: Option<String>,
-    /// Server host name or IP address (IPv6 without brackets); `localhost` if
-    /// absent. A directory (`/var/run/postgresql`) is where a PostgreSQL
-    /// server's unix socket is, as libpq reads it.
+    /// Server host name or IP address (IPv6 as written, or bracketed to give
+    /// it a port: `[::1]:5433`); `localhost` if absent. A directory
+    /// (`/var/run/postgresql`) is where a PostgreSQL server's unix socket
+    /// is, as libpq reads it. Several hosts are separated by commas, each
+    /// with its own port or `port`'s: `h1:5432,h2:5433`.
     #[serde(default)]
     pub host: Option<String>,
-    /// Server port; the backend's default if absent.
+    /// Server port, for every host that names none; the backend's default
+    /// if absent.
     #[serde(default, deserialize_with = "lenient_port")]
     pub port: Option<u16>,
     /// Server: the database name when `file` is absent. SQLite: the directory
@@ -102,8 +106,10 @@ impl DbUrl {
     ///
     /// # Errors
     ///
-    /// [`Error::Url`] if the dialect is unsupported or `password` is set
-    /// without `username`.
+    /// [`Error::Url`] if the dialect is unsupported, `password` is set
+    /// without `username`, an entry of a `host` list is empty or has a port
+    /// that is not a number, or `target_session_attrs` /
+    /// `load_balance_hosts` in `query` has a value libpq does not know.
     pub fn from_parts(parts: &UrlParts) -> Result<DbUrl> {
         let fail = |message: String| Error::Url {
             url: redact::mask_url_text(&parts.sketch()),
@@ -142,12 +148,19 @@ impl DbUrl {
                 .map(|name| name.trim_start_matches('/').to_owned())
         };
         let server = |value: &Option<String>| value.clone().filter(|_| !sqlite);
+        let hosts = match (sqlite, parts.host.as_deref()) {
+            (true, _) => Vec::new(),
+            (false, Some(host)) => hosts::from_plain(host, parts.port).map_err(fail)?,
+            (false, None) => vec![Host {
+                name: String::new(),
+                port: parts.port,
+            }],
+        };
         assemble(Components {
             dialect: parts.protocol.trim().to_owned(),
             username: server(&parts.username),
             password: server(&parts.password),
-            host: server(&parts.host).map(|h| h.trim_matches(['[', ']']).to_owned()),
-            port: parts.port.filter(|_| !sqlite),
+            hosts,
             database,
             query: parts.query.clone().into_iter().collect(),
         })

@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserial
 use serde::{Deserialize, Serialize};
 
 use super::DbUrl;
+use super::hosts::Host;
 use super::parse::{Components, assemble};
 use crate::error::{Error, Result};
 use crate::redact;
@@ -119,8 +120,14 @@ impl ReplicaParts {
             dialect,
             username: given(&self.username, primary.username()),
             password: given(&self.password, primary.password()),
-            host: given(&self.host, primary.host()).map(|h| h.trim_matches(['[', ']']).to_owned()),
-            port: self.port.or(primary.port),
+            hosts: vec![Host {
+                name: given(&self.host, primary.host())
+                    .map(|h| h.trim_matches(['[', ']']).to_owned())
+                    .unwrap_or_default(),
+                port: self
+                    .port
+                    .or_else(|| primary.hosts.first().and_then(|h| h.port)),
+            }],
             database,
             query,
         })

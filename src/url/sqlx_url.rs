@@ -11,6 +11,7 @@
 
 use percent_encoding::utf8_percent_encode;
 
+use super::hosts::Host;
 use super::{Backend, COMPONENT, DbUrl, SqliteTarget};
 
 /// Parameters `PgConnectOptions` reads (sqlx-postgres 0.9 `options/parse.rs`).
@@ -68,6 +69,10 @@ impl DbUrl {
     /// `sqlite::memory:` or `sqlite://<path>`) with user, password and
     /// database percent-encoded as sqlx decodes them, and the effective port.
     /// Contains the password: use it only to build connect options.
+    ///
+    /// sqlx connects to one server, so this is the first host's URL: call it
+    /// on one of [`DbUrl::hosts`] to reach another. `target_session_attrs`
+    /// and `load_balance_hosts` are never in it (sqlreg applies them).
     pub(crate) fn to_sqlx_url(&self) -> String {
         let query = self.sqlx_query();
         match (&self.sqlite, self.backend) {
@@ -81,7 +86,12 @@ impl DbUrl {
                 } else {
                     "postgres"
                 };
-                self.render(scheme, self.encoded_password(), self.port(), &query)
+                let first = self.hosts.first().map(|host| Host {
+                    name: host.name.clone(),
+                    port: self.port(),
+                });
+                let hosts: Vec<Host> = first.into_iter().collect();
+                self.render(scheme, self.encoded_password(), &hosts, &query)
             }
         }
     }
@@ -270,6 +280,43 @@ mod tests {
         let sqlx_url = url.to_sqlx_url();
         assert_eq!(sqlx_url, "postgres://u@h:5432/db?sslmode=require");
         assert!(PgConnectOptions::from_str(&sqlx_url).is_ok());
+    }
+
+    #[test]
+    fn a_multi_host_url_reaches_sqlx_one_host_at_a_time() {
+        let url: DbUrl = "postgresql://app:pw@h1:5433,[::1],%2Frun%2Fpg/app\
+                          ?target_session_attrs=read-write&load_balance_hosts=random&sslmode=disable"
+            .parse()
+            .unwrap();
+        // The host choice is sqlreg's: sqlx never sees it, so nothing is
+        // left for `sqlx_query` to warn about.
+        assert_eq!(url.query(), [("sslmode".to_owned(), "disable".to_owned())]);
+        assert_eq!(
+            url.to_sqlx_url(),
+            "postgres://app:pw@h1:5433/app?sslmode=disable",
+            "the first host only"
+        );
+        let each: Vec<String> = url.hosts().iter().map(DbUrl::to_sqlx_url).collect();
+        assert_eq!(
+            each,
+            [
+                "postgres://app:pw@h1:5433/app?sslmode=disable",
+                "postgres://app:pw@[::1]:5432/app?sslmode=disable",
+                "postgres://app:pw@%2Frun%2Fpg:5432/app?sslmode=disable",
+            ]
+        );
+        let socket = PgConnectOptions::from_str(&each[2]).unwrap();
+        assert_eq!(
+            socket.get_socket().map(|dir| dir.as_path()),
+            Some(std::path::Path::new("/run/pg"))
+        );
+
+        let maria: DbUrl = "mariadb://app:pw@h1:3306,h2:3307/shop?target_session_attrs=primary"
+            .parse()
+            .unwrap();
+        let second = MySqlConnectOptions::from_str(&maria.hosts()[1].to_sqlx_url()).unwrap();
+        assert_eq!((second.get_host(), second.get_port()), ("h2", 3307));
+        assert_eq!(sqlx_password(&second), "pw");
     }
 
     #[test]
