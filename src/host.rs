@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::observe::Observer;
 use crate::replication::LastWrite;
 use crate::session::{Mode, Session, SessionContext};
-use crate::stats::{Counters, HostStats, PoolStats};
+use crate::stats::{Counters, PoolStats};
 use crate::url::DbUrl;
 
 /// A server and its pools.
@@ -81,16 +81,5 @@ impl Host {
     /// What this server's pools look like now.
     pub(crate) fn stats(&self) -> PoolStats {
         self.context.stats()
-    }
-
-    /// [`stats`](Self::stats) of the primary, as `host_stats()` lists it.
-    pub(crate) fn primary_stats(&self) -> HostStats {
-        HostStats {
-            url: self.url.redacted(),
-            replica: false,
-            down: None,
-            lag_seconds: None,
-            pool: self.stats(),
-        }
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod cluster;
 pub mod config;
 mod driver;
 pub mod error;
@@ -10,6 +11,7 @@ mod interpolate;
 mod migrate;
 mod observe;
 mod pool;
+mod random;
 mod redact;
 mod registries;
 mod registry;

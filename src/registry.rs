@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::cluster::Cluster;
 use crate::config::DbConfig;
-use crate::driver::Connecting;
 use crate::error::Result;
-use crate::host::Host;
 use crate::replication::{LastWrite, ReplicationPosition};
 use crate::retry::Gate;
 use crate::routing::Router;
@@ -48,9 +47,9 @@ pub struct SqlConnectionRegistry {
 }
 
 struct Inner {
-    /// The server `url` names: every session but read sessions routed to a
-    /// replica.
-    primary: Host,
+    /// The server (or servers) `url` names: every session but read sessions
+    /// routed to a replica.
+    cluster: Arc<Cluster>,
     /// The replicas, when the config lists any.
     router: Option<Router>,
     engine: DatabaseConnection,
@@ -62,7 +61,7 @@ struct Inner {
 impl std::fmt::Debug for SqlConnectionRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlConnectionRegistry")
-            .field("url", &self.inner.primary.url)
+            .field("url", self.inner.cluster.url())
             .field("stats", &self.stats())
             .finish()
     }
@@ -95,17 +94,17 @@ impl SqlConnectionRegistry {
         let url = config.url.to_db_url()?;
         let replicas = config.replica_urls()?;
         let last_write = (!replicas.is_empty()).then(|| Arc::new(LastWrite::default()));
-        let primary = Host::open(url, &config, Connecting::Eagerly, last_write.clone()).await?;
-        tracing::info!(url = %primary.url, pool_size = config.session.pool_size, "database connected");
+        let cluster = Arc::new(Cluster::open(url, &config, last_write.clone()).await?);
+        tracing::info!(url = %cluster.url(), pool_size = config.session.pool_size, "database connected");
         let router = if replicas.is_empty() {
             None
         } else {
-            Some(Router::open(&primary, replicas, &config, last_write).await?)
+            Some(Router::open(Arc::clone(&cluster), replicas, &config, last_write).await?)
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                engine: primary.pool.database_connection(),
-                primary,
+                engine: cluster.current().pool.database_connection(),
+                cluster,
                 router,
                 config,
                 gate: Gate::default(),
@@ -114,7 +113,9 @@ impl SqlConnectionRegistry {
     }
 
     /// The sea-orm connection for queries outside a session (core-lib's
-    /// `engine()`); each statement commits on its own. sea-orm can only wrap
+    /// `engine()`); each statement commits on its own. With a multi-host
+    /// `url` it stays on the host chosen at connect time: sea-orm wraps one
+    /// fixed pool, so only sessions follow a failover. sea-orm can only wrap
     /// a `sqlx::Pool`, so the engine has a small one of its own, opened on
     /// first use and counted in [`stats`](Self::stats) (see the README's
     /// connection budget). The raw sqlx pool is reachable through it
@@ -127,7 +128,7 @@ impl SqlConnectionRegistry {
     /// The database URL (its `Display` hides the password).
     #[must_use]
     pub fn url(&self) -> &DbUrl {
-        &self.inner.primary.url
+        self.inner.cluster.url()
     }
 
     /// The configuration the registry was built from.
@@ -138,10 +139,12 @@ impl SqlConnectionRegistry {
 
     /// How many connections are open, idle, in use and awaited right now,
     /// and what the pool has done since it started. The same figures go to
-    /// the `metrics` facade (`sqlreg_*`, labelled with the database).
+    /// the `metrics` facade (`sqlreg_*`, labelled with the database). With
+    /// a multi-host `url`, the host sessions go to now (see
+    /// [`host_stats`](Self::host_stats) for every host).
     #[must_use]
     pub fn stats(&self) -> PoolStats {
-        self.inner.primary.stats()
+        self.inner.cluster.current().stats()
     }
 
     /// Where the primary's history stood after the newest write session of
@@ -153,13 +156,14 @@ impl SqlConnectionRegistry {
         self.inner.router.as_ref()?.write_position()
     }
 
-    /// [`stats`](Self::stats) of every server: the primary first, then each
+    /// [`stats`](Self::stats) of every server: the hosts of `url` first
+    /// (with a multi-host `url`, each one's role and timeline), then each
     /// replica with whether reads may go to it and how far behind it is.
     #[must_use]
     pub fn host_stats(&self) -> Vec<HostStats> {
-        let primary = self.inner.primary.primary_stats();
+        let hosts = self.inner.cluster.stats();
         let replicas = self.inner.router.iter().flat_map(Router::stats);
-        std::iter::once(primary).chain(replicas).collect()
+        hosts.chain(replicas).collect()
     }
 
     /// Stops handing out sessions ([`Error::Closed`](crate::Error::Closed) from then on), waits up
@@ -168,20 +172,20 @@ impl SqlConnectionRegistry {
     /// running after that close as soon as those sessions end.
     pub async fn close(&self) {
         let grace = self.inner.config.session.close_timeout;
-        let primary = &self.inner.primary;
+        let cluster = &self.inner.cluster;
         let replicas = async {
             if let Some(router) = &self.inner.router {
                 router.close(grace).await;
             }
         };
-        let (closed, ()) = tokio::join!(primary.pool.close(grace), replicas);
+        let (closed, ()) = tokio::join!(cluster.close(grace), replicas);
         if !closed {
             tracing::warn!(
-                url = %primary.url,
+                url = %cluster.url(),
                 in_use = self.stats().in_use,
                 "sessions still running after close_timeout; their connections close when they end"
             );
         }
-        tracing::info!(url = %primary.url, "database closed");
+        tracing::info!(url = %cluster.url(), "database closed");
     }
 }

@@ -2,7 +2,6 @@
 //! attempt budget, the jittered exponential backoff of `session.retry`, and
 //! the gate that lets a transaction on its last attempt run alone.
 
-use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -56,7 +55,7 @@ impl Retry {
         );
         let ceiling = doubled.min(self.max);
         let half = ceiling / 2;
-        half + half.mul_f64(unit_random())
+        half + half.mul_f64(crate::random::unit())
     }
 }
 
@@ -103,14 +102,6 @@ impl Gate {
     pub(crate) async fn within<F: Future>(attempt: F) -> F::Output {
         IN_ATTEMPT.scope((), attempt).await
     }
-}
-
-/// A number in `[0, 1)` from the standard library's randomly seeded hasher:
-/// jitter needs spread, not cryptographic quality.
-fn unit_random() -> f64 {
-    let bits = RandomState::new().hash_one(std::time::Instant::now());
-    // 53 random bits make every f64 in [0, 1) equally likely.
-    (bits >> 11) as f64 / (1_u64 << 53) as f64
 }
 
 #[cfg(test)]

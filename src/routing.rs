@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::cluster::Cluster;
 use crate::config::{DbConfig, Fallback, Isolation, RoutingConfig};
 use crate::driver::Connecting;
 use crate::error::{Error, Result};
@@ -83,7 +84,7 @@ impl Router {
     ///
     /// [`Error::Url`] for a replica URL the driver cannot use.
     pub(crate) async fn open(
-        primary: &Host,
+        cluster: Arc<Cluster>,
         urls: Vec<DbUrl>,
         config: &DbConfig,
         last_write: Option<Arc<LastWrite>>,
@@ -97,14 +98,15 @@ impl Router {
             });
         }
         let replicas: Arc<[Replica]> = replicas.into();
-        let monitor = monitor::spawn(primary.url.clone(), config.clone(), Arc::clone(&replicas));
+        let primary_url = cluster.url().redacted();
+        let monitor = monitor::spawn(cluster, config.clone(), Arc::clone(&replicas));
         Ok(Self {
             replicas,
             next: AtomicUsize::new(0),
             routing: config.routing.clone(),
             last_write,
             monitor,
-            primary_url: primary.url.redacted(),
+            primary_url,
         })
     }
 
@@ -218,6 +220,8 @@ impl Router {
                 replica: true,
                 down: health.down,
                 lag_seconds: health.lag.map(|lag| lag.as_secs_f64()),
+                role: None,
+                timeline: None,
                 pool: replica.host.stats(),
             }
         })

@@ -323,7 +323,7 @@ impl Session {
         {
             if fatal {
                 state.broken = true;
-                self.context.evict(conn);
+                self.context.lost(conn);
             } else if conn.transaction_depth() > 0 && state.aborted.is_none() {
                 let scope = conn.aborted_by(&err).await;
                 if scope != Aborted::No {

@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use crate::replication::Role;
+
 /// A snapshot of one registry's pool (serializable, e.g. for a health endpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -43,11 +45,19 @@ pub struct HostStats {
     pub url: String,
     /// Whether it is one of the config's `replicas` (else the primary).
     pub replica: bool,
-    /// Why a replica takes no reads right now (unreachable); `None` while it answers.
+    /// Why the host takes no sessions right now (unreachable); `None`
+    /// while it answers.
     pub down: Option<String>,
     /// How far a replica is behind the primary, judged from replication
     /// positions (`None` for the primary, or before it was first asked).
     pub lag_seconds: Option<f64>,
+    /// For a host of a multi-host `url`: what it said it was when last
+    /// asked (`None` before that, while it is unreachable, and for a plain
+    /// `url` or a replica, which are not asked their role).
+    pub role: Option<Role>,
+    /// For a host of a multi-host PostgreSQL `url`: the timeline it is on
+    /// (higher after each promotion).
+    pub timeline: Option<u64>,
     /// Its pools.
     pub pool: PoolStats,
 }

@@ -168,6 +168,11 @@ impl Pool {
         each_backend!(self, Pool(pools) => pools.sessions.last_failure())
     }
 
+    /// Drops the sessions' idle connections (see [`ConnectionPool::drop_idle`]).
+    pub(crate) fn drop_idle(&self) {
+        each_backend!(self, Pool(pools) => pools.sessions.drop_idle());
+    }
+
     /// Refuses new checkouts, closes idle connections, and waits up to
     /// `grace` for checked-out ones to come back and close. Whether all did.
     pub(crate) async fn close(&self, grace: Duration) -> bool {

@@ -17,7 +17,7 @@ use sqlx::{Connection, Executor};
 use super::{Conn, connect, mysql, postgres};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Result};
-use crate::replication::{ReplicationPosition, Role};
+use crate::replication::{ReplicationPosition, Role, Standing};
 use crate::url::{Backend, DbUrl};
 
 /// A connection of its own to one host, for probing it.
@@ -91,10 +91,15 @@ impl Conn {
 }
 
 impl Probe<'_> {
-    /// Primary or standby, and the timeline (PostgreSQL) it is on.
-    pub(crate) async fn role(self) -> Result<(Role, Option<u64>), sqlx::Error> {
+    /// Primary or standby, the timeline (PostgreSQL) it is on, and whether
+    /// it takes writes.
+    pub(crate) async fn role(self) -> Result<Standing, sqlx::Error> {
         match self {
-            Self::Sqlite(_) => Ok((Role::Primary, None)),
+            Self::Sqlite(_) => Ok(Standing {
+                role: Role::Primary,
+                timeline: None,
+                writable: true,
+            }),
             Self::Postgres(conn) => postgres::replication::role(conn).await,
             Self::MySql(conn) => mysql::replication::role(conn).await,
         }

@@ -108,6 +108,11 @@ impl<DB: Database> SqlxManager<DB> {
         self.idle.store(0, Ordering::Release);
     }
 
+    /// The pool dropped `count` idle connections and stays open.
+    pub(super) fn forget_some_idle(&self, count: usize) {
+        self.idle.fetch_sub(count, Ordering::AcqRel);
+    }
+
     fn remember(&self, failure: Option<ConnectError>) {
         if let Ok(mut last) = self.last_failure.lock() {
             *last = failure;

@@ -148,6 +148,15 @@ impl<DB: Database> ConnectionPool<DB> {
             .and_then(|last| last.clone())
     }
 
+    /// Drops the idle connections without a goodbye and stays open: when
+    /// their server went away they are dead (and a polite close could wait
+    /// on a host that no longer answers); when it changed role they must
+    /// not serve sessions again.
+    pub(crate) fn drop_idle(&self) {
+        let dropped = self.pool.retain(|_, _| false).removed.len();
+        self.pool.manager().forget_some_idle(dropped);
+    }
+
     /// Refuses checkouts from now on (waiting callers get
     /// [`CheckoutError::Closed`]), closes the idle connections, and waits up
     /// to `grace` for the checked-out ones to come back (they close then).

@@ -17,8 +17,9 @@ pub(crate) struct MigrationConn {
 impl SqlConnectionRegistry {
     /// Takes the migration lock and a connection.
     pub(crate) async fn migration_conn(&self) -> Result<MigrationConn> {
-        let lock = self.inner.primary.pool.migration_lock().await?;
-        let mut conn = self.inner.primary.acquire().await?;
+        let host = self.inner.cluster.current();
+        let lock = host.pool.migration_lock().await?;
+        let mut conn = host.acquire().await?;
         // Migrators begin their own transactions and run DDL outside them.
         let writable = conn.writes_by_default(true).await;
         if let Err(err) = writable {
@@ -44,7 +45,8 @@ impl SqlConnectionRegistry {
         migrator: &Migrator,
         target: i64,
     ) -> Result<(), MigrateError> {
-        self.inner.primary.pool.migrate_down(migrator, target).await
+        let host = self.inner.cluster.current();
+        host.pool.migrate_down(migrator, target).await
     }
 }
 

@@ -125,7 +125,7 @@ impl SqlConnectionRegistry {
     pub(crate) fn own_connection(&self) -> impl Future<Output = Result<Session>> + Send {
         let opened_at = Location::caller();
         async move {
-            let primary = &self.inner.primary;
+            let primary = self.inner.cluster.current();
             let conn = primary.acquire().await?;
             let context = Arc::clone(&primary.context);
             // No span: this is sqlreg's own work, not the application's.
@@ -154,6 +154,6 @@ impl SqlConnectionRegistry {
         {
             return Ok(session);
         }
-        self.inner.primary.session(mode, isolation, opened_at).await
+        self.inner.cluster.session(mode, isolation, opened_at).await
     }
 }

@@ -95,13 +95,13 @@ impl SqlConnectionRegistry {
             }
             let pause = retry.pause(attempt);
             tracing::info!(
-                url = %self.inner.primary.url,
+                url = %self.inner.cluster.url(),
                 attempt,
                 pause_ms = pause.as_secs_f64() * 1000.0,
                 cause = %conflict,
                 "transaction ended by a transient conflict; rolled back, running it again"
             );
-            self.inner.primary.counters.retried();
+            self.inner.cluster.current().counters.retried();
             tokio::time::sleep(pause).await;
             attempt += 1;
         }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::{LagEstimator, ReplicationPosition, Role};
+use super::{LagEstimator, ReplicationPosition, Role, Standing};
 use crate::config::DbConfig;
 use crate::driver::HostConn;
 use crate::error::Result;
@@ -112,7 +112,7 @@ pub async fn probe_hosts(config: &DbConfig) -> Result<Vec<HostProbe>> {
 
 /// Role, timeline, position and round trip of one host.
 async fn describe(conn: &mut HostConn) -> Result<HostState> {
-    let (role, timeline) = conn.probe().role().await?;
+    let Standing { role, timeline, .. } = conn.probe().role().await?;
     let position = match role {
         Role::Primary => conn.probe().commit_position().await?,
         Role::Standby => conn.probe().replay_position().await?,

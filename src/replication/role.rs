@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// Whether a host takes writes or replays another's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Role {
     /// Takes writes: PostgreSQL not in recovery; MariaDB neither
@@ -22,4 +23,17 @@ impl fmt::Display for Role {
             Self::Standby => "standby",
         })
     }
+}
+
+/// What the role probe found on a host: enough to pick a host for a
+/// multi-host URL's `target_session_attrs` and to tell two primaries apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Standing {
+    pub(crate) role: Role,
+    /// PostgreSQL's timeline (higher after each promotion); `None` elsewhere.
+    pub(crate) timeline: Option<u64>,
+    /// Whether a session there may write by default: a primary not made
+    /// read-only (PostgreSQL `default_transaction_read_only`, MariaDB
+    /// `read_only`) — libpq's test for `read-write`.
+    pub(crate) writable: bool,
 }

@@ -1,13 +1,15 @@
 //! The background task that keeps each replica's health current: every
-//! [`INTERVAL`] it reads the primary's position and each replica's replay
-//! position over connections of its own (one per host, outside the pools),
-//! and judges each replica's lag from positions, so a quiet primary never
-//! makes an up-to-date replica look stale.
+//! [`INTERVAL`] it reads the primary's position (on the host sessions go to
+//! now, which a failover changes) and each replica's replay position over
+//! connections of its own (one per host, outside the pools), and judges
+//! each replica's lag from positions, so a quiet primary never makes an
+//! up-to-date replica look stale.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Replica;
+use crate::cluster::Cluster;
 use crate::config::DbConfig;
 use crate::driver::HostConn;
 use crate::replication::LagEstimator;
@@ -18,14 +20,14 @@ const INTERVAL: Duration = Duration::from_millis(200);
 
 /// Starts the monitor; it runs until aborted.
 pub(super) fn spawn(
-    primary: DbUrl,
+    cluster: Arc<Cluster>,
     config: DbConfig,
     replicas: Arc<[Replica]>,
 ) -> tokio::task::AbortHandle {
     let task = tokio::spawn(async move {
         let mut monitor = Monitor {
             lag: LagEstimator::new(config.routing.replica_max_lag * 2),
-            primary: Probed::new(primary),
+            primary: Probed::new(cluster.current().url.clone()),
             replicas: replicas
                 .iter()
                 .map(|r| Probed::new(r.host.url.clone()))
@@ -33,6 +35,11 @@ pub(super) fn spawn(
             config,
         };
         loop {
+            let primary = &cluster.current().url;
+            if *primary != monitor.primary.url {
+                // A failover: positions are read on the new primary.
+                monitor.primary = Probed::new(primary.clone());
+            }
             monitor.round(&replicas).await;
             tokio::time::sleep(INTERVAL).await;
         }

@@ -3,6 +3,7 @@
 
 use std::io::ErrorKind;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sea_orm::DbBackend;
@@ -54,6 +55,9 @@ pub(crate) struct SessionContext {
     /// Where write sessions record their commit position (read-your-writes
     /// on replicas); `None` without replicas, and on replicas themselves.
     last_write: Option<Arc<LastWrite>>,
+    /// Set when a session lost its connection: the server may be gone, so
+    /// the registry asks it before the next session goes there.
+    lost_connection: AtomicBool,
 }
 
 impl SessionContext {
@@ -74,6 +78,7 @@ impl SessionContext {
             observer,
             _memory: memory,
             last_write,
+            lost_connection: AtomicBool::new(false),
         }
     }
 
@@ -92,7 +97,7 @@ impl SessionContext {
                 tracing::warn!(error = %driver::describe_failure(&err), "cannot read the commit position; read sessions go to the primary");
                 last_write.unknown();
                 if driver::is_fatal(&err) {
-                    self.evict(conn);
+                    self.lost(conn);
                 }
             }
         }
@@ -119,6 +124,24 @@ impl SessionContext {
         );
         conn.close_on_drop();
         self.counters.evicted();
+    }
+
+    /// [`evict`](Self::evict), for a connection that failed as if its
+    /// server went away (lost, timed out), which is remembered until
+    /// [`take_lost_connection`](Self::take_lost_connection).
+    pub(crate) fn lost(&self, conn: &mut Conn) {
+        self.evict(conn);
+        self.note_lost_connection();
+    }
+
+    /// Remembers that the server may be gone (a connection to it failed).
+    pub(crate) fn note_lost_connection(&self) {
+        self.lost_connection.store(true, Ordering::Release);
+    }
+
+    /// Whether a session lost its connection since the last call.
+    pub(crate) fn take_lost_connection(&self) -> bool {
+        self.lost_connection.swap(false, Ordering::AcqRel)
     }
 
     /// Keeps the exported gauges current at every checkout and release,

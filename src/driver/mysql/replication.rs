@@ -13,7 +13,7 @@ use sqlx::mysql::MySqlConnection;
 use super::super::connect;
 use crate::config::DbConfig;
 use crate::error::Result;
-use crate::replication::{ReplicationPosition, Role};
+use crate::replication::{ReplicationPosition, Role, Standing};
 use crate::url::DbUrl;
 
 /// A plain connection to the host of `url`, as sessions connect.
@@ -25,10 +25,9 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
 }
 
 /// A replica when `read_only` or when a replication thread runs (a replica
-/// left writable is still one); MariaDB has no timelines.
-pub(in crate::driver) async fn role(
-    conn: &mut MySqlConnection,
-) -> Result<(Role, Option<u64>), sqlx::Error> {
+/// left writable is still one); writable unless `read_only`. MariaDB has no
+/// timelines.
+pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standing, sqlx::Error> {
     let (read_only, replicating): (i64, Option<i64>) = sqlx::query_as(
         "SELECT CAST(@@read_only AS SIGNED), \
            (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS \
@@ -41,7 +40,11 @@ pub(in crate::driver) async fn role(
     } else {
         Role::Primary
     };
-    Ok((role, None))
+    Ok(Standing {
+        role,
+        timeline: None,
+        writable: read_only == 0,
+    })
 }
 
 /// The GTIDs in the primary's binary log: every transaction committed

@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnection;
 use super::super::connect;
 use crate::config::DbConfig;
 use crate::error::Result;
-use crate::replication::{ReplicationPosition, Role};
+use crate::replication::{ReplicationPosition, Role, Standing};
 use crate::url::DbUrl;
 
 /// The first pause between two polls of a standby's replay position; it
@@ -28,17 +28,18 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
         .map_err(|err| connect::connect_error(url, connect::failure(&err, super::classify), &err))
 }
 
-/// Standby or primary, and the timeline it is on: a primary's from the WAL
+/// Standby or primary, the timeline it is on — a primary's from the WAL
 /// it writes (`pg_control_checkpoint()` lags a promotion until the next
-/// checkpoint), a standby's from the WAL it receives.
-pub(in crate::driver) async fn role(
-    conn: &mut PgConnection,
-) -> Result<(Role, Option<u64>), sqlx::Error> {
-    let (standby, timeline): (bool, Option<i64>) = sqlx::query_as(
+/// checkpoint), a standby's from the WAL it receives — and whether it takes
+/// writes by default (libpq's `read-write` test). Read on a connection of
+/// its own, whose `default_transaction_read_only` is the server's.
+pub(in crate::driver) async fn role(conn: &mut PgConnection) -> Result<Standing, sqlx::Error> {
+    let (standby, timeline, read_only): (bool, Option<i64>, String) = sqlx::query_as(
         "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() \
            THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), \
                          (SELECT timeline_id FROM pg_control_checkpoint()))::bigint \
-           ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END",
+           ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END, \
+           current_setting('default_transaction_read_only')",
     )
     .fetch_one(conn)
     .await?;
@@ -47,7 +48,11 @@ pub(in crate::driver) async fn role(
     } else {
         Role::Primary
     };
-    Ok((role, timeline.and_then(|t| u64::try_from(t).ok())))
+    Ok(Standing {
+        role,
+        timeline: timeline.and_then(|t| u64::try_from(t).ok()),
+        writable: !standby && read_only == "off",
+    })
 }
 
 /// Where the primary's WAL ends: at least the end of every commit that has
