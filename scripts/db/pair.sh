@@ -332,7 +332,10 @@ mariadb_node_init() {
         "--log-bin=$dir/binlog" --binlog-format=ROW --log-slave-updates \
         --log-bin-trust-function-creators=1 --innodb-buffer-pool-size=16M --innodb-log-file-size=8M \
         "${@:4}" || return 1
-    (cd / && mariadb-install-db --no-defaults --datadir="$dir/data" --user=mysql --innodb-log-file-size=8M \
+    # A private tmpdir: bootstraps running side by side must not share
+    # temporary table files in /tmp.
+    (cd / && TMPDIR=$dir/tmp mariadb-install-db --no-defaults --datadir="$dir/data" --user=mysql \
+        --tmpdir="$dir/tmp" --innodb-log-file-size=8M \
         --auth-root-authentication-method=socket --auth-root-socket-user=root \
         --skip-test-db --skip-name-resolve) >"$dir/install-db.log" 2>&1 || {
         _sqlreg_tail_logs "$dir/install-db.log"
