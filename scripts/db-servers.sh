@@ -72,6 +72,10 @@
 # stderr, so a caller that captures them (Command::output(), $(...)) waits for
 # EOF until the server is stopped, i.e. hangs. The helper scripts are immune.
 #
+# Destructive failover tests start primary/standby pairs of their own under
+# $SQLREG_TEST_DB_DIR/pairs with scripts/db/pair.sh; sqlreg_db_stop stops any
+# pair a dead test process left behind.
+#
 # Servers are only ever stopped through their own pid file / pg_ctl, never by
 # process name.
 
@@ -210,6 +214,13 @@ sqlreg_db_start() {
 sqlreg_db_stop() {
     local dir=${_SQLREG_DB_DIR:-} rc=0
     [ -n "$dir" ] || return 0
+    # The failover tests' own pairs (scripts/db/pair.sh), if a test process
+    # died before it could stop its pair.
+    local pair
+    for pair in "$dir"/pairs/*/; do
+        [ -f "$pair/kind" ] || continue
+        bash "$_SQLREG_SCRIPTS_DB/pair.sh" stop "$pair" || rc=1
+    done
     # Replicas first: a primary stopping under a streaming standby is fine,
     # but stopping them first keeps their logs free of reconnect noise.
     if [ -x "$dir/mariadb-replica-ctl" ]; then

@@ -4,6 +4,7 @@
 
 pub mod item;
 pub mod logs;
+pub mod pair;
 pub mod proxy;
 pub mod spans;
 pub mod sql;
