@@ -21,6 +21,7 @@ mod servers {
     on_servers!(
         replica_serves_what_the_primary_committed_and_refuses_writes,
         check_shows_each_hosts_role_lag_and_round_trip,
+        check_lists_every_host_of_a_multi_host_url,
     );
 }
 
@@ -43,12 +44,18 @@ fn replica_port_var(kind: Kind) -> Option<&'static str> {
 /// replica under `replicas:` (only the port differs from `url`) and
 /// `routing` as given; the report, after checking no password was printed.
 fn check_with_replica(kind: Kind, port_var: &str, routing: &str) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
     let database = std::env::var("SQLREG_TEST_DATABASE").unwrap_or_else(|_| "sqlreg_test".into());
     let yaml = format!(
         "core_lib:\n  db:\n    url: {}\n    replicas:\n      - {{port: '${{oc.env:{port_var}}}'}}\n    routing: {routing}\n",
         common::server_url_yaml(kind, &database, "{}")
     );
+    check(&yaml)
+}
+
+/// `sqlreg check --json` on the config `yaml`; the one section's report,
+/// after checking no password was printed.
+fn check(yaml: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_sqlreg"))
         .current_dir(dir.path())
@@ -240,4 +247,35 @@ async fn replica_serves_what_the_primary_committed_and_refuses_writes(kind: Kind
             "{message}"
         );
     }
+}
+
+/// A multi-host `url` listing the replica first: check asks each host, and
+/// measures the standby's lag against the host that is the primary.
+async fn check_lists_every_host_of_a_multi_host_url(kind: Kind) {
+    let Some(port_var) = replica_port_var(kind) else {
+        return;
+    };
+    let (protocol, primary_var) = match kind {
+        Kind::Postgres => ("postgresql", "SQLREG_TEST_PG_PORT"),
+        _ => ("mariadb", "SQLREG_TEST_MARIADB_PORT"),
+    };
+    let database = std::env::var("SQLREG_TEST_DATABASE").unwrap_or_else(|_| "sqlreg_test".into());
+    let yaml = format!(
+        "core_lib:\n  db:\n    url: {{protocol: {protocol}, username: '${{oc.env:SQLREG_TEST_USER}}', \
+         password: '${{oc.env:SQLREG_TEST_PASSWORD}}', \
+         host: '127.0.0.1:${{oc.env:{port_var}}},127.0.0.1:${{oc.env:{primary_var}}}', \
+         file: {database}, query: {{target_session_attrs: read-write}}}}\n"
+    );
+    let db = check(&yaml);
+    assert_eq!(db["status"], "OK", "{db:#}");
+    let hosts = db["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{db:#}");
+    let (standby, primary) = (&hosts[0], &hosts[1]);
+    assert_eq!(standby["role"], "standby", "{standby:#}");
+    assert_eq!(primary["role"], "primary", "{primary:#}");
+    assert!(
+        standby["lag"].as_f64().is_some(),
+        "lag against the primary: {standby:#}"
+    );
+    assert_eq!(primary["lag"], serde_json::Value::Null, "{primary:#}");
 }

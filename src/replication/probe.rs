@@ -21,7 +21,8 @@ const LAG_POLL: Duration = Duration::from_millis(50);
 pub struct HostProbe {
     /// The host's URL, password redacted.
     pub url: String,
-    /// Whether the config lists it under `replicas` (else it is `url`).
+    /// Whether the config lists it under `replicas` (else it is a host of
+    /// `url`).
     pub replica: bool,
     /// What the host said, or why it could not be asked.
     pub state: Result<HostState>,
@@ -41,7 +42,8 @@ pub struct HostState {
     pub position: Option<ReplicationPosition>,
     /// One `SELECT 1`.
     pub round_trip: Duration,
-    /// How far a standby listed under `replicas` is behind the primary: zero
+    /// How far a standby is behind the primary (the first host of `url`
+    /// that is one): zero
     /// when it has replayed everything the primary has written, however
     /// quiet the primary is. `None` for the primary, or when either host
     /// gives no positions. Sampled for at most `routing.replica_max_lag`: a
@@ -49,7 +51,8 @@ pub struct HostState {
     pub lag: Option<Duration>,
 }
 
-/// Probes the primary (`url`) and every replica of `config`, each over a
+/// Probes every host of `url` (one, or each of a multi-host URL) and every
+/// replica of `config`, each over a
 /// connection of its own opened as sessions open theirs (`connect_timeout`
 /// applies); the hosts are connected to at once and closed afterwards.
 ///
@@ -61,7 +64,8 @@ pub struct HostState {
 /// [`Error::Url`](crate::Error::Url) or [`Error::Config`](crate::Error::Config) if the URLs cannot be built (see
 /// [`DbConfig::replica_urls`]).
 pub async fn probe_hosts(config: &DbConfig) -> Result<Vec<HostProbe>> {
-    let mut urls = vec![config.url.to_db_url()?];
+    let mut urls = config.url.to_db_url()?.hosts();
+    let url_hosts = urls.len();
     urls.extend(config.replica_urls()?);
     let opened = join_all(urls.iter().map(|url| HostConn::open(url, config))).await;
     let mut conns = Vec::with_capacity(opened.len());
@@ -78,22 +82,27 @@ pub async fn probe_hosts(config: &DbConfig) -> Result<Vec<HostProbe>> {
             }
         }
     }
-    // Lag is measured against a primary that says it is one.
-    let primary_writes = matches!(&states[0], Ok(state) if state.role == Role::Primary);
-    let (first, rest) = conns.split_at_mut(1);
-    if let (Some(primary), true) = (&mut first[0], primary_writes) {
-        for (conn, state) in rest.iter_mut().zip(&mut states[1..]) {
+    // Lag is measured against the first host of `url` that says it is a
+    // primary (a multi-host `url` may list standbys too).
+    let primary = states[..url_hosts]
+        .iter()
+        .position(|state| matches!(state, Ok(state) if state.role == Role::Primary));
+    if let Some(index) = primary
+        && let Some(mut primary_conn) = conns[index].take()
+    {
+        for (conn, state) in conns.iter_mut().zip(&mut states) {
             let (Some(conn), Ok(found)) = (conn, &mut *state) else {
                 continue;
             };
             if found.role != Role::Standby {
                 continue;
             }
-            match lag(primary, conn, config.routing.replica_max_lag).await {
+            match lag(&mut primary_conn, conn, config.routing.replica_max_lag).await {
                 Ok(lag) => found.lag = lag,
                 Err(err) => *state = Err(err.into()),
             }
         }
+        conns[index] = Some(primary_conn);
     }
     for conn in conns.into_iter().flatten() {
         conn.close().await;
@@ -104,7 +113,7 @@ pub async fn probe_hosts(config: &DbConfig) -> Result<Vec<HostProbe>> {
         .enumerate()
         .map(|(index, (url, state))| HostProbe {
             url: url.redacted(),
-            replica: index > 0,
+            replica: index >= url_hosts,
             state,
         })
         .collect())

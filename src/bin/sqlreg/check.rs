@@ -54,18 +54,18 @@ struct SectionReport {
     database: Option<&'static str>,
     server: Option<String>,
     round_trip_ms: Option<f64>,
-    /// With `replicas`: the primary (`url`) and each replica, as probed.
+    /// With `replicas` or a multi-host `url`: every host, as probed.
     hosts: Vec<HostReport>,
     /// `OK` or `FAILED`.
     status: &'static str,
     error: Option<String>,
 }
 
-/// One host of a section with `replicas`.
+/// One host of a section with `replicas` or a multi-host `url`.
 #[derive(Serialize)]
 struct HostReport {
     url: String,
-    /// `primary` for `url`, `replica` for an item of `replicas`.
+    /// `primary` for a host of `url`, `replica` for an item of `replicas`.
     configured_as: &'static str,
     /// `primary` or `standby`, as the server says.
     role: Option<String>,
@@ -177,7 +177,8 @@ async fn check(config: &Config, section: &DbSection) -> SectionReport {
                     report.server = Some(version);
                     report.round_trip_ms = Some(millis(round_trip));
                     report.status = "OK";
-                    if db.replicas.is_empty() {
+                    let multi_host = db.url.to_db_url().is_ok_and(|url| url.is_multi_host());
+                    if db.replicas.is_empty() && !multi_host {
                         return report;
                     }
                     match replication::probe_hosts(&db).await {
