@@ -136,6 +136,13 @@ impl Router {
         }
         for offset in 0..count {
             let replica = &self.replicas[(turn + offset) % count];
+            if replica.host.context.take_lost_connection() {
+                // Its pooled connections may be dead too: no reads until the
+                // monitor has reached it again.
+                tracing::warn!(replica = %replica.host.url, "a session lost its connection to the replica; reads go elsewhere until it answers again");
+                replica.update(|health| health.down = Some("a session lost its connection".into()));
+                replica.host.pool.drop_idle();
+            }
             if !replica.usable(self.routing.replica_max_lag) {
                 continue;
             }

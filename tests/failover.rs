@@ -343,3 +343,90 @@ async fn mariadb_failover_to_the_second_host() {
     assert_eq!(serving_port(&db).await, new_primary);
     db.close().await;
 }
+
+/// Whether a session runs on a standby, as the server says.
+async fn in_recovery(s: &sqlreg::Session) -> Result<bool, Error> {
+    let sql = "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END::bigint AS v";
+    let row = s
+        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
+        .await?
+        .expect("one row");
+    Ok(row.try_get::<i64>("", "v")? == 1)
+}
+
+/// The rows a read session sees, and whether it ran on the standby.
+async fn read(db: &SqlConnectionRegistry) -> Result<(i64, bool), Error> {
+    db.read_session(async |s| {
+        let sql = "SELECT COUNT(*)::bigint AS n FROM ledger";
+        let row = s
+            .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
+            .await?
+            .expect("one row");
+        Ok::<_, Error>((row.try_get::<i64>("", "n")?, in_recovery(s).await?))
+    })
+    .await
+}
+
+/// Reads until one lands on the standby (read-your-writes keeps them
+/// correct meanwhile).
+async fn wait_for_standby_reads(db: &SqlConnectionRegistry) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(read(db).await, Ok((_, true))) {
+        assert!(Instant::now() < deadline, "the standby never served a read");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_stopped_replica_sends_reads_to_the_primary_until_it_is_back() {
+    let Some(pair) = PgPair::start("replica_stops").await else {
+        return;
+    };
+    let yaml = format!(
+        "db:\n  url: '{}'\n  create_db: false\n  replicas: ['{}']\n  session:\n    connect_timeout: 2\n",
+        pair.url(pair.primary_port()),
+        pair.url(pair.standby_port()),
+    );
+    let config: DbConfig = Config::from_yaml_str(&yaml).unwrap().at("db").unwrap();
+    let db = SqlConnectionRegistry::connect(config).await.unwrap();
+    db.session(async |s| {
+        s.execute_unprepared("CREATE TABLE ledger (task INT, seq INT, PRIMARY KEY (task, seq))")
+            .await?;
+        s.execute_unprepared("INSERT INTO ledger VALUES (1, 1)")
+            .await?;
+        Ok::<_, Error>(())
+    })
+    .await
+    .unwrap();
+    wait_for_standby_reads(&db).await;
+
+    pair.standby(false).await;
+    let (mut failed, mut on_primary) = (0, 0);
+    for _ in 0..30 {
+        match read(&db).await {
+            Ok((rows, standby)) => {
+                assert_eq!(rows, 1, "no wrong answer");
+                assert!(!standby, "the stopped standby served nothing");
+                on_primary += 1;
+            }
+            Err(err) => {
+                println!("read on the stopped standby: {err}");
+                failed += 1;
+            }
+        }
+    }
+    println!("standby stopped: {on_primary} of 30 reads on the primary, {failed} failed");
+    // A read already holding one of the standby's pooled connections fails
+    // with it; the registry then stops sending reads there.
+    assert!(failed <= 1, "{failed} reads failed");
+    let hosts = db.host_stats();
+    assert!(
+        hosts[1].down.is_some(),
+        "the standby is reported down: {hosts:#?}"
+    );
+
+    pair.standby(true).await;
+    wait_for_standby_reads(&db).await;
+    assert!(db.host_stats()[1].down.is_none());
+    db.close().await;
+}

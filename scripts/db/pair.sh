@@ -14,6 +14,7 @@
 #   bash scripts/db/pair.sh start-mariadb DIR PRIMARY_PORT REPLICA_PORT
 #   bash scripts/db/pair.sh mariadb-stop-primary DIR
 #   bash scripts/db/pair.sh mariadb-promote DIR
+#   bash scripts/db/pair.sh standby DIR stop|start
 #   bash scripts/db/pair.sh stop DIR
 #
 # DIR must not exist yet (start-*) and its path must stay short (unix socket
@@ -60,7 +61,7 @@ die() {
 }
 
 usage() {
-    sed -n '8,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '8,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -243,6 +244,15 @@ cmd_pg_sync() {
             wait_for "the primary to drop synchronous_standby_names" query_is "$primary" \
                 "SHOW synchronous_standby_names" "" || exit 1
             ;;
+        *) usage ;;
+    esac
+}
+
+# The standby (either kind) stopped cleanly, or started again: a replica
+# going away and coming back, roles unchanged.
+cmd_standby() {
+    case $1 in
+        stop | start) "$DIR/$(role standby).ctl" "$1" || die "the standby would not $1" ;;
         *) usage ;;
     esac
 }
@@ -449,6 +459,7 @@ case $COMMAND in
     start-mariadb) [ $# -eq 2 ] || usage; cmd_start_mariadb "$@" ;;
     mariadb-stop-primary) cmd_mariadb_stop_primary ;;
     mariadb-promote) cmd_mariadb_promote ;;
+    standby) [ $# -eq 1 ] || usage; cmd_standby "$@" ;;
     stop) cmd_stop ;;
     *) usage ;;
 esac

@@ -67,6 +67,14 @@ impl PgPair {
             .await;
     }
 
+    /// Stops the standby cleanly (`on: false`) or starts it again; the
+    /// roles stay as they are.
+    pub async fn standby(&self, on: bool) {
+        self.0
+            .run(&["standby", if on { "start" } else { "stop" }])
+            .await;
+    }
+
     /// Crashes the current primary (`pg_ctl stop -m immediate`).
     pub async fn stop_primary(&self) {
         self.0.run(&["pg-stop-primary"]).await;
