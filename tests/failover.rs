@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::pair::{MariaPair, PgPair};
-use sea_orm::{ConnectionTrait, Statement};
+use common::server::{self, count_rows, on_replica};
+use sea_orm::ConnectionTrait;
 use sqlreg::replication::Role;
 use sqlreg::{Config, DbConfig, Error, SqlConnectionRegistry};
 
@@ -177,19 +178,7 @@ fn report(
 
 /// The port of the server a write session runs on.
 async fn serving_port(db: &SqlConnectionRegistry) -> u16 {
-    db.session(async |s| {
-        let sql = match s.get_database_backend() {
-            sea_orm::DbBackend::Postgres => "SELECT inet_server_port()::bigint AS p",
-            _ => "SELECT CAST(@@port AS SIGNED) AS p",
-        };
-        let row = s
-            .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
-            .await?
-            .expect("one row");
-        Ok::<_, Error>(u16::try_from(row.try_get::<i64>("", "p")?).unwrap())
-    })
-    .await
-    .unwrap()
+    db.session(async |s| server::port(s).await).await.unwrap()
 }
 
 /// Waits until `host_stats()` says the host on `port` is `role`.
@@ -344,25 +333,10 @@ async fn mariadb_failover_to_the_second_host() {
     db.close().await;
 }
 
-/// Whether a session runs on a standby, as the server says.
-async fn in_recovery(s: &sqlreg::Session) -> Result<bool, Error> {
-    let sql = "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END::bigint AS v";
-    let row = s
-        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
-        .await?
-        .expect("one row");
-    Ok(row.try_get::<i64>("", "v")? == 1)
-}
-
 /// The rows a read session sees, and whether it ran on the standby.
 async fn read(db: &SqlConnectionRegistry) -> Result<(i64, bool), Error> {
     db.read_session(async |s| {
-        let sql = "SELECT COUNT(*)::bigint AS n FROM ledger";
-        let row = s
-            .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
-            .await?
-            .expect("one row");
-        Ok::<_, Error>((row.try_get::<i64>("", "n")?, in_recovery(s).await?))
+        Ok::<_, Error>((count_rows(s, "ledger").await?, on_replica(s).await?))
     })
     .await
 }

@@ -10,8 +10,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Kind;
-use sea_orm::{ConnectionTrait, Statement};
-use sqlreg::{DbConfig, Error, Session, SqlConnectionRegistry, UrlConfig};
+use common::server::{count_rows, on_replica};
+use sea_orm::ConnectionTrait;
+use sqlreg::{DbConfig, Error, SqlConnectionRegistry, UrlConfig};
 
 on_servers!(
     each_target_finds_its_host,
@@ -69,7 +70,9 @@ async fn replicated_db(kind: Kind, test: &str) -> Option<DbConfig> {
     loop {
         let reached = match SqlConnectionRegistry::connect(on_replica.clone()).await {
             Ok(db) => {
-                let seen = db.read_session(async |s| count(s).await).await;
+                let seen = db
+                    .read_session(async |s| count_rows(s, "items").await)
+                    .await;
                 db.close().await;
                 seen.is_ok()
             }
@@ -98,33 +101,6 @@ fn hosts(config: &DbConfig, ports: &[u16], query: &str) -> DbConfig {
         parts.query.insert(key.into(), value.into());
     }
     config
-}
-
-/// Whether the session runs on the replica, as the server says.
-async fn on_replica(s: &Session) -> Result<bool, Error> {
-    let sql = match s.get_database_backend() {
-        sea_orm::DbBackend::Postgres => {
-            "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END::bigint AS v"
-        }
-        _ => "SELECT CAST(@@read_only AS SIGNED) AS v",
-    };
-    let row = s
-        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
-        .await?
-        .expect("one row");
-    Ok(row.try_get::<i64>("", "v")? == 1)
-}
-
-async fn count(s: &Session) -> Result<i64, Error> {
-    let sql = match s.get_database_backend() {
-        sea_orm::DbBackend::Postgres => "SELECT COUNT(*)::bigint AS n FROM items",
-        _ => "SELECT COUNT(*) AS n FROM items",
-    };
-    let row = s
-        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
-        .await?
-        .expect("one row");
-    Ok(row.try_get::<i64>("", "n")?)
 }
 
 /// Where the sessions of a registry on `config` run: on the replica or not.
@@ -190,7 +166,10 @@ async fn each_target_finds_its_host(kind: Kind) {
     })
     .await
     .unwrap();
-    let seen = db.session(async |s| count(s).await).await.unwrap();
+    let seen = db
+        .session(async |s| count_rows(s, "items").await)
+        .await
+        .unwrap();
     assert_eq!(seen, 1);
     let hosts = db.host_stats();
     assert_eq!(hosts.len(), 2, "{hosts:#?}");
@@ -224,7 +203,10 @@ async fn an_unreachable_host_is_passed_over(kind: Kind) {
         "target_session_attrs=read-write",
     );
     let db = SqlConnectionRegistry::connect(config).await.unwrap();
-    let seen = db.session(async |s| count(s).await).await.unwrap();
+    let seen = db
+        .session(async |s| count_rows(s, "items").await)
+        .await
+        .unwrap();
     assert_eq!(seen, 0);
     let hosts = db.host_stats();
     assert!(

@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Kind;
-use sea_orm::{ConnectionTrait, Statement};
+use common::server::{count_rows, on_replica};
+use sea_orm::ConnectionTrait;
 use sqlreg::config::{Fallback, RoutingConfig};
 use sqlreg::{DbConfig, Error, ReplicaParts, Session, SqlConnectionRegistry};
 
@@ -68,7 +69,7 @@ async fn routed(kind: Kind, test: &str, routing: RoutingConfig) -> Option<SqlCon
         let on_replica = registry
             .read_session(async |s| {
                 let replica = on_replica(s).await?;
-                count(s).await?;
+                count_rows(s, "items").await?;
                 Ok::<_, Error>(replica)
             })
             .await;
@@ -82,34 +83,6 @@ async fn routed(kind: Kind, test: &str, routing: RoutingConfig) -> Option<SqlCon
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Some(registry)
-}
-
-/// Whether the session runs on a replica, as the server says.
-async fn on_replica(s: &Session) -> Result<bool, Error> {
-    let sql = match s.get_database_backend() {
-        sea_orm::DbBackend::Postgres => {
-            "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END::bigint AS v"
-        }
-        _ => "SELECT CAST(@@read_only AS SIGNED) AS v",
-    };
-    let row = s
-        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
-        .await?
-        .expect("one row");
-    Ok(row.try_get::<i64>("", "v")? == 1)
-}
-
-/// The rows in `items`.
-async fn count(s: &Session) -> Result<i64, Error> {
-    let sql = match s.get_database_backend() {
-        sea_orm::DbBackend::Postgres => "SELECT COUNT(*)::bigint AS n FROM items",
-        _ => "SELECT COUNT(*) AS n FROM items",
-    };
-    let row = s
-        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
-        .await?
-        .expect("one row");
-    Ok(row.try_get::<i64>("", "n")?)
 }
 
 async fn insert(s: &Session, id: i64) -> Result<(), Error> {
@@ -181,7 +154,9 @@ async fn a_read_after_a_write_sees_it(kind: Kind) {
     for id in 0..trials {
         db.session(async |s| insert(s, id).await).await.unwrap();
         let (seen, replica) = db
-            .read_session(async |s| Ok::<_, Error>((count(s).await?, on_replica(s).await?)))
+            .read_session(async |s| {
+                Ok::<_, Error>((count_rows(s, "items").await?, on_replica(s).await?))
+            })
             .await
             .unwrap();
         if seen < id + 1 {
@@ -262,7 +237,9 @@ async fn a_paused_standby_is_skipped() {
         for id in 0..20 {
             db.session(async |s| insert(s, id).await).await.unwrap();
             let (seen, replica) = db
-                .read_session(async |s| Ok::<_, Error>((count(s).await?, on_replica(s).await?)))
+                .read_session(async |s| {
+                    Ok::<_, Error>((count_rows(s, "items").await?, on_replica(s).await?))
+                })
                 .await
                 .unwrap();
             assert!(!replica, "the paused standby cannot have the write");
@@ -284,7 +261,7 @@ async fn a_paused_standby_is_skipped() {
         let carried = other
             .options()
             .fresh_as(position.parse().unwrap())
-            .read_session(async |s| count(s).await)
+            .read_session(async |s| count_rows(s, "items").await)
             .await
             .unwrap();
         assert_eq!(

@@ -6,6 +6,7 @@ pub mod item;
 pub mod logs;
 pub mod pair;
 pub mod proxy;
+pub mod server;
 pub mod spans;
 pub mod sql;
 pub mod standby;

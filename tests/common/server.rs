@@ -1,0 +1,44 @@
+//! Asking a session's own server what it is and what it holds, for tests
+//! that check where the registry sent a session.
+
+use sea_orm::{ConnectionTrait, Statement};
+use sqlreg::{Error, Session};
+
+/// The first column of the one row `sql` returns, as a number.
+pub async fn number(s: &Session, sql: &str) -> Result<i64, Error> {
+    let row = s
+        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
+        .await?
+        .expect("one row");
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// Whether the session runs on a replica: PostgreSQL in recovery, MariaDB
+/// `read_only`.
+pub async fn on_replica(s: &Session) -> Result<bool, Error> {
+    let sql = match s.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END::bigint"
+        }
+        _ => "SELECT CAST(@@read_only AS SIGNED)",
+    };
+    Ok(number(s, sql).await? == 1)
+}
+
+/// The rows in `table`.
+pub async fn count_rows(s: &Session, table: &str) -> Result<i64, Error> {
+    let sql = match s.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!("SELECT COUNT(*)::bigint FROM {table}"),
+        _ => format!("SELECT COUNT(*) FROM {table}"),
+    };
+    number(s, &sql).await
+}
+
+/// The port the session's server listens on.
+pub async fn port(s: &Session) -> Result<u16, Error> {
+    let sql = match s.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "SELECT inet_server_port()::bigint",
+        _ => "SELECT CAST(@@port AS SIGNED)",
+    };
+    Ok(u16::try_from(number(s, sql).await?).expect("a port"))
+}
