@@ -135,8 +135,39 @@ EOF
     } >"$1" && chmod 755 "$1"
 }
 
+# The test password as the body of a MariaDB string literal.
+_sqlreg_mariadb_password_literal() {
+    local pw=${SQLREG_DB_PASSWORD//\\/\\\\}
+    printf '%s' "${pw//\'/\'\'}"
+}
+
+# SQL that makes a new server a GTID replica of the one on 127.0.0.1:$1.
+_sqlreg_mariadb_follow_sql() {
+    printf "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='sqlreg_repl', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE;\n" \
+        "$1" "$(_sqlreg_mariadb_password_literal)"
+}
+
+# The test user (password login over TCP and the socket), the replication
+# user and the test database, as SQL for a new server's root.
+_sqlreg_mariadb_setup_sql() {
+    local pw_sql
+    pw_sql=$(_sqlreg_mariadb_password_literal)
+    cat <<EOF
+DELETE FROM mysql.global_priv WHERE User = '';
+FLUSH PRIVILEGES;
+CREATE USER '$SQLREG_DB_USER'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
+CREATE USER '$SQLREG_DB_USER'@'localhost' IDENTIFIED BY '$pw_sql';
+GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'localhost' WITH GRANT OPTION;
+CREATE USER 'sqlreg_repl'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
+GRANT REPLICATION SLAVE ON *.* TO 'sqlreg_repl'@'127.0.0.1';
+CREATE DATABASE $SQLREG_DB_NAME CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+FLUSH PRIVILEGES;
+EOF
+}
+
 _sqlreg_start_mariadb() {
-    local dir=$_SQLREG_DB_DIR/mariadb pw_sql
+    local dir=$_SQLREG_DB_DIR/mariadb
     _SQLREG_MARIADB_DIR=$dir
     _SQLREG_MARIADB_SOCKET=$dir/mariadb.sock
     _SQLREG_MARIADB_PIDFILE=$dir/mariadb.pid
@@ -159,22 +190,9 @@ _sqlreg_start_mariadb() {
     fi
     "$_SQLREG_DB_DIR/mariadb-ctl" start || return 1
 
-    pw_sql=${SQLREG_DB_PASSWORD//\\/\\\\}
-    pw_sql=${pw_sql//\'/\'\'}
-    if ! env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
+    if ! _sqlreg_mariadb_setup_sql | env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
             mariadb --no-defaults --socket="$_SQLREG_MARIADB_SOCKET" --user=root \
-            --connect-timeout=10 >"$_SQLREG_DB_DIR/mariadb-setup.log" 2>&1 <<EOF
-DELETE FROM mysql.global_priv WHERE User = '';
-FLUSH PRIVILEGES;
-CREATE USER '$SQLREG_DB_USER'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
-CREATE USER '$SQLREG_DB_USER'@'localhost' IDENTIFIED BY '$pw_sql';
-GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'127.0.0.1' WITH GRANT OPTION;
-GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'localhost' WITH GRANT OPTION;
-CREATE USER 'sqlreg_repl'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
-GRANT REPLICATION SLAVE ON *.* TO 'sqlreg_repl'@'127.0.0.1';
-CREATE DATABASE $SQLREG_DB_NAME CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
-FLUSH PRIVILEGES;
-EOF
+            --connect-timeout=10 >"$_SQLREG_DB_DIR/mariadb-setup.log" 2>&1
     then
         _sqlreg_log "creating the MariaDB user/database failed"
         _sqlreg_tail_logs "$_SQLREG_DB_DIR/mariadb-setup.log" "$_SQLREG_MARIADB_LOG"
@@ -194,7 +212,7 @@ EOF
 # GTIDs from the primary's first binary log, so it holds the same users and
 # the test database once it has caught up.
 _sqlreg_start_mariadb_replica() {
-    local dir=$_SQLREG_DB_DIR/mariadb-replica pw_sql end present=0
+    local dir=$_SQLREG_DB_DIR/mariadb-replica end present=0
     _SQLREG_MARIADB_REPLICA_SOCKET=$dir/mariadb.sock
     mkdir -p "$dir/data" "$dir/tmp" && chown -R mysql: "$dir" && chmod 755 "$dir" || return 1
     _sqlreg_write_mariadb_helper "$_SQLREG_DB_DIR/mariadb-replica-ctl" "$dir" \
@@ -207,10 +225,7 @@ _sqlreg_start_mariadb_replica() {
         return 1
     fi
     "$_SQLREG_DB_DIR/mariadb-replica-ctl" start || return 1
-    pw_sql=${SQLREG_DB_PASSWORD//\\/\\\\}
-    pw_sql=${pw_sql//\'/\'\'}
-    if ! printf "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='sqlreg_repl', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE;\n" \
-            "$_SQLREG_MARIADB_PORT" "$pw_sql" |
+    if ! _sqlreg_mariadb_follow_sql "$_SQLREG_MARIADB_PORT" |
         env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
             mariadb --no-defaults --socket="$_SQLREG_MARIADB_REPLICA_SOCKET" --user=root \
             --connect-timeout=10 >"$dir/setup.log" 2>&1; then

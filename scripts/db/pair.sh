@@ -354,7 +354,7 @@ mariadb_node_init() {
 }
 
 cmd_start_mariadb() {
-    local primary_port=$1 replica_port=$2 pw_sql a_pid b_pid
+    local primary_port=$1 replica_port=$2 a_pid b_pid
     [ "$primary_port" != "$replica_port" ] || die "the two ports must differ"
     _sqlreg_ensure_mariadb || die "no MariaDB"
     new_dir
@@ -370,26 +370,12 @@ cmd_start_mariadb() {
     "$DIR/a.ctl" start || die "the primary did not start"
     "$DIR/b.ctl" start || die "the replica did not start"
 
-    pw_sql=${SQLREG_DB_PASSWORD//\\/\\\\}
-    pw_sql=${pw_sql//\'/\'\'}
-    if ! mariadb_root a >"$DIR/a/setup.log" 2>&1 <<EOF
-DELETE FROM mysql.global_priv WHERE User = '';
-FLUSH PRIVILEGES;
-CREATE USER '$SQLREG_DB_USER'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
-CREATE USER '$SQLREG_DB_USER'@'localhost' IDENTIFIED BY '$pw_sql';
-GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'127.0.0.1' WITH GRANT OPTION;
-GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'localhost' WITH GRANT OPTION;
-CREATE USER 'sqlreg_repl'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
-GRANT REPLICATION SLAVE ON *.* TO 'sqlreg_repl'@'127.0.0.1';
-CREATE DATABASE $SQLREG_DB_NAME CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
-FLUSH PRIVILEGES;
-EOF
+    if ! _sqlreg_mariadb_setup_sql | mariadb_root a >"$DIR/a/setup.log" 2>&1
     then
         _sqlreg_tail_logs "$DIR/a/setup.log" "$DIR/a/mariadb.err"
         die "creating the user/database on the primary failed"
     fi
-    if ! printf "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='sqlreg_repl', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE;\n" \
-            "$primary_port" "$pw_sql" | mariadb_root b >"$DIR/b/setup.log" 2>&1; then
+    if ! _sqlreg_mariadb_follow_sql "$primary_port" | mariadb_root b >"$DIR/b/setup.log" 2>&1; then
         _sqlreg_tail_logs "$DIR/b/setup.log" "$DIR/b/mariadb.err"
         die "starting replication on the replica failed"
     fi
