@@ -13,7 +13,7 @@ mod url_config;
 use std::fmt;
 use std::path::PathBuf;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use self::host_choice::HostChoice;
 pub use self::host_choice::TargetSessionAttrs;
@@ -30,6 +30,20 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// A host that starts with `/` is the directory of the server's unix socket,
+/// as libpq (and so psycopg and core-lib) reads it.
+fn is_socket_dir(host: &str) -> bool {
+    host.starts_with('/')
+}
+
+/// Percent-decoded text; `what` names it in the error.
+fn decode(text: &str, what: &str) -> Result<String, String> {
+    percent_decode_str(text)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| format!("the {what} is not valid UTF-8 once percent-decoded"))
+}
 
 /// Host used when a server URL names none. SQLAlchemy leaves this to the
 /// driver, and libpq and libmysqlclient then use the local machine.

@@ -7,8 +7,7 @@
 
 use percent_encoding::utf8_percent_encode;
 
-use super::COMPONENT;
-use super::parse::{decode, is_socket_dir};
+use super::{COMPONENT, decode, is_socket_dir};
 
 /// One server of a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

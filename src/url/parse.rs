@@ -5,11 +5,9 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use percent_encoding::percent_decode_str;
-
 use super::host_choice::HostChoice;
 use super::hosts::{self, Host};
-use super::{Backend, DEFAULT_HOST, DbUrl, SUPPORTED, SqliteTarget};
+use super::{Backend, DEFAULT_HOST, DbUrl, SUPPORTED, SqliteTarget, decode, is_socket_dir};
 use crate::error::Error;
 use crate::redact;
 
@@ -89,12 +87,6 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
         sqlite: None,
         query,
     })
-}
-
-/// A host that starts with `/` is the directory of the server's unix socket,
-/// as libpq (and so psycopg and core-lib) reads it.
-pub(super) fn is_socket_dir(host: &str) -> bool {
-    host.starts_with('/')
 }
 
 /// No name, an empty one, or `:memory:` is an in-memory database.
@@ -196,12 +188,4 @@ fn split_userinfo(rest: &str) -> (Option<&str>, &str) {
         .map_or(rest.len(), |i| first_at + i);
     let at = rest[..authority_end].rfind('@').unwrap_or(first_at);
     (Some(&rest[..at]), &rest[at + 1..])
-}
-
-/// Percent-decoded text; `what` names it in the error.
-pub(super) fn decode(text: &str, what: &str) -> Result<String, String> {
-    percent_decode_str(text)
-        .decode_utf8()
-        .map(|decoded| decoded.into_owned())
-        .map_err(|_| format!("the {what} is not valid UTF-8 once percent-decoded"))
 }
