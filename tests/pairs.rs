@@ -35,16 +35,22 @@ async fn timeline(conn: &mut PgConnection) -> i32 {
         .unwrap()
 }
 
-/// Waits until row `id` of `t` is visible through `conn` (a standby replays
-/// asynchronously even when the primary's commit waited for it).
+/// Waits until row `id` of `t` (and `t` itself) is visible through `conn`
+/// (a standby replays asynchronously even when the primary's commit waited
+/// for it).
 async fn wait_for_pg_row(conn: &mut PgConnection, id: i32) {
     let deadline = Instant::now() + REPLICATION_WAIT;
     loop {
-        let found: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM t WHERE id = $1)")
+        let found = sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM t WHERE id = $1)")
             .bind(id)
             .fetch_one(&mut *conn)
-            .await
-            .unwrap();
+            .await;
+        let found = match found {
+            Ok(found) => found,
+            // The standby has not replayed the CREATE TABLE yet.
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P01") => false,
+            Err(err) => panic!("cannot read t: {err}"),
+        };
         if found {
             return;
         }
