@@ -38,7 +38,11 @@ fn draw_panel(
         .filter_map(|row| {
             let value = median(row)?;
             let color = match row.family {
-                Family::SqlregRaw | Family::SqlregTraced | Family::SqlregEntity => {
+                Family::SqlregRaw
+                | Family::SqlregTraced
+                | Family::SqlregEntity
+                | Family::SqlregRouted
+                | Family::SqlregPrimaryReads => {
                     RGBColor(200, 40, 40)
                 }
                 f if f == group.limit => RGBColor(40, 80, 200),

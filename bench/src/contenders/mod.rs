@@ -6,6 +6,7 @@ mod pgbench;
 mod raw_mysql;
 mod raw_pg;
 mod raw_sqlite;
+mod routed;
 mod seaorm;
 mod sqlreg;
 mod sqlx_conn;
@@ -50,11 +51,17 @@ pub enum Family {
     PgbenchSelectOnly,
     /// MariaDB's load client running the same transaction.
     MariadbSlap,
+    /// W8: sqlreg without replicas, everything on the primary.
+    SqlregPrimary,
+    /// W8: sqlreg with the replica under `replicas:`, routing defaults.
+    SqlregRouted,
+    /// W8: the same with `primary_reads: true`.
+    SqlregPrimaryReads,
 }
 
 impl Family {
     /// Every family, in table order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 16] = [
         Self::Limit,
         Self::SqlxConn,
         Self::Sqlx,
@@ -68,6 +75,9 @@ impl Family {
         Self::Pgbench,
         Self::PgbenchSelectOnly,
         Self::MariadbSlap,
+        Self::SqlregPrimary,
+        Self::SqlregRouted,
+        Self::SqlregPrimaryReads,
     ];
 
     /// Its name on the command line (`--only sqlreg-raw,sqlx`).
@@ -86,6 +96,9 @@ impl Family {
             Self::Pgbench => "pgbench",
             Self::PgbenchSelectOnly => "pgbench-s",
             Self::MariadbSlap => "mariadb-slap",
+            Self::SqlregPrimary => "sqlreg-primary",
+            Self::SqlregRouted => "sqlreg-routed",
+            Self::SqlregPrimaryReads => "sqlreg-primary-reads",
         }
     }
 
@@ -121,6 +134,9 @@ impl Family {
             Self::Pgbench => "pgbench, same script",
             Self::PgbenchSelectOnly => "pgbench -S (select only)",
             Self::MariadbSlap => "mariadb-slap, same script",
+            Self::SqlregPrimary => "sqlreg, no replicas",
+            Self::SqlregRouted => "sqlreg, replicas: [replica]",
+            Self::SqlregPrimaryReads => "sqlreg, replicas + primary_reads: true",
         }
     }
 }
@@ -194,6 +210,11 @@ pub async fn build(
                 .await?,
         ),
         Family::MariadbSlap => Box::new(mariadb_slap::MariadbSlap::find(servers)?),
+        Family::SqlregPrimary => Box::new(routed::Routed::connect(servers, target, routed::Hosts::Primary).await?),
+        Family::SqlregRouted => Box::new(routed::Routed::connect(servers, target, routed::Hosts::Replica).await?),
+        Family::SqlregPrimaryReads => Box::new(
+            routed::Routed::connect(servers, target, routed::Hosts::ReplicaAndPrimary).await?,
+        ),
     })
 }
 
