@@ -42,9 +42,8 @@ fn draw_panel(
                 | Family::SqlregTraced
                 | Family::SqlregEntity
                 | Family::SqlregRouted
-                | Family::SqlregPrimaryReads => {
-                    RGBColor(200, 40, 40)
-                }
+                | Family::SqlregPrimaryReads
+                | Family::SqlregRoutedCaughtUp => RGBColor(200, 40, 40),
                 f if f == group.limit => RGBColor(40, 80, 200),
                 _ => RGBColor(150, 150, 150),
             };

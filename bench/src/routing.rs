@@ -86,8 +86,11 @@ test server runs with it off, which delays streaming a commit to the standby by 
 to replay it, up to 50 ms, before reading from the primary instead). *reads on the replica*: \
 plain reads counted from the replica's checkouts (`host_stats()`), reads after a write asked \
 of the server in the session (`pg_is_in_recovery()` / `@@read_only`). A read after a write \
-checks the value written; a stale one ends the run with an error. *statements on the \
-primary/op*: from the primary's log only (the replica's is not read), the monitor's \
+checks the value written; a stale one ends the run with an error. *read once it has the \
+write*: after each write the contender polls the replica (through a second registry on it, \
+without read-your-writes) until it shows the value, outside the measured open, so the open is \
+what checking a caught-up replica's position costs; its write+read/s includes that polling. \
+*statements on the primary/op*: from the primary's log only (the replica's is not read), the monitor's \
 position queries (every 200 ms per host) included.\n";
 
 /// Median of `family` ÷ the registry without replicas, and the spread of

@@ -274,7 +274,11 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
                     Family::SqlregRouted,
                     Family::SqlregPrimaryReads,
                 ];
-                let ryw = vec![Family::SqlregPrimary, Family::SqlregRouted];
+                let ryw = vec![
+                    Family::SqlregPrimary,
+                    Family::SqlregRouted,
+                    Family::SqlregRoutedCaughtUp,
+                ];
                 let op = Op::WriteThenRead;
                 [
                     group(

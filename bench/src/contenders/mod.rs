@@ -57,11 +57,14 @@ pub enum Family {
     SqlregRouted,
     /// W8: the same with `primary_reads: true`.
     SqlregPrimaryReads,
+    /// W8: [`Family::SqlregRouted`] reading after a write only once the
+    /// replica has replayed it.
+    SqlregRoutedCaughtUp,
 }
 
 impl Family {
     /// Every family, in table order.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::Limit,
         Self::SqlxConn,
         Self::Sqlx,
@@ -78,6 +81,7 @@ impl Family {
         Self::SqlregPrimary,
         Self::SqlregRouted,
         Self::SqlregPrimaryReads,
+        Self::SqlregRoutedCaughtUp,
     ];
 
     /// Its name on the command line (`--only sqlreg-raw,sqlx`).
@@ -99,6 +103,7 @@ impl Family {
             Self::SqlregPrimary => "sqlreg-primary",
             Self::SqlregRouted => "sqlreg-routed",
             Self::SqlregPrimaryReads => "sqlreg-primary-reads",
+            Self::SqlregRoutedCaughtUp => "sqlreg-routed-caught-up",
         }
     }
 
@@ -137,6 +142,7 @@ impl Family {
             Self::SqlregPrimary => "sqlreg, no replicas",
             Self::SqlregRouted => "sqlreg, replicas: [replica]",
             Self::SqlregPrimaryReads => "sqlreg, replicas + primary_reads: true",
+            Self::SqlregRoutedCaughtUp => "sqlreg, replicas: [replica], read once it has the write",
         }
     }
 }
@@ -210,12 +216,25 @@ pub async fn build(
                 .await?,
         ),
         Family::MariadbSlap => Box::new(mariadb_slap::MariadbSlap::find(servers)?),
-        Family::SqlregPrimary => Box::new(routed::Routed::connect(servers, target, routed::Hosts::Primary).await?),
-        Family::SqlregRouted => Box::new(routed::Routed::connect(servers, target, routed::Hosts::Replica).await?),
-        Family::SqlregPrimaryReads => Box::new(
-            routed::Routed::connect(servers, target, routed::Hosts::ReplicaAndPrimary).await?,
-        ),
+        Family::SqlregPrimary => routed(servers, target, routed::Hosts::Primary).await?,
+        Family::SqlregRouted => routed(servers, target, routed::Hosts::Replica).await?,
+        Family::SqlregPrimaryReads => {
+            routed(servers, target, routed::Hosts::ReplicaAndPrimary).await?
+        }
+        Family::SqlregRoutedCaughtUp => {
+            routed(servers, target, routed::Hosts::ReplicaCaughtUp).await?
+        }
     })
+}
+
+async fn routed(
+    servers: &Servers,
+    target: Target,
+    hosts: routed::Hosts,
+) -> Result<Box<dyn Contender>> {
+    Ok(Box::new(
+        routed::Routed::connect(servers, target, hosts).await?,
+    ))
 }
 
 fn driven<C: crate::runner::Client>(client: C) -> Box<dyn Contender> {

@@ -39,6 +39,10 @@ pub enum Hosts {
     Replica,
     /// The same with `routing: {primary_reads: true}`.
     ReplicaAndPrimary,
+    /// [`Hosts::Replica`], and after each write the contender waits (outside
+    /// the measured open) until the replica shows the value written, so that
+    /// a read after a write finds the replica caught up.
+    ReplicaCaughtUp,
 }
 
 /// A registry set up as [`Hosts`] says, running W8's sessions.
@@ -46,6 +50,10 @@ pub struct Routed {
     sqlreg: Sqlreg,
     dialect: Dialect,
     hosts: Hosts,
+    /// For [`Hosts::ReplicaCaughtUp`]: the same replica without
+    /// read-your-writes and with `fallback: error`, whose reads see what
+    /// the replica has replayed.
+    replica: Option<Sqlreg>,
 }
 
 impl Routed {
@@ -75,23 +83,31 @@ impl Routed {
         let url = format!("{parts}, query: {query}}}");
         let replicas = match hosts {
             Hosts::Primary => String::new(),
-            Hosts::Replica | Hosts::ReplicaAndPrimary => {
-                format!("\n  replicas: [{{port: '${{oc.env:{replica_port}}}'}}]")
-            }
+            _ => format!("\n  replicas: [{{port: '${{oc.env:{replica_port}}}'}}]"),
+        };
+        let yaml = |routing: &str| {
+            format!(
+                "db:\n  log_queries: false\n  create_db: true\n  \
+                 session: {{pool_pre_ping: false}}\n  url: {url}{replicas}\n  routing: {routing}\n"
+            )
         };
         let routing = if hosts == Hosts::ReplicaAndPrimary {
-            "\n  routing: {primary_reads: true}"
+            "{primary_reads: true}"
         } else {
-            ""
+            "{}"
         };
-        let yaml = format!(
-            "db:\n  log_queries: false\n  create_db: true\n  \
-             session: {{pool_pre_ping: false}}\n  url: {url}{replicas}{routing}\n"
-        );
+        let replica = match hosts {
+            Hosts::ReplicaCaughtUp => {
+                let yaml = yaml("{read_your_writes: false, fallback: error}");
+                Some(Sqlreg::from_yaml(&yaml, target, Path::Raw).await?)
+            }
+            _ => None,
+        };
         let routed = Self {
-            sqlreg: Sqlreg::from_yaml(&yaml, target, Path::Raw).await?,
+            sqlreg: Sqlreg::from_yaml(&yaml(routing), target, Path::Raw).await?,
             dialect,
             hosts,
+            replica,
         };
         routed.first_replica_read().await?;
         Ok(routed)
@@ -161,30 +177,53 @@ impl Routed {
         self.db()
             .session(async |s| {
                 let sql = dialect.update_counter();
-                let stmt =
-                    Statement::from_sql_and_values(s.get_database_backend(), sql, [value.into(), id.into()]);
+                let stmt = Statement::from_sql_and_values(
+                    s.get_database_backend(),
+                    sql,
+                    [value.into(), id.into()],
+                );
                 s.execute_raw(stmt).await?;
                 Ok::<_, BenchError>(())
             })
             .await?;
+        if let Some(replica) = &self.replica {
+            while read_counter(replica.registry(), dialect, id).await? != value {
+                tokio::task::yield_now().await;
+            }
+        }
         let called = Instant::now();
         let (began, seen, replica) = self
             .db()
             .read_session(async |s| {
                 let began = Instant::now();
-                let sql = dialect.select_counter();
-                let stmt = Statement::from_sql_and_values(s.get_database_backend(), sql, [id.into()]);
-                let row = s.query_one_raw(stmt).await?.ok_or("row not found")?;
-                let seen: i32 = row.try_get("", "qty")?;
+                let seen = counter(s, dialect, id).await?;
                 Ok::<_, BenchError>((began, seen, on_replica(s, dialect).await?))
             })
             .await?;
         if seen != value {
-            let host = if replica { "the replica" } else { "the primary" };
+            let host = if replica {
+                "the replica"
+            } else {
+                "the primary"
+            };
             return Err(format!("a read after a write on {host} missed it").into());
         }
         Ok((began - called, replica))
     }
+}
+
+/// Row `id`'s `qty` as `db`'s read sessions see it.
+async fn read_counter(db: &SqlConnectionRegistry, dialect: Dialect, id: i32) -> Result<i32> {
+    db.read_session(async |s| counter(s, dialect, id).await)
+        .await
+}
+
+/// Row `id`'s `qty`.
+async fn counter(s: &Session, dialect: Dialect, id: i32) -> Result<i32> {
+    let sql = dialect.select_counter();
+    let stmt = Statement::from_sql_and_values(s.get_database_backend(), sql, [id.into()]);
+    let row = s.query_one_raw(stmt).await?.ok_or("row not found")?;
+    Ok(row.try_get("", "qty")?)
 }
 
 /// Whether `s` runs on a replica, as the server says.
