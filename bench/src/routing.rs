@@ -62,9 +62,10 @@ pub fn table(out: &mut String, result: &GroupResult) {
             if let Some((ratio, spread)) = ratio(result, family) {
                 let _ = writeln!(
                     out,
-                    "{} ÷ {}: {ratio:.2}× (per round {:.2}–{:.2}×)\n",
+                    "{} ÷ {}: {ratio:.2}× (per round: median {:.2}×, {:.2}–{:.2}×)\n",
                     family.label(target),
                     Family::SqlregPrimary.label(target),
+                    spread.median,
                     spread.min,
                     spread.max
                 );
