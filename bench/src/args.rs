@@ -1,4 +1,4 @@
-//! The command line: `sqlreg-bench [all | w1 … w7]… [--quick] [--runs N] [--out DIR]`.
+//! The command line: `sqlreg-bench [all | w1 … w8]… [--quick] [--runs N] [--out DIR]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub struct Options {
 
 /// How to call the binary.
 pub const USAGE: &str =
-    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6 | w7]... [--quick] [--runs N] [--out DIR]
+    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6 | w7 | w8]... [--quick] [--runs N] [--out DIR]
   all       every workload (the default)
   --quick   a few seconds, tiny N, 2 runs: checks the suite still works (CI)
   --runs N  measured runs per contender (default 5)
@@ -34,7 +34,8 @@ pub const USAGE: &str =
             root; with --quick a temporary directory)
   --only A,B  only these contenders: limit, sqlx-conn, sqlx, sqlx-same,
             sea-orm-default, sea-orm-tuned, sqlreg-raw, sqlreg-traced, sqlreg-entity,
-            core-lib, pgbench, pgbench-s, mariadb-slap (e.g. under a profiler)
+            core-lib, pgbench, pgbench-s, mariadb-slap, sqlreg-primary, sqlreg-routed,
+            sqlreg-primary-reads (e.g. under a profiler)
   --target A,B  only on these databases: sqlite-file, sqlite-memory, postgres, mariadb
 Without the servers' environment, it starts them through scripts/bench.sh.";
 
@@ -59,6 +60,7 @@ impl Options {
                 "w5" | "W5" => workloads.push(Workload::W5),
                 "w6" | "W6" => workloads.push(Workload::W6),
                 "w7" | "W7" => workloads.push(Workload::W7),
+                "w8" | "W8" => workloads.push(Workload::W8),
                 "--quick" => quick = true,
                 "--runs" => {
                     let n = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);

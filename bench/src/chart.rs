@@ -38,9 +38,12 @@ fn draw_panel(
         .filter_map(|row| {
             let value = median(row)?;
             let color = match row.family {
-                Family::SqlregRaw | Family::SqlregTraced | Family::SqlregEntity => {
-                    RGBColor(200, 40, 40)
-                }
+                Family::SqlregRaw
+                | Family::SqlregTraced
+                | Family::SqlregEntity
+                | Family::SqlregRouted
+                | Family::SqlregPrimaryReads
+                | Family::SqlregRoutedCaughtUp => RGBColor(200, 40, 40),
                 f if f == group.limit => RGBColor(40, 80, 200),
                 _ => RGBColor(150, 150, 150),
             };

@@ -54,6 +54,15 @@ impl Dialect {
         }
     }
 
+    /// 1 when the session runs on a replica, else 0, as the server says (W8).
+    pub fn on_replica(self) -> &'static str {
+        match self {
+            Self::Postgres => "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END::bigint AS v",
+            Self::Sqlite => "SELECT 0 AS v",
+            Self::MySql => "SELECT CAST(@@read_only AS SIGNED) AS v",
+        }
+    }
+
     /// Drops and recreates both tables and fills `items`, as one script of
     /// statements (run them one by one).
     pub fn seed(self) -> Vec<String> {

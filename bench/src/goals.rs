@@ -1,11 +1,13 @@
 //! Issue 9's goals, each computed from one run's groups: sqlreg's
 //! throughput over a peer's (its sqlx body unless the goal names the
-//! entity body), hops per SQLite read session, W4's timeouts.
+//! entity body), hops per SQLite read session, W4's timeouts; and issue
+//! 10's: read sessions routed to a replica against the same without one.
 
 use crate::contenders::Family;
 use crate::harness::GroupResult;
 use crate::ratios::{Bound, Goal};
-use crate::runner::Load;
+use crate::routing;
+use crate::runner::{Load, Op};
 use crate::targets::Target;
 use crate::workloads::Workload;
 
@@ -136,6 +138,13 @@ pub fn all(results: &[GroupResult]) -> Vec<Goal> {
             format!("{}: sqlreg entity body ÷ sqlx body", place(r)),
             of(r, Family::SqlregEntity, raw),
             min,
+        ));
+    }
+    for r in groups(Workload::W8).filter(|r| r.group.setup.op == Op::SelectById) {
+        goals.push(ratio(
+            format!("{}: sqlreg with a replica ÷ without", place(r)),
+            routing::ratio(r, Family::SqlregRouted).map(|(value, _)| value),
+            0.95,
         ));
     }
     goals

@@ -14,6 +14,7 @@ mod launch;
 mod machine;
 mod ratios;
 mod report;
+mod routing;
 mod runner;
 mod seed;
 mod stats;

@@ -6,11 +6,12 @@ use crate::contenders::{Family, Step};
 use crate::data::Dialect;
 use crate::goals;
 use crate::harness::{GroupResult, Row};
-use crate::hot_row;
 use crate::machine::Machine;
 use crate::ratios::{median, show};
 use crate::runner::Load;
 use crate::stats::{Spread, percentile};
+use crate::workloads::Workload;
+use crate::{hot_row, routing};
 
 /// Everything the report says about one bench run.
 pub struct Run<'a> {
@@ -32,6 +33,8 @@ pub fn tables(run: &Run<'_>) -> String {
     for result in run.results {
         if matches!(result.group.load, Load::HotRow { .. }) {
             hot_row_table(&mut out, result);
+        } else if result.group.workload == Workload::W8 {
+            routing::table(&mut out, result);
         } else {
             group_table(&mut out, result);
         }
@@ -68,6 +71,7 @@ pub fn document(run: &Run<'_>, chart: &str) -> String {
     let _ = writeln!(out, "![ops/s per contender per workload]({chart})\n");
     out.push_str(&tables(run));
     out.push_str(NOTES);
+    out.push_str(routing::NOTES);
     out
 }
 
@@ -218,7 +222,7 @@ fn replayed(steps: &[Step], op: crate::runner::Op) -> String {
 fn goal_table(out: &mut String, results: &[GroupResult]) {
     let goals = goals::all(results);
     if !goals.is_empty() {
-        out.push_str("\n## Goals (issue 9): met or not\n\n");
+        out.push_str("\n## Goals (issues 9 and 10): met or not\n\n");
         out.push_str("| goal | measured | bound | met |\n|---|---:|---:|---|\n");
         for goal in &goals {
             let measured = goal
@@ -342,7 +346,9 @@ fn crowd_columns(out: &mut String, row: &Row) {
 fn headline(out: &mut String, results: &[GroupResult]) {
     let compared: Vec<_> = results
         .iter()
-        .filter(|r| !matches!(r.group.load, Load::HotRow { .. }))
+        .filter(|r| {
+            !matches!(r.group.load, Load::HotRow { .. }) && r.group.workload != Workload::W8
+        })
         .collect();
     if compared.is_empty() {
         return;
@@ -379,7 +385,8 @@ fn headline(out: &mut String, results: &[GroupResult]) {
     );
 }
 
-fn one_line(text: &str) -> String {
+/// The first line of `text`, at most 90 bytes, without `|`.
+pub fn one_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or_default().replace('|', "/");
     if line.len() > 90 {
         format!("{}…", &line[..line.floor_char_boundary(90)])

@@ -29,6 +29,9 @@ pub enum Op {
     Insert,
     /// BEGIN; read the hot row's counter; write it back plus one; COMMIT (W6).
     Increment,
+    /// A write session updating one row, then a read session that must see
+    /// the value written (W8's read-your-writes).
+    WriteThenRead,
 }
 
 /// How a contender is driven for one run.
@@ -84,6 +87,8 @@ pub struct Sample {
     pub lost: i64,
     /// W6: attempts the library itself ran again (`None`: it never retries).
     pub retries: Option<u64>,
+    /// W8: read sessions a replica served (`None`: the registry has none).
+    pub on_replica: Option<u64>,
 }
 
 impl Sample {

@@ -1,4 +1,4 @@
-//! W1–W7: which databases, contenders, loads and pool sizes each workload runs.
+//! W1–W8: which databases, contenders, loads and pool sizes each workload runs.
 
 use std::time::Duration;
 
@@ -23,11 +23,14 @@ pub enum Workload {
     W6,
     /// A write session inserting one row: 1 client, and 64 tasks on a pool of 10.
     W7,
+    /// Read sessions routed to a replica against the same on a registry
+    /// without one; a read after a write (issue 10).
+    W8,
 }
 
 impl Workload {
     /// All of them, in order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::W1,
         Self::W2,
         Self::W3,
@@ -35,6 +38,7 @@ impl Workload {
         Self::W5,
         Self::W6,
         Self::W7,
+        Self::W8,
     ];
 
     /// Its short title.
@@ -47,6 +51,7 @@ impl Workload {
             Self::W5 => "W5 SQLite writers",
             Self::W6 => "W6 hot row",
             Self::W7 => "W7 insert session",
+            Self::W8 => "W8 routing",
         }
     }
 }
@@ -261,5 +266,37 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
                 });
             one.chain(many).collect()
         }
+        Workload::W8 => [Target::Postgres, Target::MariaDb]
+            .into_iter()
+            .flat_map(|target| {
+                let reads = vec![
+                    Family::SqlregPrimary,
+                    Family::SqlregRouted,
+                    Family::SqlregPrimaryReads,
+                ];
+                let ryw = vec![
+                    Family::SqlregPrimary,
+                    Family::SqlregRouted,
+                    Family::SqlregRoutedCaughtUp,
+                ];
+                let op = Op::WriteThenRead;
+                [
+                    group(
+                        "read sessions, 1 client",
+                        setup(target, Op::SelectById, None, 1),
+                        sequential(Op::SelectById, budget.ops),
+                        reads,
+                        Family::SqlregPrimary,
+                    ),
+                    group(
+                        "a write session then a read session, 1 client",
+                        setup(target, op, None, 1),
+                        sequential(op, (budget.ops / 2).max(1)),
+                        ryw,
+                        Family::SqlregPrimary,
+                    ),
+                ]
+            })
+            .collect(),
     }
 }

@@ -6,6 +6,7 @@ mod pgbench;
 mod raw_mysql;
 mod raw_pg;
 mod raw_sqlite;
+mod routed;
 mod seaorm;
 mod sqlreg;
 mod sqlx_conn;
@@ -50,11 +51,20 @@ pub enum Family {
     PgbenchSelectOnly,
     /// MariaDB's load client running the same transaction.
     MariadbSlap,
+    /// W8: sqlreg without replicas, everything on the primary.
+    SqlregPrimary,
+    /// W8: sqlreg with the replica under `replicas:`, routing defaults.
+    SqlregRouted,
+    /// W8: the same with `primary_reads: true`.
+    SqlregPrimaryReads,
+    /// W8: [`Family::SqlregRouted`] reading after a write only once the
+    /// replica has replayed it.
+    SqlregRoutedCaughtUp,
 }
 
 impl Family {
     /// Every family, in table order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 17] = [
         Self::Limit,
         Self::SqlxConn,
         Self::Sqlx,
@@ -68,6 +78,10 @@ impl Family {
         Self::Pgbench,
         Self::PgbenchSelectOnly,
         Self::MariadbSlap,
+        Self::SqlregPrimary,
+        Self::SqlregRouted,
+        Self::SqlregPrimaryReads,
+        Self::SqlregRoutedCaughtUp,
     ];
 
     /// Its name on the command line (`--only sqlreg-raw,sqlx`).
@@ -86,6 +100,10 @@ impl Family {
             Self::Pgbench => "pgbench",
             Self::PgbenchSelectOnly => "pgbench-s",
             Self::MariadbSlap => "mariadb-slap",
+            Self::SqlregPrimary => "sqlreg-primary",
+            Self::SqlregRouted => "sqlreg-routed",
+            Self::SqlregPrimaryReads => "sqlreg-primary-reads",
+            Self::SqlregRoutedCaughtUp => "sqlreg-routed-caught-up",
         }
     }
 
@@ -121,6 +139,10 @@ impl Family {
             Self::Pgbench => "pgbench, same script",
             Self::PgbenchSelectOnly => "pgbench -S (select only)",
             Self::MariadbSlap => "mariadb-slap, same script",
+            Self::SqlregPrimary => "sqlreg, no replicas",
+            Self::SqlregRouted => "sqlreg, replicas: [replica]",
+            Self::SqlregPrimaryReads => "sqlreg, replicas + primary_reads: true",
+            Self::SqlregRoutedCaughtUp => "sqlreg, replicas: [replica], read once it has the write",
         }
     }
 }
@@ -194,7 +216,25 @@ pub async fn build(
                 .await?,
         ),
         Family::MariadbSlap => Box::new(mariadb_slap::MariadbSlap::find(servers)?),
+        Family::SqlregPrimary => routed(servers, target, routed::Hosts::Primary).await?,
+        Family::SqlregRouted => routed(servers, target, routed::Hosts::Replica).await?,
+        Family::SqlregPrimaryReads => {
+            routed(servers, target, routed::Hosts::ReplicaAndPrimary).await?
+        }
+        Family::SqlregRoutedCaughtUp => {
+            routed(servers, target, routed::Hosts::ReplicaCaughtUp).await?
+        }
     })
+}
+
+async fn routed(
+    servers: &Servers,
+    target: Target,
+    hosts: routed::Hosts,
+) -> Result<Box<dyn Contender>> {
+    Ok(Box::new(
+        routed::Routed::connect(servers, target, hosts).await?,
+    ))
 }
 
 fn driven<C: crate::runner::Client>(client: C) -> Box<dyn Contender> {

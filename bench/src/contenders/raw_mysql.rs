@@ -53,6 +53,7 @@ impl Client for RawMySql {
                     one_trip(conn, format!("BEGIN; {select}; COMMIT")).await
                 }
                 Op::Increment => Err("the limit does not run the hot-row workload".into()),
+                Op::WriteThenRead => Err("the limit does not run W8".into()),
                 Op::Insert => {
                     let insert = Dialect::MySql.insert().replace('?', &id.to_string());
                     one_trip(conn, format!("BEGIN; {insert}; COMMIT")).await

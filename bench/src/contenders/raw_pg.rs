@@ -78,6 +78,7 @@ impl Client for RawPg {
                     tokio::try_join!(begin(c), select(&held, id), end(c, "COMMIT"))?;
                 }
                 Op::Increment => return Err("the limit does not run the hot-row workload".into()),
+                Op::WriteThenRead => return Err("the limit does not run W8".into()),
                 Op::Insert => {
                     let insert = async { Ok(c.execute(&held.insert, &[&id]).await.map(drop)?) };
                     tokio::try_join!(begin(c), insert, end(c, "COMMIT"))?;

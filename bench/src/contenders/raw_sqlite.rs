@@ -73,6 +73,7 @@ impl RawSqlite {
                 conn.execute_batch("COMMIT")?;
             }
             Op::Increment => return Err("the limit does not run the hot-row workload".into()),
+            Op::WriteThenRead => return Err("the limit does not run W8".into()),
             Op::Insert => {
                 conn.execute_batch("BEGIN IMMEDIATE")?;
                 conn.prepare_cached(Dialect::Sqlite.insert())?

@@ -68,6 +68,7 @@ impl Client for SeaOrm {
         Box::pin(async move {
             match op {
                 Op::Checkout => Err("sea-orm has no checkout without a statement".into()),
+                Op::WriteThenRead => Err("sea-orm does not run W8".into()),
                 Op::SelectById => self.select(id, true).await,
                 Op::FailThenSelect => {
                     self.select(id, false).await?;

@@ -71,7 +71,12 @@ impl Sqlreg {
              session: {{{sizing}pool_pre_ping: false}}\n  url: {}\n",
             servers.yaml_url(target)
         );
-        let config = Config::from_yaml_str(&yaml)?.at("db")?;
+        Self::from_yaml(&yaml, target, path).await
+    }
+
+    /// Connects with the `db:` section of `yaml` (W8 adds `replicas:`).
+    pub async fn from_yaml(yaml: &str, target: Target, path: Path) -> Result<Self> {
+        let config = Config::from_yaml_str(yaml)?.at("db")?;
         let db = SqlConnectionRegistry::connect(config).await?;
         if target.private_memory() {
             let seed = target.dialect().seed();
@@ -90,8 +95,13 @@ impl Sqlreg {
         })
     }
 
+    /// The registry.
+    pub fn registry(&self) -> &SqlConnectionRegistry {
+        &self.db
+    }
+
     /// One session's body: read row `id`.
-    async fn select(&self, s: &Session, id: i32) -> Result<()> {
+    pub async fn select(&self, s: &Session, id: i32) -> Result<()> {
         if self.path == Path::Entity {
             Item::find_by_id(id).one(s).await?.ok_or("row not found")?;
             return Ok(());
@@ -139,6 +149,7 @@ impl Client for Sqlreg {
                         .await
                 }
                 Op::Insert => self.db.session(async |s| self.insert(s, id).await).await,
+                Op::WriteThenRead => Err("W8's routing contender runs this, not W2's".into()),
                 Op::Increment => {
                     if self.path == Path::Raw {
                         return Err("sqlreg runs the hot-row workload with its entity body".into());

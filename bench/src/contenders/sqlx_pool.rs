@@ -70,6 +70,7 @@ macro_rules! session {
         let select = |id: i32| sqlx::query_as::<_, (i32, String, i32)>($dialect.select()).bind(id);
         match $op {
             Op::Checkout => drop($pool.acquire().await?),
+            Op::WriteThenRead => return Err("the sqlx pool does not run W8".into()),
             Op::SelectById => {
                 let mut tx = $pool.begin().await?;
                 select($id).fetch_one(&mut *tx).await?;

@@ -1,0 +1,141 @@
+//! W8's tables (issue 10): what routing read sessions to a replica costs.
+//! The replica shares this machine's cores with the primary, so it adds no
+//! throughput here; the figures are sqlreg with `replicas:` against the
+//! same sessions on a registry without, each round running both.
+
+use std::fmt::Write as _;
+
+use crate::contenders::Family;
+use crate::harness::{GroupResult, Row};
+use crate::ratios::median;
+use crate::report::one_line;
+use crate::runner::Op;
+use crate::stats::{Spread, percentile};
+
+/// The table of one W8 group, then the ratio to the registry without
+/// replicas (read sessions) or the wait of a read after a write.
+pub fn table(out: &mut String, result: &GroupResult) {
+    let group = &result.group;
+    let target = group.setup.target;
+    let after_write = group.setup.op == Op::WriteThenRead;
+    let _ = writeln!(
+        out,
+        "### {} — {}, {}\n\nload average {:.2} → {:.2}\n",
+        group.workload.title(),
+        target.label(),
+        group.variant,
+        result.load_avg.0,
+        result.load_avg.1,
+    );
+    let unit = if after_write { "write+read/s" } else { "ops/s" };
+    let _ = writeln!(
+        out,
+        "| contender | {unit} (median) | min–max | statements on the primary/op | \
+         read open p50 | read open p99 | reads on the replica |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
+    for row in &result.rows {
+        let _ = write!(out, "| {} | ", row.family.label(target));
+        if row.runs.is_empty() {
+            let why = row.error.as_deref().unwrap_or("no runs");
+            let _ = writeln!(out, "{}{}", one_line(why), " |".repeat(6));
+            continue;
+        }
+        let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
+        let spread = Spread::of(&values);
+        let statements = row
+            .statements
+            .map_or_else(|| "—".into(), |n| format!("{n:.1}"));
+        let (p50, p99) = opens(row);
+        let _ = writeln!(
+            out,
+            "{:.0} | {:.0}–{:.0} | {statements} | {p50} | {p99} | {} |",
+            median(row).unwrap_or(0.0),
+            spread.min,
+            spread.max,
+            replica_share(row),
+        );
+    }
+    out.push('\n');
+    if !after_write {
+        for family in [Family::SqlregRouted, Family::SqlregPrimaryReads] {
+            if let Some((ratio, spread)) = ratio(result, family) {
+                let _ = writeln!(
+                    out,
+                    "{} ÷ {}: {ratio:.2}× (per round: median {:.2}×, {:.2}–{:.2}×)\n",
+                    family.label(target),
+                    Family::SqlregPrimary.label(target),
+                    spread.median,
+                    spread.min,
+                    spread.max
+                );
+            }
+        }
+    }
+}
+
+/// What the notes say about W8.
+pub const NOTES: &str = "- W8 (issue 10): the replica is the test servers' (a PostgreSQL \
+hot standby streaming asynchronously, a MariaDB GTID replica) on the same machine, so it adds \
+no throughput here: the figures are what routing costs. *sqlreg, no replicas* and *sqlreg, \
+replicas: [replica]* are the same config but for `replicas:` (routing defaults: \
+`read_your_writes` on, `primary_reads` off); the read session is W2's (one SELECT by primary \
+key, sqlx body). On PostgreSQL every connection of both sets `synchronous_commit=on` (the \
+test server runs with it off, which delays streaming a commit to the standby by up to \
+`wal_writer_delay`; production primaries commit with it on). *read open*: from calling \
+`read_session` until its body starts (after a write this includes waiting for the replica \
+to replay it, up to 50 ms, before reading from the primary instead). *reads on the replica*: \
+plain reads counted from the replica's checkouts (`host_stats()`), reads after a write asked \
+of the server in the session (`pg_is_in_recovery()` / `@@read_only`). A read after a write \
+checks the value written; a stale one ends the run with an error. *read once it has the \
+write*: after each write the contender polls the replica (through a second registry on it, \
+without read-your-writes) until it shows the value, outside the measured open, so the open is \
+what checking a caught-up replica's position costs; its write+read/s includes that polling. \
+*statements on the primary/op*: from the primary's log only (the replica's is not read), the monitor's \
+position queries (every 200 ms per host) included.\n";
+
+/// Median of `family` ÷ the registry without replicas, and the spread of
+/// that ratio over the rounds (each round ran both).
+pub fn ratio(result: &GroupResult, family: Family) -> Option<(f64, Spread)> {
+    let row = |f| result.rows.iter().find(|r| r.family == f);
+    let (ours, theirs) = (row(family)?, row(Family::SqlregPrimary)?);
+    let rounds: Vec<f64> = ours
+        .runs
+        .iter()
+        .zip(&theirs.runs)
+        .map(|(a, b)| a.ops_per_sec() / b.ops_per_sec().max(1e-9))
+        .collect();
+    let value = median(ours)? / median(theirs)?;
+    Some((value, Spread::of(&rounds)))
+}
+
+/// p50 and p99 of the read sessions' open times over a row's runs.
+fn opens(row: &Row) -> (String, String) {
+    let mut opens: Vec<_> = row
+        .runs
+        .iter()
+        .flat_map(|s| s.latencies.iter().copied())
+        .collect();
+    let mut ms = |q| {
+        percentile(&mut opens, q).map_or_else(
+            || "—".into(),
+            |d| format!("{:.3} ms", d.as_secs_f64() * 1e3),
+        )
+    };
+    (ms(0.5), ms(0.99))
+}
+
+/// `38 of 40 (95%)`, or — for a registry without replicas.
+fn replica_share(row: &Row) -> String {
+    let served: Option<u64> = row.runs.iter().map(|s| s.on_replica).sum();
+    let reads: u64 = row.runs.iter().map(|s| s.ops).sum();
+    served.map_or_else(
+        || "—".into(),
+        |n| {
+            format!(
+                "{n} of {reads} ({:.0}%)",
+                100.0 * n as f64 / reads.max(1) as f64
+            )
+        },
+    )
+}
