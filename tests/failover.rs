@@ -23,11 +23,14 @@ use sqlreg::{Config, DbConfig, Error, SqlConnectionRegistry};
 const TASKS: i64 = 8;
 
 /// A registry on `url` (a multi-host URL) that sessions keep using across
-/// the failover: short timeouts so a dead host is noticed quickly.
-async fn registry(url: &str) -> SqlConnectionRegistry {
+/// the failover: short timeouts so a dead host is noticed quickly; read
+/// sessions go to `replicas`.
+async fn registry(url: &str, replicas: &[String]) -> SqlConnectionRegistry {
+    let replicas: Vec<String> = replicas.iter().map(|r| format!("'{r}'")).collect();
     let yaml = format!(
-        "db:\n  url: '{url}'\n  create_db: false\n  session:\n    \
-         connect_timeout: 2\n    pool_timeout: 60\n"
+        "db:\n  url: '{url}'\n  create_db: false\n  replicas: [{}]\n  session:\n    \
+         connect_timeout: 2\n    pool_timeout: 60\n",
+        replicas.join(", ")
     );
     let config: DbConfig = Config::from_yaml_str(&yaml).unwrap().at("db").unwrap();
     let db = SqlConnectionRegistry::connect(config).await.unwrap();
@@ -217,8 +220,10 @@ async fn postgres_failover_with_synchronous_replication_loses_nothing() {
         return;
     };
     pair.sync(true).await;
-    let db = registry(&pair.multi_host_url()).await;
     let old_primary = pair.primary_port();
+    // The first primary is listed as a replica too: once it is back as a
+    // standby, reads may go to it.
+    let db = registry(&pair.multi_host_url(), &[pair.url(old_primary)]).await;
     let (outcomes, crashed, promoted) =
         write_through(&db, pair.stop_primary(), pair.promote()).await;
     let new_primary = pair.primary_port();
@@ -245,6 +250,13 @@ async fn postgres_failover_with_synchronous_replication_loses_nothing() {
     for _ in 0..20 {
         assert_eq!(serving_port(&db).await, new_primary);
     }
+    wait_for_standby_reads(&db).await;
+    let (rows, _) = read(&db).await.unwrap();
+    assert_eq!(
+        rows,
+        count_on(&db).await,
+        "the rewound standby serves every row the new primary has"
+    );
     db.close().await;
 }
 
@@ -253,7 +265,7 @@ async fn postgres_failover_with_asynchronous_replication_reports_losses() {
     let Some(pair) = PgPair::start("failover_async").await else {
         return;
     };
-    let db = registry(&pair.multi_host_url()).await;
+    let db = registry(&pair.multi_host_url(), &[]).await;
     let (outcomes, crashed, promoted) =
         write_through(&db, pair.stop_primary(), pair.promote()).await;
     let rows = rows_on(&pair.url(pair.primary_port())).await;
@@ -276,7 +288,7 @@ async fn postgres_split_brain_keeps_writes_on_the_newer_timeline() {
     let Some(pair) = PgPair::start("failover_split").await else {
         return;
     };
-    let db = registry(&pair.multi_host_url()).await;
+    let db = registry(&pair.multi_host_url(), &[]).await;
     let old_primary = pair.primary_port();
     pair.stop_primary().await;
     pair.promote().await;
@@ -318,7 +330,7 @@ async fn mariadb_failover_to_the_second_host() {
         return;
     };
     let url = format!("{}?target_session_attrs=read-write", pair.multi_host_url());
-    let db = registry(&url).await;
+    let db = registry(&url, &[]).await;
     let old_primary = pair.primary_port();
     let (outcomes, crashed, promoted) =
         write_through(&db, pair.stop_primary(), pair.promote()).await;
@@ -337,6 +349,13 @@ async fn read(db: &SqlConnectionRegistry) -> Result<(i64, bool), Error> {
         Ok::<_, Error>((count_rows(s, "ledger").await?, on_replica(s).await?))
     })
     .await
+}
+
+/// The rows in `ledger`, as a write session (on the primary) sees them.
+async fn count_on(db: &SqlConnectionRegistry) -> i64 {
+    db.session(async |s| count_rows(s, "ledger").await)
+        .await
+        .unwrap()
 }
 
 /// Reads until one lands on the standby (read-your-writes keeps them

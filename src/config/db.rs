@@ -166,7 +166,8 @@ impl DbConfig {
     ///
     /// [`Error::Url`] if `url` cannot be built; [`Error::Config`] at
     /// `replicas[i]` for the first replica whose URL cannot be built, that is
-    /// another kind of server than `url`, or that is `url`'s own server.
+    /// another kind of server than `url`, or that is the server of a
+    /// single-host `url`.
     pub fn replica_urls(&self) -> Result<Vec<DbUrl>> {
         let primary = self.url.to_db_url()?;
         if primary.backend() == Backend::Sqlite && !self.replicas.is_empty() {
@@ -196,7 +197,12 @@ impl DbConfig {
                         ),
                     ));
                 }
-                if (url.host(), url.port()) == (primary.host(), primary.port()) {
+                // The hosts of a multi-host `url` take turns being the
+                // primary: listing them as replicas lets their standbys
+                // serve reads. A single-host `url` is the primary.
+                if !primary.is_multi_host()
+                    && (url.host(), url.port()) == (primary.host(), primary.port())
+                {
                     return Err(Error::config(
                         path,
                         format!(
