@@ -108,23 +108,25 @@ impl Cluster {
         let target = target.unwrap_or(TargetSessionAttrs::Any);
         let urls = url.hosts();
         let addresses: Vec<String> = urls.iter().map(address).collect();
-        let seen = monitor::survey(&urls, config).await;
-        let choice = Choice::make(&seen, target, &addresses);
-        let eager = match choice.serving.first() {
-            Some(&index) => index,
-            // Nothing fits: when nothing answered, connecting to the first
-            // host reports why it cannot be reached.
-            None if seen.iter().all(|s| matches!(s, Seen::Down(_))) => 0,
-            None => {
-                return Err(Error::Acquire {
-                    url: url.redacted(),
-                    detail: choice.none_fit(target),
-                });
-            }
+        let mut seen = monitor::survey(&urls, config).await;
+        let mut choice = Choice::make(&seen, target, &addresses);
+        if choice.serving.is_empty() && seen.iter().all(|s| matches!(s, Seen::Down(_))) {
+            // Nothing answered: connecting to the first host says why — or
+            // creates the missing database (`create_db`), and then every
+            // host is asked again.
+            Host::open(urls[0].clone(), config, Connecting::Eagerly, None).await?;
+            seen = monitor::survey(&urls, config).await;
+            choice = Choice::make(&seen, target, &addresses);
+        }
+        let Some(&serving) = choice.serving.first() else {
+            return Err(Error::Acquire {
+                url: url.redacted(),
+                detail: choice.none_fit(target),
+            });
         };
         let mut members = Vec::with_capacity(urls.len());
         for (index, (host_url, seen)) in urls.into_iter().zip(seen).enumerate() {
-            let connecting = if index == eager {
+            let connecting = if index == serving {
                 Connecting::Eagerly
             } else {
                 Connecting::Lazily
@@ -133,12 +135,6 @@ impl Cluster {
             members.push(Member {
                 host,
                 seen: Mutex::new(seen),
-            });
-        }
-        if choice.serving.is_empty() {
-            return Err(Error::Acquire {
-                url: url.redacted(),
-                detail: choice.none_fit(target),
             });
         }
         choice.announce(&addresses, None);

@@ -19,6 +19,7 @@ on_servers!(
     an_unreachable_host_is_passed_over,
     load_balance_hosts_spreads_sessions,
     no_fitting_host_says_what_each_is,
+    create_db_creates_the_database_through_a_multi_host_url,
 );
 
 fn port(var: &str) -> u16 {
@@ -275,4 +276,33 @@ async fn no_fitting_host_says_what_each_is(kind: Kind) {
     );
     let password = std::env::var("SQLREG_TEST_PASSWORD").unwrap();
     assert!(!text.contains(&password), "no password in {text}");
+}
+
+async fn create_db_creates_the_database_through_a_multi_host_url(kind: Kind) {
+    let Some(db) = common::test_db(kind, "multi_host_create_db") else {
+        return;
+    };
+    let (primary, replica) = ports(kind);
+    // No host has the database yet: none answers the role probe until the
+    // first host (the primary) has created it.
+    let config = hosts(
+        &db.config,
+        &[primary, replica],
+        "target_session_attrs=read-write",
+    );
+    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    registry
+        .session(async |s| {
+            s.execute_unprepared("CREATE TABLE items (id INT PRIMARY KEY)")
+                .await?;
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    let seen = registry
+        .session(async |s| count_rows(s, "items").await)
+        .await
+        .unwrap();
+    assert_eq!(seen, 0);
+    registry.close().await;
 }
