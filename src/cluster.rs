@@ -40,8 +40,8 @@ pub(crate) struct Cluster {
 }
 
 /// One host of the URL and what the monitor last saw of it.
-pub(crate) struct Member {
-    pub(crate) host: Host,
+struct Member {
+    host: Host,
     seen: Mutex<Seen>,
 }
 
