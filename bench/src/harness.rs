@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::contenders::{self, Family, Replay, Step};
 use crate::hops;
 use crate::runner::{Contender, Load, Mark, Sample};
+use crate::stats::percentile;
 use crate::targets::{Servers, Target};
 use crate::verify::{self, StatementLog};
 use crate::workloads::Group;
@@ -25,6 +26,25 @@ pub struct Row {
     pub statements: Option<f64>,
     /// Why it has no (or fewer) results.
     pub error: Option<String>,
+}
+
+impl Row {
+    /// p50 and p99 of every latency the runs recorded, in milliseconds with
+    /// `decimals` places (`—` without any).
+    pub fn latency_percentiles(&self, decimals: usize) -> (String, String) {
+        let mut latencies: Vec<_> = self
+            .runs
+            .iter()
+            .flat_map(|s| s.latencies.iter().copied())
+            .collect();
+        let mut ms = |q| {
+            percentile(&mut latencies, q).map_or_else(
+                || "—".into(),
+                |d| format!("{:.decimals$} ms", d.as_secs_f64() * 1e3),
+            )
+        };
+        (ms(0.5), ms(0.99))
+    }
 }
 
 /// A group and its rows.

@@ -9,7 +9,7 @@ use crate::harness::{GroupResult, Row};
 use crate::machine::Machine;
 use crate::ratios::{median, show};
 use crate::runner::Load;
-use crate::stats::{Spread, percentile};
+use crate::stats::Spread;
 use crate::workloads::Workload;
 use crate::{hot_row, routing};
 
@@ -305,7 +305,7 @@ fn hot_row_table(out: &mut String, result: &GroupResult) {
             share(failed as f64, (committed + failed) as f64),
             share(lost as f64, committed as f64),
         );
-        let (p50, p99) = latencies(row);
+        let (p50, p99) = row.latency_percentiles(2);
         let _ = writeln!(out, " {p50} | {p99} |");
     }
     out.push('\n');
@@ -320,24 +320,8 @@ fn share(count: f64, of: f64) -> String {
     }
 }
 
-/// p50 and p99 of every session latency a row's runs recorded.
-fn latencies(row: &Row) -> (String, String) {
-    let mut latencies: Vec<_> = row
-        .runs
-        .iter()
-        .flat_map(|s| s.latencies.iter().copied())
-        .collect();
-    let mut ms = |q| {
-        percentile(&mut latencies, q).map_or_else(
-            || "—".into(),
-            |d| format!("{:.2} ms", d.as_secs_f64() * 1e3),
-        )
-    };
-    (ms(0.5), ms(0.99))
-}
-
 fn crowd_columns(out: &mut String, row: &Row) {
-    let (p50, p99) = latencies(row);
+    let (p50, p99) = row.latency_percentiles(2);
     let timeouts: u64 = row.runs.iter().map(|s| s.failures.timeouts).sum();
     let locked: u64 = row.runs.iter().map(|s| s.failures.locked).sum();
     let _ = write!(out, " {p50} | {p99} | {timeouts} | {locked} |");

@@ -10,7 +10,7 @@ use crate::harness::{GroupResult, Row};
 use crate::ratios::median;
 use crate::report::one_line;
 use crate::runner::Op;
-use crate::stats::{Spread, percentile};
+use crate::stats::Spread;
 
 /// The table of one W8 group, then the ratio to the registry without
 /// replicas (read sessions) or the wait of a read after a write.
@@ -46,7 +46,8 @@ pub fn table(out: &mut String, result: &GroupResult) {
         let statements = row
             .statements
             .map_or_else(|| "—".into(), |n| format!("{n:.1}"));
-        let (p50, p99) = opens(row);
+        // The runs record each read session's open time.
+        let (p50, p99) = row.latency_percentiles(3);
         let _ = writeln!(
             out,
             "{:.0} | {:.0}–{:.0} | {statements} | {p50} | {p99} | {} |",
@@ -107,22 +108,6 @@ pub fn ratio(result: &GroupResult, family: Family) -> Option<(f64, Spread)> {
         .collect();
     let value = median(ours)? / median(theirs)?;
     Some((value, Spread::of(&rounds)))
-}
-
-/// p50 and p99 of the read sessions' open times over a row's runs.
-fn opens(row: &Row) -> (String, String) {
-    let mut opens: Vec<_> = row
-        .runs
-        .iter()
-        .flat_map(|s| s.latencies.iter().copied())
-        .collect();
-    let mut ms = |q| {
-        percentile(&mut opens, q).map_or_else(
-            || "—".into(),
-            |d| format!("{:.3} ms", d.as_secs_f64() * 1e3),
-        )
-    };
-    (ms(0.5), ms(0.99))
 }
 
 /// `38 of 40 (95%)`, or — for a registry without replicas.
