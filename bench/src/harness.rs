@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::contenders::{self, Family, Replay, Step};
 use crate::hops;
 use crate::runner::{Contender, Load, Mark, Sample};
-use crate::stats::percentile;
+use crate::stats::{Spread, percentile};
 use crate::targets::{Servers, Target};
 use crate::verify::{self, StatementLog};
 use crate::workloads::Group;
@@ -29,6 +29,12 @@ pub struct Row {
 }
 
 impl Row {
+    /// The spread of the runs' ops/s; `None` without runs.
+    pub fn throughput(&self) -> Option<Spread> {
+        let values: Vec<f64> = self.runs.iter().map(|s| s.ops_per_sec()).collect();
+        (!values.is_empty()).then(|| Spread::of(&values))
+    }
+
     /// p50 and p99 of every latency the runs recorded, in milliseconds with
     /// `decimals` places (`—` without any).
     pub fn latency_percentiles(&self, decimals: usize) -> (String, String) {

@@ -2,12 +2,10 @@
 
 use crate::contenders::Family;
 use crate::harness::{GroupResult, Row};
-use crate::stats::Spread;
 
 /// The median ops/s of a row, if it has runs.
 pub fn median(row: &Row) -> Option<f64> {
-    let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
-    (!values.is_empty()).then(|| Spread::of(&values).median)
+    row.throughput().map(|spread| spread.median)
 }
 
 /// sqlreg ÷ each peer (above 1: sqlreg is faster) for one group.

@@ -7,7 +7,7 @@ use crate::data::Dialect;
 use crate::goals;
 use crate::harness::{GroupResult, Row};
 use crate::machine::Machine;
-use crate::ratios::{median, show};
+use crate::ratios::show;
 use crate::runner::Load;
 use crate::stats::Spread;
 use crate::workloads::Workload;
@@ -151,20 +151,15 @@ fn group_table(out: &mut String, result: &GroupResult) {
     let _ = writeln!(out, "|---|{}", "---:|".repeat(columns.len() - 1));
     for row in &result.rows {
         let _ = write!(out, "| {} | ", row.family.label(target));
-        if row.runs.is_empty() {
-            let why = row.error.as_deref().unwrap_or("no runs");
-            let _ = writeln!(out, "{}{}", one_line(why), " |".repeat(columns.len() - 1));
+        let Some(spread) = row.throughput() else {
+            missing(out, row, columns.len() - 1);
             continue;
-        }
-        let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
-        let spread = Spread::of(&values);
+        };
         let statements = trips(row, target);
         let _ = write!(
             out,
             "{:.0} | {:.0}–{:.0} | {statements} |",
-            median(row).unwrap_or(0.0),
-            spread.min,
-            spread.max
+            spread.median, spread.min, spread.max
         );
         if writers {
             let rates: Vec<f64> = row
@@ -277,13 +272,10 @@ fn hot_row_table(out: &mut String, result: &GroupResult) {
         let label = row.family.label(target);
         let isolation = hot_row::isolation(row.family, target);
         let _ = write!(out, "| {label} | {isolation} | ");
-        if row.runs.is_empty() {
-            let why = row.error.as_deref().unwrap_or("no runs");
-            let _ = writeln!(out, "{}{}", one_line(why), " |".repeat(9));
+        let Some(spread) = row.throughput() else {
+            missing(out, row, 9);
             continue;
-        }
-        let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
-        let spread = Spread::of(&values);
+        };
         let statements = row
             .statements
             .map_or_else(|| "in-process".into(), |n| format!("{n:.1}"));
@@ -299,7 +291,7 @@ fn hot_row_table(out: &mut String, result: &GroupResult) {
         let _ = write!(
             out,
             "{:.0} | {:.0}–{:.0} | {statements} | {committed} | {} | {} | {retries} |",
-            median(row).unwrap_or(0.0),
+            spread.median,
             spread.min,
             spread.max,
             share(failed as f64, (committed + failed) as f64),
@@ -367,6 +359,12 @@ fn headline(out: &mut String, results: &[GroupResult]) {
          sqlreg/limit use sqlreg's sqlx body; sqlreg/sea-orm (tuned pool) and sqlreg/core-lib \
          use its entity body, the same ORM work as theirs.\n",
     );
+}
+
+/// The rest of a table row without runs: why, then `cells` empty cells.
+pub fn missing(out: &mut String, row: &Row, cells: usize) {
+    let why = row.error.as_deref().unwrap_or("no runs");
+    let _ = writeln!(out, "{}{}", one_line(why), " |".repeat(cells));
 }
 
 /// The first line of `text`, at most 90 bytes, without `|`.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::contenders::Family;
 use crate::harness::{GroupResult, Row};
 use crate::ratios::median;
-use crate::report::one_line;
+use crate::report::missing;
 use crate::runner::Op;
 use crate::stats::Spread;
 
@@ -36,13 +36,10 @@ pub fn table(out: &mut String, result: &GroupResult) {
     );
     for row in &result.rows {
         let _ = write!(out, "| {} | ", row.family.label(target));
-        if row.runs.is_empty() {
-            let why = row.error.as_deref().unwrap_or("no runs");
-            let _ = writeln!(out, "{}{}", one_line(why), " |".repeat(6));
+        let Some(spread) = row.throughput() else {
+            missing(out, row, 6);
             continue;
-        }
-        let values: Vec<f64> = row.runs.iter().map(|s| s.ops_per_sec()).collect();
-        let spread = Spread::of(&values);
+        };
         let statements = row
             .statements
             .map_or_else(|| "—".into(), |n| format!("{n:.1}"));
@@ -51,7 +48,7 @@ pub fn table(out: &mut String, result: &GroupResult) {
         let _ = writeln!(
             out,
             "{:.0} | {:.0}–{:.0} | {statements} | {p50} | {p99} | {} |",
-            median(row).unwrap_or(0.0),
+            spread.median,
             spread.min,
             spread.max,
             replica_share(row),
