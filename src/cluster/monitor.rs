@@ -1,8 +1,8 @@
 //! The background task that keeps a cluster's choice current: every
 //! [`INTERVAL`], or at once when a session asks, it asks every host its
-//! role over a connection of its own (outside the pools, opened again after
-//! a failure), chooses the hosts that serve, and drops the idle connections
-//! of a host that no longer does.
+//! role over a connection of its own (a [`Prober`], outside the pools),
+//! chooses the hosts that serve, and drops the idle connections of a host
+//! that no longer does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use super::choice::{Choice, Seen};
 use super::{Member, Shared};
 use crate::config::DbConfig;
-use crate::driver::{self, HostConn};
+use crate::driver::Prober;
 use crate::url::{DbUrl, TargetSessionAttrs};
 
 /// How often the hosts are asked when nobody is waiting.
@@ -20,9 +20,9 @@ pub(super) const INTERVAL: Duration = Duration::from_millis(200);
 
 /// Asks every host of `urls` once, over connections closed afterwards.
 pub(super) async fn survey(urls: &[DbUrl], config: &DbConfig) -> Vec<Seen> {
-    let mut conns = urls.iter().map(|_| None).collect::<Vec<_>>();
-    let seen = ask_all(urls, &mut conns, config).await;
-    join_all(conns.into_iter().flatten().map(HostConn::close)).await;
+    let mut probers: Vec<Prober> = urls.iter().cloned().map(Prober::new).collect();
+    let seen = ask_all(&mut probers, config).await;
+    join_all(probers.into_iter().map(Prober::close)).await;
     seen
 }
 
@@ -34,14 +34,16 @@ pub(super) fn spawn(
     shared: Arc<Shared>,
 ) -> tokio::task::AbortHandle {
     let task = tokio::spawn(async move {
-        let urls: Vec<DbUrl> = members.iter().map(|m| m.host.url.clone()).collect();
-        let mut conns = urls.iter().map(|_| None).collect::<Vec<_>>();
+        let mut probers: Vec<Prober> = members
+            .iter()
+            .map(|m| Prober::new(m.host.url.clone()))
+            .collect();
         loop {
             tokio::select! {
                 () = tokio::time::sleep(INTERVAL) => {}
                 () = shared.wake.notified() => {}
             }
-            let seen = ask_all(&urls, &mut conns, &config).await;
+            let seen = ask_all(&mut probers, &config).await;
             for (member, seen) in members.iter().zip(&seen) {
                 if let Ok(mut last) = member.seen.lock() {
                     *last = seen.clone();
@@ -67,33 +69,14 @@ pub(super) fn spawn(
     task.abort_handle()
 }
 
-/// Asks every host at once, reusing and replacing `conns` (one per host).
-async fn ask_all(urls: &[DbUrl], conns: &mut [Option<HostConn>], config: &DbConfig) -> Vec<Seen> {
-    join_all(
-        urls.iter()
-            .zip(conns.iter_mut())
-            .map(|(url, conn)| ask(url, conn, config)),
-    )
-    .await
-}
-
-/// What one host says it is; `conn` is opened if needed and dropped when
-/// it fails. Bounded by `connect_timeout`, so a host that stopped answering
-/// cannot hold up the round.
-async fn ask(url: &DbUrl, conn: &mut Option<HostConn>, config: &DbConfig) -> Seen {
-    let limit = config.session.connect_timeout;
-    let open = match conn {
-        Some(open) => open,
-        None => match HostConn::open(url, config).await {
-            Ok(opened) => conn.insert(opened),
-            Err(err) => return Seen::Down(err.to_string()),
-        },
-    };
-    let seen = match tokio::time::timeout(limit, open.probe().role()).await {
-        Ok(Ok(standing)) => return Seen::Up(standing),
-        Ok(Err(err)) => Seen::Down(driver::describe_failure(&err)),
-        Err(_) => Seen::Down("no answer within connect_timeout".to_owned()),
-    };
-    *conn = None;
-    seen
+/// Asks every host its role at once.
+async fn ask_all(probers: &mut [Prober], config: &DbConfig) -> Vec<Seen> {
+    let asked = probers
+        .iter_mut()
+        .map(|prober| prober.ask(config, async |probe| probe.role().await));
+    join_all(asked)
+        .await
+        .into_iter()
+        .map(|answer| answer.map_or_else(Seen::Down, Seen::Up))
+        .collect()
 }

@@ -48,7 +48,7 @@ use crate::url::{Backend, DbUrl};
 pub(crate) use conflict::{Aborted, describe as describe_failure, explain, is_conflict, is_fatal};
 pub(crate) use connect::MemoryDatabase;
 pub(crate) use migrate::{MIGRATIONS_TABLE, MigrationLock, Recorded};
-pub(crate) use replication::HostConn;
+pub(crate) use replication::{HostConn, Prober};
 pub(crate) use semconv::{identifier_quote, system_name};
 
 /// One database's connections: sqlreg's pool for sessions, and the small

@@ -27,6 +27,15 @@ pub(crate) enum HostConn {
     MySql(MySqlConnection),
 }
 
+/// A monitor's way to one host: a [`HostConn`] opened when a probe first
+/// needs it and dropped when one fails, so the next probe opens it again.
+/// Every probe is bounded by `connect_timeout`: a host that stops answering
+/// cannot hold up a monitor's round.
+pub(crate) struct Prober {
+    pub(crate) url: DbUrl,
+    conn: Option<HostConn>,
+}
+
 /// A connection of one backend, borrowed for a probe.
 pub(crate) enum Probe<'c> {
     Sqlite(&'c mut SqliteConnection),
@@ -76,6 +85,43 @@ impl HostConn {
             Self::Postgres(conn) => conn.close().await,
             Self::MySql(conn) => conn.close().await,
         };
+    }
+}
+
+impl Prober {
+    pub(crate) fn new(url: DbUrl) -> Self {
+        Self { url, conn: None }
+    }
+
+    /// Runs `probe` on the host, connecting first if needed; why it failed,
+    /// as text for a health report, otherwise.
+    pub(crate) async fn ask<T>(
+        &mut self,
+        config: &DbConfig,
+        probe: impl for<'c> AsyncFnOnce(Probe<'c>) -> Result<T, sqlx::Error>,
+    ) -> Result<T, String> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => match HostConn::open(&self.url, config).await {
+                Ok(opened) => self.conn.insert(opened),
+                Err(err) => return Err(err.to_string()),
+            },
+        };
+        let limit = config.session.connect_timeout;
+        let failure = match tokio::time::timeout(limit, probe(conn.probe())).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(err)) => super::describe_failure(&err),
+            Err(_) => "no answer within connect_timeout".to_owned(),
+        };
+        self.conn = None;
+        Err(failure)
+    }
+
+    /// Closes the connection, if one is open.
+    pub(crate) async fn close(self) {
+        if let Some(conn) = self.conn {
+            conn.close().await;
+        }
     }
 }
 
