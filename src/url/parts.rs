@@ -141,11 +141,7 @@ impl DbUrl {
                 (path, None) => path.map(str::to_owned),
             }
         } else {
-            parts
-                .file
-                .as_deref()
-                .or(parts.path.as_deref())
-                .map(|name| name.trim_start_matches('/').to_owned())
+            server_database(parts.file.as_deref(), parts.path.as_deref())
         };
         let server = |value: &Option<String>| value.clone().filter(|_| !sqlite);
         let hosts = match (sqlite, parts.host.as_deref()) {
@@ -196,18 +192,7 @@ impl UrlParts {
 impl fmt::Debug for UrlParts {
     /// Every field, the password and secret query parameters as `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let query: BTreeMap<&str, &str> = self
-            .query
-            .iter()
-            .map(|(key, value)| {
-                let shown = if redact::is_secret_key(key) {
-                    redact::MASK
-                } else {
-                    value.as_str()
-                };
-                (key.as_str(), shown)
-            })
-            .collect();
+        let query = masked_query(&self.query);
         f.debug_struct("UrlParts")
             .field("protocol", &self.protocol)
             .field("username", &self.username)
@@ -219,6 +204,28 @@ impl fmt::Debug for UrlParts {
             .field("query", &query)
             .finish()
     }
+}
+
+/// A server's database as core-lib's parts name it: `file`, else `path`
+/// (without a leading `/`).
+pub(super) fn server_database(file: Option<&str>, path: Option<&str>) -> Option<String> {
+    file.or(path)
+        .map(|name| name.trim_start_matches('/').to_owned())
+}
+
+/// Query parameters for `Debug`: secret ones (`password`, `token`, …) as `***`.
+pub(super) fn masked_query(query: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    query
+        .iter()
+        .map(|(key, value)| {
+            let shown = if redact::is_secret_key(key) {
+                redact::MASK
+            } else {
+                value.as_str()
+            };
+            (key.as_str(), shown)
+        })
+        .collect()
 }
 
 /// A port as a number or numeric string (from `${oc.env:..}`); `null` is absent.

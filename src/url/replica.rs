@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 
 use super::DbUrl;
 use super::hosts::Host;
 use super::parse::{Components, assemble};
+use super::parts::{masked_query, server_database};
+use super::url_config::{debug_text, text_or_parts};
 use crate::error::{Error, Result};
 use crate::redact;
 
@@ -106,11 +108,7 @@ impl ReplicaParts {
         let given = |part: &Option<String>, kept: Option<&str>| {
             part.clone().or_else(|| kept.map(str::to_owned))
         };
-        let database = self
-            .file
-            .as_deref()
-            .or(self.path.as_deref())
-            .map(|name| name.trim_start_matches('/').to_owned())
+        let database = server_database(self.file.as_deref(), self.path.as_deref())
             .or_else(|| primary.database.clone());
         let dialect = self
             .protocol
@@ -164,25 +162,12 @@ impl<'de> Deserialize<'de> for ReplicaUrl {
     /// A string, or a mapping read as [`ReplicaParts`] so errors inside it
     /// keep their key path (`replicas[1].hots`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ReplicaVisitor;
-
-        impl<'de> Visitor<'de> for ReplicaVisitor {
-            type Value = ReplicaUrl;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a URL string or a mapping of the parts that differ from `url` (`host`, `port`, …)")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ReplicaUrl, E> {
-                Ok(ReplicaUrl::Text(v.to_owned()))
-            }
-
-            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<ReplicaUrl, M::Error> {
-                ReplicaParts::deserialize(MapAccessDeserializer::new(map)).map(ReplicaUrl::Parts)
-            }
-        }
-
-        d.deserialize_any(ReplicaVisitor)
+        text_or_parts(
+            d,
+            "a URL string or a mapping of the parts that differ from `url` (`host`, `port`, …)",
+            Self::Text,
+            Self::Parts,
+        )
     }
 }
 
@@ -190,12 +175,7 @@ impl fmt::Debug for ReplicaUrl {
     /// A string is shown redacted; parts as [`ReplicaParts`]' `Debug`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Text(text) => {
-                let shown = text
-                    .parse::<DbUrl>()
-                    .map_or_else(|_| redact::mask_url_text(text), |u| u.redacted());
-                f.debug_tuple("Text").field(&shown).finish()
-            }
+            Self::Text(text) => debug_text(text, f),
             Self::Parts(parts) => f.debug_tuple("Parts").field(parts).finish(),
         }
     }
@@ -204,18 +184,7 @@ impl fmt::Debug for ReplicaUrl {
 impl fmt::Debug for ReplicaParts {
     /// Every field given, the password and secret query parameters as `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let query: BTreeMap<&str, &str> = self
-            .query
-            .iter()
-            .map(|(key, value)| {
-                let shown = if redact::is_secret_key(key) {
-                    redact::MASK
-                } else {
-                    value.as_str()
-                };
-                (key.as_str(), shown)
-            })
-            .collect();
+        let query = masked_query(&self.query);
         f.debug_struct("ReplicaParts")
             .field("protocol", &self.protocol)
             .field("username", &self.username)

@@ -60,25 +60,12 @@ impl<'de> Deserialize<'de> for UrlConfig {
     /// A string, or a mapping read as [`UrlParts`] so errors inside it keep
     /// their key path (`url.hots`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct UrlVisitor;
-
-        impl<'de> Visitor<'de> for UrlVisitor {
-            type Value = UrlConfig;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a URL string or a mapping with `protocol`, `host`, `file`, …")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<UrlConfig, E> {
-                Ok(UrlConfig::Text(v.to_owned()))
-            }
-
-            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<UrlConfig, M::Error> {
-                UrlParts::deserialize(MapAccessDeserializer::new(map)).map(UrlConfig::Parts)
-            }
-        }
-
-        d.deserialize_any(UrlVisitor)
+        text_or_parts(
+            d,
+            "a URL string or a mapping with `protocol`, `host`, `file`, …",
+            Self::Text,
+            Self::Parts,
+        )
     }
 }
 
@@ -86,13 +73,58 @@ impl fmt::Debug for UrlConfig {
     /// A string is shown redacted; parts as [`UrlParts`]' `Debug`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Text(text) => {
-                let shown = text
-                    .parse::<DbUrl>()
-                    .map_or_else(|_| redact::mask_url_text(text), |u| u.redacted());
-                f.debug_tuple("Text").field(&shown).finish()
-            }
+            Self::Text(text) => debug_text(text, f),
             Self::Parts(parts) => f.debug_tuple("Parts").field(parts).finish(),
         }
     }
+}
+
+/// Reads a URL string (`text`) or a mapping of parts (`parts`); the mapping
+/// is read through `P`'s own `Deserialize`, so errors inside it keep their
+/// key path. `expecting` says what else was found.
+pub(super) fn text_or_parts<'de, D, P, T>(
+    d: D,
+    expecting: &'static str,
+    text: fn(String) -> T,
+    parts: fn(P) -> T,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    P: Deserialize<'de>,
+{
+    struct TextOrParts<P, T> {
+        expecting: &'static str,
+        text: fn(String) -> T,
+        parts: fn(P) -> T,
+    }
+
+    impl<'de, P: Deserialize<'de>, T> Visitor<'de> for TextOrParts<P, T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.expecting)
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Ok((self.text)(v.to_owned()))
+        }
+
+        fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<T, M::Error> {
+            P::deserialize(MapAccessDeserializer::new(map)).map(self.parts)
+        }
+    }
+
+    d.deserialize_any(TextOrParts {
+        expecting,
+        text,
+        parts,
+    })
+}
+
+/// `Text("…")` with the URL redacted (masked as text if it does not parse).
+pub(super) fn debug_text(text: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let shown = text
+        .parse::<DbUrl>()
+        .map_or_else(|_| redact::mask_url_text(text), |u| u.redacted());
+    f.debug_tuple("Text").field(&shown).finish()
 }
