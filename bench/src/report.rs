@@ -130,15 +130,11 @@ fn group_table(out: &mut String, result: &GroupResult) {
     let target = group.setup.target;
     let crowd = matches!(group.load, Load::Crowd { .. });
     let writers = matches!(group.load, Load::Crowd { writers: 1.., .. });
+    heading(out, result);
     let _ = writeln!(
         out,
-        "### {} — {}, {}\n\nload average {:.2} → {:.2}; the limit: {}\n",
-        group.workload.title(),
-        target.label(),
-        group.variant,
-        result.load_avg.0,
-        result.load_avg.1,
-        group.limit.label(target).trim_start_matches("limit: "),
+        "; the limit: {}\n",
+        group.limit.label(target).trim_start_matches("limit: ")
     );
     let mut columns = vec!["contender", "ops/s (median)", "min–max", "round trips/op"];
     if writers {
@@ -255,15 +251,8 @@ fn goal_table(out: &mut String, results: &[GroupResult]) {
 fn hot_row_table(out: &mut String, result: &GroupResult) {
     let group = &result.group;
     let target = group.setup.target;
-    let _ = writeln!(
-        out,
-        "### {} — {}, {}\n\nload average {:.2} → {:.2}\n",
-        group.workload.title(),
-        target.label(),
-        group.variant,
-        result.load_avg.0,
-        result.load_avg.1,
-    );
+    heading(out, result);
+    out.push_str("\n\n");
     out.push_str(
         "| contender | isolation, form | commits/s (median) | min–max | stmts/commit | committed | failed | lost | retries | p50 | p99 |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -358,6 +347,21 @@ fn headline(out: &mut String, results: &[GroupResult]) {
         "\nsqlreg/sqlx, sqlreg/sqlx same stmts, sqlreg/pgbench, sqlreg/mariadb-slap and \
          sqlreg/limit use sqlreg's sqlx body; sqlreg/sea-orm (tuned pool) and sqlreg/core-lib \
          use its entity body, the same ORM work as theirs.\n",
+    );
+}
+
+/// A group's heading and the load average around it, left open for what
+/// follows on the same line.
+pub fn heading(out: &mut String, result: &GroupResult) {
+    let group = &result.group;
+    let _ = write!(
+        out,
+        "### {} — {}, {}\n\nload average {:.2} → {:.2}",
+        group.workload.title(),
+        group.setup.target.label(),
+        group.variant,
+        result.load_avg.0,
+        result.load_avg.1,
     );
 }
 

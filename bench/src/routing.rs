@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::contenders::Family;
 use crate::harness::{GroupResult, Row};
 use crate::ratios::median;
-use crate::report::missing;
+use crate::report::{heading, missing};
 use crate::runner::Op;
 use crate::stats::Spread;
 
@@ -18,15 +18,8 @@ pub fn table(out: &mut String, result: &GroupResult) {
     let group = &result.group;
     let target = group.setup.target;
     let after_write = group.setup.op == Op::WriteThenRead;
-    let _ = writeln!(
-        out,
-        "### {} — {}, {}\n\nload average {:.2} → {:.2}\n",
-        group.workload.title(),
-        target.label(),
-        group.variant,
-        result.load_avg.0,
-        result.load_avg.1,
-    );
+    heading(out, result);
+    out.push_str("\n\n");
     let unit = if after_write { "write+read/s" } else { "ops/s" };
     let _ = writeln!(
         out,
