@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use self::choice::{Choice, Seen};
 use crate::config::{DbConfig, Isolation};
-use crate::driver::Connecting;
+use crate::driver::{Connecting, Prober};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::replication::LastWrite;
@@ -108,14 +108,15 @@ impl Cluster {
         let target = target.unwrap_or(TargetSessionAttrs::Any);
         let urls = url.hosts();
         let addresses: Vec<String> = urls.iter().map(address).collect();
-        let mut seen = monitor::survey(&urls, config).await;
+        let mut probers: Vec<Prober> = urls.iter().cloned().map(Prober::new).collect();
+        let mut seen = monitor::survey(&mut probers, config).await;
         let mut choice = Choice::make(&seen, target, &addresses);
         if choice.serving.is_empty() && seen.iter().all(|s| matches!(s, Seen::Down(_))) {
             // Nothing answered: connecting to the first host says why — or
             // creates the missing database (`create_db`), and then every
             // host is asked again.
             Host::open(urls[0].clone(), config, Connecting::Eagerly, None).await?;
-            seen = monitor::survey(&urls, config).await;
+            seen = monitor::survey(&mut probers, config).await;
             choice = Choice::make(&seen, target, &addresses);
         }
         let Some(&serving) = choice.serving.first() else {
@@ -148,6 +149,7 @@ impl Cluster {
         });
         let monitor = monitor::spawn(
             Arc::clone(&members),
+            probers,
             config.clone(),
             target,
             Arc::clone(&shared),

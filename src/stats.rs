@@ -43,7 +43,7 @@ pub struct PoolStats {
 pub struct HostStats {
     /// The server's URL, password redacted.
     pub url: String,
-    /// Whether it is one of the config's `replicas` (else the primary).
+    /// Whether it is one of the config's `replicas` (else a host of `url`).
     pub replica: bool,
     /// Why the host takes no sessions right now (unreachable); `None`
     /// while it answers.

@@ -13,37 +13,27 @@ use super::choice::{Choice, Seen};
 use super::{Member, Shared};
 use crate::config::DbConfig;
 use crate::driver::Prober;
-use crate::url::{DbUrl, TargetSessionAttrs};
+use crate::url::TargetSessionAttrs;
 
 /// How often the hosts are asked when nobody is waiting.
 pub(super) const INTERVAL: Duration = Duration::from_millis(200);
 
-/// Asks every host of `urls` once, over connections closed afterwards.
-pub(super) async fn survey(urls: &[DbUrl], config: &DbConfig) -> Vec<Seen> {
-    let mut probers: Vec<Prober> = urls.iter().cloned().map(Prober::new).collect();
-    let seen = ask_all(&mut probers, config).await;
-    join_all(probers.into_iter().map(Prober::close)).await;
-    seen
-}
-
-/// Starts the monitor; it runs until aborted.
+/// Starts the monitor on `probers` (one per member, in order, as the
+/// first survey left them); it runs until aborted.
 pub(super) fn spawn(
     members: Arc<[Member]>,
+    mut probers: Vec<Prober>,
     config: DbConfig,
     target: TargetSessionAttrs,
     shared: Arc<Shared>,
 ) -> tokio::task::AbortHandle {
     let task = tokio::spawn(async move {
-        let mut probers: Vec<Prober> = members
-            .iter()
-            .map(|m| Prober::new(m.host.url.clone()))
-            .collect();
         loop {
             tokio::select! {
                 () = tokio::time::sleep(INTERVAL) => {}
                 () = shared.wake.notified() => {}
             }
-            let seen = ask_all(&mut probers, &config).await;
+            let seen = survey(&mut probers, &config).await;
             for (member, seen) in members.iter().zip(&seen) {
                 if let Ok(mut last) = member.seen.lock() {
                     *last = seen.clone();
@@ -69,8 +59,9 @@ pub(super) fn spawn(
     task.abort_handle()
 }
 
-/// Asks every host its role at once.
-async fn ask_all(probers: &mut [Prober], config: &DbConfig) -> Vec<Seen> {
+/// Asks every host its role at once, one prober per host (kept open for
+/// the next round).
+pub(super) async fn survey(probers: &mut [Prober], config: &DbConfig) -> Vec<Seen> {
     let asked = probers
         .iter_mut()
         .map(|prober| prober.ask(config, async |probe| probe.role().await));

@@ -116,13 +116,6 @@ impl Prober {
         self.conn = None;
         Err(failure)
     }
-
-    /// Closes the connection, if one is open.
-    pub(crate) async fn close(self) {
-        if let Some(conn) = self.conn {
-            conn.close().await;
-        }
-    }
 }
 
 impl Conn {
