@@ -18,6 +18,7 @@ mod routing;
 mod runner;
 mod seed;
 mod stats;
+mod table;
 mod targets;
 mod verify;
 mod workloads;

@@ -10,6 +10,7 @@ use crate::machine::Machine;
 use crate::ratios::show;
 use crate::runner::Load;
 use crate::stats::Spread;
+use crate::table::{heading, missing};
 use crate::workloads::Workload;
 use crate::{hot_row, routing};
 
@@ -348,35 +349,4 @@ fn headline(out: &mut String, results: &[GroupResult]) {
          sqlreg/limit use sqlreg's sqlx body; sqlreg/sea-orm (tuned pool) and sqlreg/core-lib \
          use its entity body, the same ORM work as theirs.\n",
     );
-}
-
-/// A group's heading and the load average around it, left open for what
-/// follows on the same line.
-pub fn heading(out: &mut String, result: &GroupResult) {
-    let group = &result.group;
-    let _ = write!(
-        out,
-        "### {} — {}, {}\n\nload average {:.2} → {:.2}",
-        group.workload.title(),
-        group.setup.target.label(),
-        group.variant,
-        result.load_avg.0,
-        result.load_avg.1,
-    );
-}
-
-/// The rest of a table row without runs: why, then `cells` empty cells.
-pub fn missing(out: &mut String, row: &Row, cells: usize) {
-    let why = row.error.as_deref().unwrap_or("no runs");
-    let _ = writeln!(out, "{}{}", one_line(why), " |".repeat(cells));
-}
-
-/// The first line of `text`, at most 90 bytes, without `|`.
-pub fn one_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default().replace('|', "/");
-    if line.len() > 90 {
-        format!("{}…", &line[..line.floor_char_boundary(90)])
-    } else {
-        line
-    }
 }

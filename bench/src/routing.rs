@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 use crate::contenders::Family;
 use crate::harness::{GroupResult, Row};
 use crate::ratios::median;
-use crate::report::{heading, missing};
 use crate::runner::Op;
 use crate::stats::Spread;
+use crate::table::{heading, missing};
 
 /// The table of one W8 group, then the ratio to the registry without
 /// replicas (read sessions) or the wait of a read after a write.
