@@ -152,7 +152,12 @@ impl Pool {
     /// Open connections that nobody holds: the sessions' and the engine's.
     pub(crate) fn num_idle(&self) -> u32 {
         each_backend!(self, Pool(pools) => {
-            let engine = u32::try_from(pools.engine.num_idle()).unwrap_or(u32::MAX);
+            // sqlx counts a released connection idle only after a checkout
+            // may already have taken it back out, so its count can wrap
+            // below zero for a moment: never more idle than open.
+            let engine = u32::try_from(pools.engine.num_idle())
+                .unwrap_or(u32::MAX)
+                .min(pools.engine.size());
             pools.sessions.idle() + engine
         })
     }
