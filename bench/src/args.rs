@@ -34,8 +34,9 @@ pub const USAGE: &str =
             root; with --quick a temporary directory)
   --only A,B  only these contenders: limit, sqlx-conn, sqlx, sqlx-same,
             sea-orm-default, sea-orm-tuned, sqlreg-raw, sqlreg-traced, sqlreg-entity,
-            core-lib, pgbench, pgbench-s, mariadb-slap, sqlreg-primary, sqlreg-routed,
-            sqlreg-primary-reads (e.g. under a profiler)
+            core-lib, pgbench, pgbench-s, mariadb-slap, sqlreg-primary, sqlreg-on-replica,
+            sqlreg-routed, sqlreg-primary-reads, sqlreg-routed-caught-up (e.g. under a
+            profiler)
   --target A,B  only on these databases: sqlite-file, sqlite-memory, postgres, mariadb
 Without the servers' environment, it starts them through scripts/bench.sh.";
 

@@ -141,9 +141,18 @@ pub fn all(results: &[GroupResult]) -> Vec<Goal> {
         ));
     }
     for r in groups(Workload::W8).filter(|r| r.group.setup.op == Op::SelectById) {
+        let routed = |base| routing::ratio(r, Family::SqlregRouted, base).map(|(v, _)| v);
         goals.push(ratio(
             format!("{}: sqlreg with a replica ÷ without", place(r)),
-            routing::ratio(r, Family::SqlregRouted).map(|(value, _)| value),
+            routed(Family::SqlregPrimary),
+            0.95,
+        ));
+        goals.push(ratio(
+            format!(
+                "{}: sqlreg with a replica ÷ without, its url the replica (routing alone)",
+                place(r)
+            ),
+            routed(Family::SqlregOnReplica),
             0.95,
         ));
     }

@@ -49,13 +49,18 @@ pub fn table(out: &mut String, result: &GroupResult) {
     }
     out.push('\n');
     if !after_write {
-        for family in [Family::SqlregRouted, Family::SqlregPrimaryReads] {
-            if let Some((ratio, spread)) = ratio(result, family) {
+        let pairs = [
+            (Family::SqlregRouted, Family::SqlregPrimary),
+            (Family::SqlregPrimaryReads, Family::SqlregPrimary),
+            (Family::SqlregRouted, Family::SqlregOnReplica),
+        ];
+        for (family, base) in pairs {
+            if let Some((ratio, spread)) = ratio(result, family, base) {
                 let _ = writeln!(
                     out,
                     "{} ÷ {}: {ratio:.2}× (per round: median {:.2}×, {:.2}–{:.2}×)\n",
                     family.label(target),
-                    Family::SqlregPrimary.label(target),
+                    base.label(target),
                     spread.median,
                     spread.min,
                     spread.max
@@ -70,7 +75,10 @@ pub const NOTES: &str = "- W8 (issue 10): the replica is the test servers' (a Po
 hot standby streaming asynchronously, a MariaDB GTID replica) on the same machine, so it adds \
 no throughput here: the figures are what routing costs. *sqlreg, no replicas* and *sqlreg, \
 replicas: [replica]* are the same config but for `replicas:` (routing defaults: \
-`read_your_writes` on, `primary_reads` off); the read session is W2's (one SELECT by primary \
+`read_your_writes` on, `primary_reads` off); *sqlreg, no replicas, url: the replica* is the \
+first with the replica's port, so that the same server runs the reads as with routing: \
+routed ÷ it is what routing itself costs, routed ÷ the first adds what the standby's \
+serving costs against the primary's; the read session is W2's (one SELECT by primary \
 key, sqlx body). On PostgreSQL every connection of both sets `synchronous_commit=on` (the \
 test server runs with it off, which delays streaming a commit to the standby by up to \
 `wal_writer_delay`; production primaries commit with it on). *read open*: from calling \
@@ -85,11 +93,11 @@ what checking a caught-up replica's position costs; its write+read/s includes th
 *statements on the primary/op*: from the primary's log only (the replica's is not read), the monitor's \
 position queries (every 200 ms per host) included.\n";
 
-/// Median of `family` ÷ the registry without replicas, and the spread of
-/// that ratio over the rounds (each round ran both).
-pub fn ratio(result: &GroupResult, family: Family) -> Option<(f64, Spread)> {
+/// Median of `family` ÷ median of `base`, and the spread of that ratio over
+/// the rounds (each round ran both).
+pub fn ratio(result: &GroupResult, family: Family, base: Family) -> Option<(f64, Spread)> {
     let row = |f| result.rows.iter().find(|r| r.family == f);
-    let (ours, theirs) = (row(family)?, row(Family::SqlregPrimary)?);
+    let (ours, theirs) = (row(family)?, row(base)?);
     let rounds: Vec<f64> = ours
         .runs
         .iter()

@@ -271,6 +271,7 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
             .flat_map(|target| {
                 let reads = vec![
                     Family::SqlregPrimary,
+                    Family::SqlregOnReplica,
                     Family::SqlregRouted,
                     Family::SqlregPrimaryReads,
                 ];

@@ -53,6 +53,9 @@ pub enum Family {
     MariadbSlap,
     /// W8: sqlreg without replicas, everything on the primary.
     SqlregPrimary,
+    /// W8: sqlreg without replicas whose url is the replica: the server
+    /// [`Family::SqlregRouted`] reads from, without routing.
+    SqlregOnReplica,
     /// W8: sqlreg with the replica under `replicas:`, routing defaults.
     SqlregRouted,
     /// W8: the same with `primary_reads: true`.
@@ -64,7 +67,7 @@ pub enum Family {
 
 impl Family {
     /// Every family, in table order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::Limit,
         Self::SqlxConn,
         Self::Sqlx,
@@ -79,6 +82,7 @@ impl Family {
         Self::PgbenchSelectOnly,
         Self::MariadbSlap,
         Self::SqlregPrimary,
+        Self::SqlregOnReplica,
         Self::SqlregRouted,
         Self::SqlregPrimaryReads,
         Self::SqlregRoutedCaughtUp,
@@ -101,6 +105,7 @@ impl Family {
             Self::PgbenchSelectOnly => "pgbench-s",
             Self::MariadbSlap => "mariadb-slap",
             Self::SqlregPrimary => "sqlreg-primary",
+            Self::SqlregOnReplica => "sqlreg-on-replica",
             Self::SqlregRouted => "sqlreg-routed",
             Self::SqlregPrimaryReads => "sqlreg-primary-reads",
             Self::SqlregRoutedCaughtUp => "sqlreg-routed-caught-up",
@@ -140,6 +145,7 @@ impl Family {
             Self::PgbenchSelectOnly => "pgbench -S (select only)",
             Self::MariadbSlap => "mariadb-slap, same script",
             Self::SqlregPrimary => "sqlreg, no replicas",
+            Self::SqlregOnReplica => "sqlreg, no replicas, url: the replica",
             Self::SqlregRouted => "sqlreg, replicas: [replica]",
             Self::SqlregPrimaryReads => "sqlreg, replicas + primary_reads: true",
             Self::SqlregRoutedCaughtUp => "sqlreg, replicas: [replica], read once it has the write",
@@ -217,6 +223,7 @@ pub async fn build(
         ),
         Family::MariadbSlap => Box::new(mariadb_slap::MariadbSlap::find(servers)?),
         Family::SqlregPrimary => routed(servers, target, routed::Hosts::Primary).await?,
+        Family::SqlregOnReplica => routed(servers, target, routed::Hosts::OnReplica).await?,
         Family::SqlregRouted => routed(servers, target, routed::Hosts::Replica).await?,
         Family::SqlregPrimaryReads => {
             routed(servers, target, routed::Hosts::ReplicaAndPrimary).await?

@@ -35,6 +35,9 @@ static WRITTEN: AtomicI32 = AtomicI32::new(1000);
 pub enum Hosts {
     /// No `replicas:`: everything on the primary.
     Primary,
+    /// No `replicas:`, and the url is the replica's: the same server runs
+    /// the reads as with [`Hosts::Replica`], without any routing.
+    OnReplica,
     /// `replicas: [the replica]`, routing defaults.
     Replica,
     /// The same with `routing: {primary_reads: true}`.
@@ -66,23 +69,31 @@ impl Routed {
     /// with it on (the routing tests do the same).
     pub async fn connect(servers: &Servers, target: Target, hosts: Hosts) -> Result<Self> {
         let dialect = target.dialect();
-        let (query, replica_port) = match target {
+        let (query, primary_port, replica_port) = match target {
             Target::Postgres => (
                 "{options: '-c synchronous_commit=on'}",
+                "SQLREG_TEST_PG_PORT",
                 "SQLREG_TEST_PG_STANDBY_PORT",
             ),
-            Target::MariaDb => ("{}", "SQLREG_TEST_MARIADB_REPLICA_PORT"),
+            Target::MariaDb => (
+                "{}",
+                "SQLREG_TEST_MARIADB_PORT",
+                "SQLREG_TEST_MARIADB_REPLICA_PORT",
+            ),
             Target::SqliteFile | Target::SqliteMemory => {
                 return Err("SQLite has no replicas".into());
             }
         };
         // Checked here so that a missing replica is named, not a YAML error.
         servers.var(replica_port.trim_start_matches("SQLREG_TEST_"))?;
-        let url = servers.yaml_url(target);
+        let mut url = servers.yaml_url(target);
+        if hosts == Hosts::OnReplica {
+            url = url.replace(primary_port, replica_port);
+        }
         let parts = url.strip_suffix('}').ok_or("the url is a YAML mapping")?;
         let url = format!("{parts}, query: {query}}}");
         let replicas = match hosts {
-            Hosts::Primary => String::new(),
+            Hosts::Primary | Hosts::OnReplica => String::new(),
             _ => format!("\n  replicas: [{{port: '${{oc.env:{replica_port}}}'}}]"),
         };
         let yaml = |routing: &str| {
@@ -119,7 +130,7 @@ impl Routed {
 
     /// Waits until a replica has served a read of `items`.
     async fn first_replica_read(&self) -> Result<()> {
-        if self.hosts == Hosts::Primary {
+        if matches!(self.hosts, Hosts::Primary | Hosts::OnReplica) {
             return Ok(());
         }
         let deadline = Instant::now() + FIRST_REPLICA_READ;
@@ -144,7 +155,7 @@ impl Routed {
 
     /// Read sessions the replicas checked out so far.
     fn replica_checkouts(&self) -> Option<u64> {
-        (self.hosts != Hosts::Primary).then(|| {
+        (!matches!(self.hosts, Hosts::Primary | Hosts::OnReplica)).then(|| {
             self.db()
                 .host_stats()
                 .iter()
