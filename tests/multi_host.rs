@@ -192,6 +192,33 @@ async fn each_target_finds_its_host(kind: Kind) {
     db.close().await;
 }
 
+/// libpq's `port` keyword (`?port=5433,5432` beside `host: "h1,h2"`) gives
+/// each host its port, on PostgreSQL, where libpq reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_port_keyword_gives_each_host_its_port() {
+    let Some(config) = replicated_db(Kind::Postgres, "multi_host_port_keyword").await else {
+        return;
+    };
+    let (primary, replica) = ports(Kind::Postgres);
+    let listed = |target: &str| {
+        let mut config = hosts(&config, &[], &format!("target_session_attrs={target}"));
+        let UrlConfig::Parts(parts) = &mut config.url else {
+            unreachable!("hosts() keeps the parts");
+        };
+        parts.host = Some("127.0.0.1,127.0.0.1".into());
+        parts
+            .query
+            .insert("port".into(), format!("{replica},{primary}"));
+        config
+    };
+    assert!(!lands_on_replica(listed("read-write")).await);
+    assert!(lands_on_replica(listed("standby")).await);
+    let db = SqlConnectionRegistry::connect(listed("any")).await.unwrap();
+    let ports: Vec<Option<u16>> = db.url().hosts().iter().map(sqlreg::DbUrl::port).collect();
+    assert_eq!(ports, [Some(replica), Some(primary)]);
+    db.close().await;
+}
+
 async fn an_unreachable_host_is_passed_over(kind: Kind) {
     let Some(config) = replicated_db(kind, "multi_host_unreachable").await else {
         return;

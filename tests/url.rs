@@ -445,6 +445,53 @@ fn sqlalchemy_repeated_host_parameters_list_hosts() {
 }
 
 #[test]
+fn libpq_host_and_port_keywords_in_the_query_name_the_hosts() {
+    // One port per host, in order; the keywords leave the query, so sqlx
+    // never connects elsewhere than the hosts sqlreg reports.
+    let u = url("postgresql://app@/app?host=h1,h2&port=5432,5433&sslmode=disable");
+    assert_eq!(host_ports(&u), pairs(&[("h1", 5432), ("h2", 5433)]));
+    assert_eq!(u.query(), [("sslmode".to_owned(), "disable".to_owned())]);
+    assert_eq!(
+        u.to_string(),
+        "postgresql://app@h1:5432,h2:5433/app?sslmode=disable"
+    );
+
+    // One port for every host; an empty entry is the default port.
+    let one = url("postgresql:///app?host=h1,h2&port=6000");
+    assert_eq!(host_ports(&one), pairs(&[("h1", 6000), ("h2", 6000)]));
+    let gap = url("postgresql:///app?host=h1,h2&port=,6001");
+    assert_eq!(host_ports(&gap), pairs(&[("h1", 5432), ("h2", 6001)]));
+    let no_host = url("postgresql://app@/app?port=5433");
+    assert_eq!(host_ports(&no_host), pairs(&[("localhost", 5433)]));
+
+    // As in libpq, the keywords win over what the authority says.
+    let ports = url("postgresql://app@h1:5432,h2:5433/app?port=7000");
+    assert_eq!(host_ports(&ports), pairs(&[("h1", 7000), ("h2", 7000)]));
+    let host = url("postgresql://app@h1:5433/app?host=h2");
+    assert_eq!(host_ports(&host), pairs(&[("h2", 5433)]));
+    assert!(host.query().is_empty(), "{:?}", host.query());
+
+    // core-lib parts carry them in `query`.
+    let parts = UrlParts::new("postgresql")
+        .host("h1,h2")
+        .file("app")
+        .query("port", "5432,5433");
+    assert_eq!(
+        host_ports(&DbUrl::from_parts(&parts).unwrap()),
+        pairs(&[("h1", 5432), ("h2", 5433)])
+    );
+
+    let (shown, message) = url_error("postgresql://app:pw@/app?host=h1,h2&port=1,2,3".parse());
+    assert!(
+        message.contains("`port=1,2,3` lists 3 ports for 2 hosts"),
+        "{message}"
+    );
+    assert!(!shown.contains("pw"), "{shown}");
+    let (_, message) = url_error("postgresql://app@h1/app?port=fast".parse());
+    assert!(message.contains("`fast` is not a number"), "{message}");
+}
+
+#[test]
 fn mysql_and_mariadb_list_hosts_too() {
     let u = url("mysql://app@h1:3306,h2:3307/app");
     assert_eq!(u.backend(), Backend::MySql);

@@ -87,6 +87,42 @@ pub(super) fn from_query(
     Ok(Some(hosts))
 }
 
+/// libpq's `port` parameter (`?host=h1,h2&port=5432,5433`), taken out of
+/// the query: one port for every host, or one per host in order (an empty
+/// entry is the default port). It replaces the ports written with the
+/// hosts, as libpq's `port` keyword does; given twice, the last one counts.
+pub(super) fn take_port_param(
+    hosts: &mut [Host],
+    query: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    let Some(value) = query.iter().rev().find(|(key, _)| key == "port") else {
+        return Ok(());
+    };
+    let value = value.1.clone();
+    query.retain(|(key, _)| key != "port");
+    let ports = value
+        .split(',')
+        .map(|port| parse_port(Some(port.trim())))
+        .collect::<Result<Vec<_>, _>>()?;
+    match ports[..] {
+        [port] => hosts.iter_mut().for_each(|host| host.port = port),
+        _ if ports.len() == hosts.len() => {
+            for (host, port) in hosts.iter_mut().zip(ports) {
+                host.port = port;
+            }
+        }
+        _ => {
+            return Err(format!(
+                "`port={value}` lists {} ports for {} hosts; give one port for every \
+                 host, or one per host in the order of the hosts",
+                ports.len(),
+                hosts.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses each comma-separated entry; in a list of several, an error names
 /// the entry, and an entry without a host name is an error (`h1,,h2`).
 fn each_entry(

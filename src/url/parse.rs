@@ -56,12 +56,17 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
             query: c.query,
         });
     }
-    if backend == Backend::MySql && hosts.iter().any(|h| is_socket_dir(&h.name)) {
-        return Err(
-            "a MySQL/MariaDB host cannot be a directory; give the server's socket \
-                    file as the query parameter `unix_socket` (url.query.unix_socket)"
-                .to_owned(),
-        );
+    let mut query = c.query;
+    // SQLAlchemy's form: with no host in the authority, `host=` parameters
+    // name them (a socket directory, or several servers). For PostgreSQL
+    // they are libpq's `host` keyword, which wins over the authority's, as
+    // its `port` keyword does over the ports written with the hosts.
+    let names_a_host = hosts.iter().any(|h| !h.name.is_empty());
+    if !names_a_host || backend == Backend::Postgres {
+        let default_port = hosts.first().and_then(|h| h.port);
+        if let Some(listed) = hosts::from_query(&mut query, default_port)? {
+            hosts = listed;
+        }
     }
     if hosts.is_empty() {
         hosts.push(Host {
@@ -69,12 +74,21 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
             port: None,
         });
     }
+    if backend == Backend::Postgres {
+        hosts::take_port_param(&mut hosts, &mut query)?;
+    }
+    if backend == Backend::MySql && hosts.iter().any(|h| is_socket_dir(&h.name)) {
+        return Err(
+            "a MySQL/MariaDB host cannot be a directory; give the server's socket \
+                    file as the query parameter `unix_socket` (url.query.unix_socket)"
+                .to_owned(),
+        );
+    }
     for host in &mut hosts {
         if host.name.is_empty() {
             DEFAULT_HOST.clone_into(&mut host.name);
         }
     }
-    let mut query = c.query;
     let choice = HostChoice::take(&mut query)?;
     Ok(DbUrl {
         dialect: c.dialect,
@@ -104,14 +118,16 @@ impl FromStr for DbUrl {
     /// `sqlite:////abs.db`, `postgresql+psycopg2://u:p%40ss@host:5432/db?sslmode=disable`,
     /// `mysql+pymysql://…`, `mariadb://…`, `postgresql://u@[::1]/db`, and
     /// several hosts: `postgresql://u@h1:5432,h2:5433/db`,
-    /// `postgresql://u@/db?host=h1:5432&host=h2:5433`.
-    /// User, password and database are percent-decoded.
+    /// `postgresql://u@/db?host=h1:5432&host=h2:5433`,
+    /// `postgresql://u@/db?host=h1,h2&port=5432,5433` (for PostgreSQL the
+    /// query's `host` and `port` are libpq's keywords and win over the
+    /// authority). User, password and database are percent-decoded.
     ///
     /// # Errors
     ///
     /// [`Error::Url`] (with the password redacted) if the text is not a URL,
     /// the dialect is unsupported, a port is not a number, an entry of a
-    /// host list is empty, a password has no user name, a SQLite URL names
+    /// host list is empty, a `port` list has neither one port nor one per host, a password has no user name, a SQLite URL names
     /// a host, or `target_session_attrs` / `load_balance_hosts` has a value
     /// libpq does not know.
     fn from_str(text: &str) -> Result<Self, Error> {
@@ -142,7 +158,7 @@ fn components(text: &str) -> Result<Components, String> {
         Some((hostport, database)) => (hostport, Some(database)),
         None => (location, None),
     };
-    let mut hosts = hosts::from_authority(hostport)?;
+    let hosts = hosts::from_authority(hostport)?;
     let (username, password) = match userinfo {
         Some(info) => match info.split_once(':') {
             Some((user, password)) => (Some(user), Some(password)),
@@ -150,18 +166,9 @@ fn components(text: &str) -> Result<Components, String> {
         },
         None => (None, None),
     };
-    let mut query: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+    let query = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    // SQLAlchemy's form: with no host in the authority, `host=` parameters
-    // name them (a socket directory, or several servers).
-    let names_a_host = hosts.iter().any(|h| !h.name.is_empty());
-    if !names_a_host && Backend::from_dialect(dialect) != Some(Backend::Sqlite) {
-        let default_port = hosts.first().and_then(|h| h.port);
-        if let Some(listed) = hosts::from_query(&mut query, default_port)? {
-            hosts = listed;
-        }
-    }
     Ok(Components {
         dialect: dialect.to_owned(),
         username: username.map(|u| decode(u, "user name")).transpose()?,

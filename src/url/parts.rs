@@ -108,7 +108,8 @@ impl DbUrl {
     ///
     /// [`Error::Url`] if the dialect is unsupported, `password` is set
     /// without `username`, an entry of a `host` list is empty or has a port
-    /// that is not a number, or `target_session_attrs` /
+    /// that is not a number, a PostgreSQL `query.port` has neither one port
+    /// nor one per host, or `target_session_attrs` /
     /// `load_balance_hosts` in `query` has a value libpq does not know.
     pub fn from_parts(parts: &UrlParts) -> Result<DbUrl> {
         let fail = |message: String| Error::Url {

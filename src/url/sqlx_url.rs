@@ -14,7 +14,8 @@ use percent_encoding::utf8_percent_encode;
 use super::hosts::Host;
 use super::{Backend, COMPONENT, DbUrl, SqliteTarget};
 
-/// Parameters `PgConnectOptions` reads (sqlx-postgres 0.9 `options/parse.rs`).
+/// Parameters `PgConnectOptions` reads (sqlx-postgres 0.9 `options/parse.rs`),
+/// but for `host` and `port`: a URL takes those out of its query as its hosts.
 const POSTGRES_PARAMS: &[&str] = &[
     "sslmode",
     "ssl-mode",
@@ -26,9 +27,7 @@ const POSTGRES_PARAMS: &[&str] = &[
     "sslkey",
     "ssl-key",
     "statement-cache-capacity",
-    "host",
     "hostaddr",
-    "port",
     "dbname",
     "user",
     "password",
