@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Kind;
-use common::server::{count_rows, on_replica};
+use common::server::{count_rows, number, on_replica};
 use sea_orm::ConnectionTrait;
 use sqlreg::config::{Fallback, RoutingConfig};
 use sqlreg::{DbConfig, Error, ReplicaParts, Session, SqlConnectionRegistry};
@@ -17,6 +17,7 @@ on_servers!(
     reads_go_to_the_replica_and_writes_to_the_primary,
     reads_spread_over_replica_and_primary_with_primary_reads,
     a_read_after_a_write_sees_it,
+    a_read_transaction_outlives_a_lost_replica_connection,
 );
 
 /// Held for reading by every test that expects the standby to replay, and
@@ -37,6 +38,18 @@ fn replica_port(kind: Kind) -> u16 {
 /// A fresh database on the primary, with the replica under `replicas:` and
 /// a table `items (id, note)`; waits until the replica has the table.
 async fn routed(kind: Kind, test: &str, routing: RoutingConfig) -> Option<SqlConnectionRegistry> {
+    routed_with(kind, test, routing, |_| {})
+        .await
+        .map(|(db, _)| db)
+}
+
+/// [`routed`] with its config changed by `tune` first; returns the config too.
+async fn routed_with(
+    kind: Kind,
+    test: &str,
+    routing: RoutingConfig,
+    tune: impl FnOnce(&mut DbConfig),
+) -> Option<(SqlConnectionRegistry, DbConfig)> {
     let db = common::test_db(kind, test)?;
     let port = replica_port(kind);
     let mut config: DbConfig = db
@@ -44,6 +57,7 @@ async fn routed(kind: Kind, test: &str, routing: RoutingConfig) -> Option<SqlCon
         .clone()
         .replica(ReplicaParts::default().port(port))
         .routing(routing);
+    tune(&mut config);
     if kind == Kind::Postgres {
         // The test server runs with synchronous_commit off, which delays
         // streaming by up to wal_writer_delay; production servers commit
@@ -55,7 +69,9 @@ async fn routed(kind: Kind, test: &str, routing: RoutingConfig) -> Option<SqlCon
             .query
             .insert("options".into(), "-c synchronous_commit=on".into());
     }
-    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    let registry = SqlConnectionRegistry::connect(config.clone())
+        .await
+        .unwrap();
     registry
         .session(async |s| {
             s.execute_unprepared("CREATE TABLE items (id INT PRIMARY KEY, note VARCHAR(40))")
@@ -82,7 +98,109 @@ async fn routed(kind: Kind, test: &str, routing: RoutingConfig) -> Option<SqlCon
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Some(registry)
+    Some((registry, config))
+}
+
+/// The server's id of the session's connection.
+async fn backend_id(s: &Session) -> Result<i64, Error> {
+    let sql = match s.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "SELECT pg_backend_pid()::bigint",
+        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+    };
+    number(s, sql).await
+}
+
+/// Ends connection `id` on the server `admin` runs on, and waits until it
+/// is gone.
+async fn kill(admin: &SqlConnectionRegistry, id: i64) {
+    let (kill, alive) = match admin.url().backend() {
+        sqlreg::Backend::Postgres => (
+            format!("SELECT pg_terminate_backend({id})"),
+            format!("SELECT COUNT(*)::bigint FROM pg_stat_activity WHERE pid = {id}"),
+        ),
+        _ => (
+            format!("KILL CONNECTION {id}"),
+            format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}"),
+        ),
+    };
+    let conn = admin.connection().await.unwrap();
+    conn.execute_unprepared(&kill).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while number(&conn, &alive).await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "connection {id} never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    conn.commit().await.unwrap();
+}
+
+/// A read on the replica: its rows of `items`, whether it ran on the
+/// replica, and its connection's id there.
+async fn replica_read(s: &Session) -> Result<(i64, bool, i64), Error> {
+    Ok((
+        count_rows(s, "items").await?,
+        on_replica(s).await?,
+        backend_id(s).await?,
+    ))
+}
+
+/// Reads until one lands on the replica; its connection's id there.
+async fn replica_connection(db: &SqlConnectionRegistry) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok((_, true, id)) = db.read_session(async |s| replica_read(s).await).await {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no read reached the replica");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_read_transaction_outlives_a_lost_replica_connection(kind: Kind) {
+    let _replaying = REPLAY.read().await;
+    // One pooled connection per host, not pinged at checkout: the one the
+    // server ends is the one the next read gets.
+    let tune = |config: &mut DbConfig| {
+        config.session.pool_size = 1;
+        config.session.max_overflow = 0;
+        config.session.pool_pre_ping = false;
+    };
+    let Some((db, config)) =
+        routed_with(kind, "routing_read_retry", RoutingConfig::default(), tune).await
+    else {
+        return;
+    };
+    db.session(async |s| insert(s, 1).await).await.unwrap();
+    let mut plain = config.clone();
+    plain.replicas.clear();
+    let sqlreg::UrlConfig::Parts(parts) = &mut plain.url else {
+        panic!("the test config gives the URL as parts");
+    };
+    parts.port = Some(replica_port(kind));
+    let replica = SqlConnectionRegistry::connect(plain).await.unwrap();
+
+    // A read session on the connection the replica ended fails…
+    kill(&replica, replica_connection(&db).await).await;
+    let plain_read = db.read_session(async |s| replica_read(s).await).await;
+    assert!(plain_read.is_err(), "{plain_read:?}");
+
+    // …the retrying form runs again, elsewhere or on a new connection.
+    kill(&replica, replica_connection(&db).await).await;
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let (rows, _, _) = db
+        .read_transaction(async |s| {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            replica_read(s).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "the read sees the committed row");
+    assert_eq!(
+        attempts.into_inner(),
+        2,
+        "the attempt on the ended connection ran again"
+    );
+    replica.close().await;
+    db.close().await;
 }
 
 async fn insert(s: &Session, id: i64) -> Result<(), Error> {

@@ -4,6 +4,7 @@
 use std::panic::Location;
 
 use super::SqlConnectionRegistry;
+use super::transaction::Retrying;
 use crate::config::Isolation;
 use crate::error::{Error, Result};
 use crate::replication::ReplicationPosition;
@@ -57,7 +58,9 @@ impl SessionOptions<'_> {
         self
     }
 
-    /// Lets [`transaction`](Self::transaction) make this many attempts in all.
+    /// Lets [`transaction`](Self::transaction) and
+    /// [`read_transaction`](Self::read_transaction) make this many attempts
+    /// in all.
     pub fn attempts(mut self, attempts: u32) -> Self {
         self.retry = self.retry.with_attempts(attempts);
         self
@@ -144,6 +147,33 @@ impl SessionOptions<'_> {
         E: From<Error>,
     {
         self.registry
-            .run_retrying(self.isolation, self.retry, Location::caller(), body)
+            .run_retrying(self.retrying(Mode::Transaction), body)
+    }
+
+    /// [`SqlConnectionRegistry::read_transaction`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlConnectionRegistry::read_transaction`].
+    #[track_caller]
+    pub fn read_transaction<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
+    where
+        F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
+        E: From<Error>,
+    {
+        self.registry
+            .run_retrying(self.retrying(Mode::ReadOnly), body)
+    }
+
+    /// These options for each attempt of a retrying form.
+    #[track_caller]
+    fn retrying(&self, mode: Mode) -> Retrying<'_> {
+        Retrying {
+            mode,
+            isolation: self.isolation,
+            fresh_as: self.fresh_as.as_ref(),
+            retry: self.retry,
+            opened_at: Location::caller(),
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! The retrying session form: `transaction(async |s| …)` runs its body in a
-//! session and, when a transient conflict ended the attempt, rolls it back
-//! completely and runs the body again.
+//! The retrying session forms: `transaction(async |s| …)` and
+//! `read_transaction(async |s| …)` run their body in a session and, when a
+//! transient conflict ended the attempt, roll it back completely and run
+//! the body again.
 
 use std::panic::{AssertUnwindSafe, Location};
 
@@ -9,8 +10,21 @@ use futures_util::FutureExt;
 use super::SqlConnectionRegistry;
 use crate::config::Isolation;
 use crate::error::{Error, Result};
+use crate::replication::ReplicationPosition;
 use crate::retry::{Gate, Retry};
 use crate::session::{Mode, Session};
+
+/// How each attempt of the retrying form opens its session.
+#[derive(Clone, Copy)]
+pub(super) struct Retrying<'a> {
+    /// [`Mode::Transaction`] or [`Mode::ReadOnly`].
+    pub(super) mode: Mode,
+    pub(super) isolation: Option<Isolation>,
+    /// For reads: the position they must see.
+    pub(super) fresh_as: Option<&'a ReplicationPosition>,
+    pub(super) retry: Retry,
+    pub(super) opened_at: &'static Location<'static>,
+}
 
 impl SqlConnectionRegistry {
     /// Runs `body` in a session like [`session`](Self::session) — commit on
@@ -61,27 +75,75 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
-        let retry = Retry::new(&self.inner.config.session.retry);
-        self.run_retrying(None, retry, Location::caller(), body)
+        self.run_retrying(self.retrying(Mode::Transaction), body)
     }
 
-    pub(super) async fn run_retrying<T, E, F>(
-        &self,
-        isolation: Option<Isolation>,
-        retry: Retry,
-        opened_at: &'static Location<'static>,
-        body: F,
-    ) -> Result<T, E>
+    /// [`read_session`](Self::read_session)'s retrying form, with
+    /// [`transaction`](Self::transaction)'s rules: an attempt that a
+    /// transient conflict ended is rolled back and `body` runs again. With
+    /// replicas, this is what keeps a read whole when the replica it was
+    /// sent to goes away: the lost connection marks the replica down, and
+    /// the next attempt goes to another one or to the primary (by
+    /// `routing.fallback`). Reads never queue behind the last attempt of a
+    /// write `transaction`.
+    ///
+    /// ```no_run
+    /// # async fn run(db: sqlreg::SqlConnectionRegistry) -> sqlreg::Result<()> {
+    /// use sea_orm::{ConnectionTrait, Statement};
+    ///
+    /// let row = db
+    ///     .read_transaction(async |s| {
+    ///         let backend = s.get_database_backend();
+    ///         s.query_one_raw(Statement::from_string(backend, "SELECT count(*) AS n FROM users"))
+    ///             .await
+    ///             .map_err(sqlreg::Error::from)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`transaction`](Self::transaction); a write in `body` fails with
+    /// [`Error::Query`] on PostgreSQL and MariaDB, as in `read_session`.
+    #[track_caller]
+    pub fn read_transaction<T, E, F>(&self, body: F) -> impl Future<Output = Result<T, E>>
     where
         F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
+        self.run_retrying(self.retrying(Mode::ReadOnly), body)
+    }
+
+    /// The config's retry settings for sessions in `mode`, opened here.
+    #[track_caller]
+    fn retrying(&self, mode: Mode) -> Retrying<'static> {
+        Retrying {
+            mode,
+            isolation: None,
+            fresh_as: None,
+            retry: Retry::new(&self.inner.config.session.retry),
+            opened_at: Location::caller(),
+        }
+    }
+
+    pub(super) async fn run_retrying<T, E, F>(&self, how: Retrying<'_>, body: F) -> Result<T, E>
+    where
+        F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
+        E: From<Error>,
+    {
+        let retry = how.retry;
         let mut attempt = 1;
         loop {
-            let pass = self.inner.gate.pass(retry.is_last_retry(attempt)).await;
-            let attempted =
-                Gate::within(self.attempt(attempt, isolation, opened_at, body.clone())).await;
-            drop(pass);
+            let attempted = if how.mode == Mode::ReadOnly {
+                // Reads fight over no hot row: they never wait at the gate.
+                self.attempt(attempt, how, body.clone()).await
+            } else {
+                let pass = self.inner.gate.pass(retry.is_last_retry(attempt)).await;
+                let attempted = Gate::within(self.attempt(attempt, how, body.clone())).await;
+                drop(pass);
+                attempted
+            };
             let conflict = match attempted {
                 Attempt::Done(outcome) => return outcome,
                 Attempt::Conflict(conflict) => conflict,
@@ -109,19 +171,13 @@ impl SqlConnectionRegistry {
 
     /// One attempt (numbered from 1): the body in a fresh session, then
     /// commit or rollback.
-    async fn attempt<T, E, F>(
-        &self,
-        number: u32,
-        isolation: Option<Isolation>,
-        opened_at: &'static Location<'static>,
-        body: F,
-    ) -> Attempt<T, E>
+    async fn attempt<T, E, F>(&self, number: u32, how: Retrying<'_>, body: F) -> Attempt<T, E>
     where
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
         let mut session = match self
-            .open_session(Mode::Transaction, isolation, None, opened_at)
+            .open_session(how.mode, how.isolation, how.fresh_as, how.opened_at)
             .await
         {
             Ok(session) => session,
