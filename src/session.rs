@@ -22,6 +22,7 @@ use crate::config::Isolation;
 use crate::driver::{self, Aborted, Conn};
 use crate::error::{Error, Result};
 use crate::observe::{self, SessionOutcome, SessionSpan};
+use crate::stats::Counters;
 pub(crate) use context::{Mode, SessionContext};
 use leak_watch::LeakWatch;
 use state::{Abort, State};
@@ -183,6 +184,12 @@ impl Session {
     /// session met, if any: the retrying form runs the transaction again.
     pub(crate) fn take_conflict(&mut self) -> Option<DbErr> {
         self.state.get_mut().conflict.take()
+    }
+
+    /// The counters of the server this session runs on, where the retrying
+    /// form counts a retry its conflict caused.
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.context.counters)
     }
 
     /// Numbers this session, on its span, as attempt `number` of the

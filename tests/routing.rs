@@ -199,6 +199,12 @@ async fn a_read_transaction_outlives_a_lost_replica_connection(kind: Kind) {
         2,
         "the attempt on the ended connection ran again"
     );
+    let hosts = db.host_stats();
+    assert_eq!(
+        (hosts[0].pool.retries, hosts[1].pool.retries),
+        (0, 1),
+        "the retry counts on the replica that lost the connection: {hosts:#?}"
+    );
     replica.close().await;
     db.close().await;
 }

@@ -4,6 +4,7 @@
 //! the body again.
 
 use std::panic::{AssertUnwindSafe, Location};
+use std::sync::Arc;
 
 use futures_util::FutureExt;
 
@@ -13,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::replication::ReplicationPosition;
 use crate::retry::{Gate, Retry};
 use crate::session::{Mode, Session};
+use crate::stats::Counters;
 
 /// How each attempt of the retrying form opens its session.
 #[derive(Clone, Copy)]
@@ -144,9 +146,9 @@ impl SqlConnectionRegistry {
                 drop(pass);
                 attempted
             };
-            let conflict = match attempted {
+            let (conflict, server) = match attempted {
                 Attempt::Done(outcome) => return outcome,
-                Attempt::Conflict(conflict) => conflict,
+                Attempt::Conflict(conflict, server) => (conflict, server),
             };
             if !retry.allows_after(attempt) {
                 return Err(Error::Conflict {
@@ -163,7 +165,7 @@ impl SqlConnectionRegistry {
                 cause = %conflict,
                 "transaction ended by a transient conflict; rolled back, running it again"
             );
-            self.inner.cluster.current().counters.retried();
+            server.retried();
             tokio::time::sleep(pause).await;
             attempt += 1;
         }
@@ -184,6 +186,7 @@ impl SqlConnectionRegistry {
             Err(err) => return Attempt::Done(Err(err.into())),
         };
         session.observe_attempt(number);
+        let server = session.counters();
         let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
         let conflict = session.take_conflict();
         let result = match outcome {
@@ -195,7 +198,7 @@ impl SqlConnectionRegistry {
         };
         if let Some(conflict) = conflict {
             session.rollback().await;
-            return Attempt::Conflict(Error::Query(conflict));
+            return Attempt::Conflict(Error::Query(conflict), server);
         }
         let value = match result {
             Ok(value) => value,
@@ -206,7 +209,7 @@ impl SqlConnectionRegistry {
         };
         match session.commit().await {
             Ok(()) => Attempt::Done(Ok(value)),
-            Err(err) if err.is_transient() => Attempt::Conflict(err),
+            Err(err) if err.is_transient() => Attempt::Conflict(err, server),
             Err(err) => Attempt::Done(Err(err.into())),
         }
     }
@@ -216,6 +219,7 @@ impl SqlConnectionRegistry {
 enum Attempt<T, E> {
     /// For good: committed, or failed in a way a retry would not fix.
     Done(Result<T, E>),
-    /// Rolled back over a transient conflict; another attempt may succeed.
-    Conflict(Error),
+    /// Rolled back over a transient conflict on the server whose counters
+    /// these are; another attempt may succeed.
+    Conflict(Error, Arc<Counters>),
 }
