@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::pair::{MariaPair, PgPair};
-use common::server::{self, count_rows, on_replica};
+use common::server::{self, count_rows, on_replica, read_on_replica};
 use sea_orm::ConnectionTrait;
 use sqlreg::replication::Role;
 use sqlreg::{Config, DbConfig, Error, SqlConnectionRegistry};
@@ -250,7 +250,7 @@ async fn postgres_failover_with_synchronous_replication_loses_nothing() {
     for _ in 0..20 {
         assert_eq!(serving_port(&db).await, new_primary);
     }
-    wait_for_standby_reads(&db).await;
+    read_on_replica(&db, "ledger").await;
     let (rows, _) = read(&db).await.unwrap();
     assert_eq!(
         rows,
@@ -360,16 +360,6 @@ async fn count_on(db: &SqlConnectionRegistry) -> i64 {
         .unwrap()
 }
 
-/// Reads until one lands on the standby (read-your-writes keeps them
-/// correct meanwhile).
-async fn wait_for_standby_reads(db: &SqlConnectionRegistry) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(read(db).await, Ok((_, true))) {
-        assert!(Instant::now() < deadline, "the standby never served a read");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_stopped_replica_sends_reads_to_the_primary_until_it_is_back() {
     let Some(pair) = PgPair::start("replica_stops").await else {
@@ -391,7 +381,7 @@ async fn postgres_a_stopped_replica_sends_reads_to_the_primary_until_it_is_back(
     })
     .await
     .unwrap();
-    wait_for_standby_reads(&db).await;
+    read_on_replica(&db, "ledger").await;
 
     pair.standby(false).await;
     let (mut failed, mut on_primary) = (0, 0);
@@ -419,7 +409,7 @@ async fn postgres_a_stopped_replica_sends_reads_to_the_primary_until_it_is_back(
     );
 
     pair.standby(true).await;
-    wait_for_standby_reads(&db).await;
+    read_on_replica(&db, "ledger").await;
     assert!(db.host_stats()[1].down.is_none());
     db.close().await;
 }

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Kind;
-use common::server::{count_rows, number, on_replica};
+use common::server::{count_rows, number, on_replica, read_on_replica};
 use sea_orm::ConnectionTrait;
 use sqlreg::config::{Fallback, RoutingConfig};
 use sqlreg::{DbConfig, Error, ReplicaParts, Session, SqlConnectionRegistry};
@@ -80,34 +80,8 @@ async fn routed_with(
         })
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let on_replica = registry
-            .read_session(async |s| {
-                let replica = on_replica(s).await?;
-                count_rows(s, "items").await?;
-                Ok::<_, Error>(replica)
-            })
-            .await;
-        if matches!(on_replica, Ok(true)) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replica never served a read: {on_replica:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    read_on_replica(&registry, "items").await;
     Some((registry, config))
-}
-
-/// The server's id of the session's connection.
-async fn backend_id(s: &Session) -> Result<i64, Error> {
-    let sql = match s.get_database_backend() {
-        sea_orm::DbBackend::Postgres => "SELECT pg_backend_pid()::bigint",
-        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED)",
-    };
-    number(s, sql).await
 }
 
 /// Ends connection `id` on the server `admin` runs on, and waits until it
@@ -131,28 +105,6 @@ async fn kill(admin: &SqlConnectionRegistry, id: i64) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     conn.commit().await.unwrap();
-}
-
-/// A read on the replica: its rows of `items`, whether it ran on the
-/// replica, and its connection's id there.
-async fn replica_read(s: &Session) -> Result<(i64, bool, i64), Error> {
-    Ok((
-        count_rows(s, "items").await?,
-        on_replica(s).await?,
-        backend_id(s).await?,
-    ))
-}
-
-/// Reads until one lands on the replica; its connection's id there.
-async fn replica_connection(db: &SqlConnectionRegistry) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok((_, true, id)) = db.read_session(async |s| replica_read(s).await).await {
-            return id;
-        }
-        assert!(Instant::now() < deadline, "no read reached the replica");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn a_read_transaction_outlives_a_lost_replica_connection(kind: Kind) {
@@ -179,17 +131,19 @@ async fn a_read_transaction_outlives_a_lost_replica_connection(kind: Kind) {
     let replica = SqlConnectionRegistry::connect(plain).await.unwrap();
 
     // A read session on the connection the replica ended fails…
-    kill(&replica, replica_connection(&db).await).await;
-    let plain_read = db.read_session(async |s| replica_read(s).await).await;
+    kill(&replica, read_on_replica(&db, "items").await).await;
+    let plain_read = db
+        .read_session(async |s| count_rows(s, "items").await)
+        .await;
     assert!(plain_read.is_err(), "{plain_read:?}");
 
     // …the retrying form runs again, elsewhere or on a new connection.
-    kill(&replica, replica_connection(&db).await).await;
+    kill(&replica, read_on_replica(&db, "items").await).await;
     let attempts = std::sync::atomic::AtomicU32::new(0);
-    let (rows, _, _) = db
+    let rows = db
         .read_transaction(async |s| {
             attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            replica_read(s).await
+            count_rows(s, "items").await
         })
         .await
         .unwrap();

@@ -1,8 +1,10 @@
 //! Asking a session's own server what it is and what it holds, for tests
 //! that check where the registry sent a session.
 
+use std::time::{Duration, Instant};
+
 use sea_orm::{ConnectionTrait, Statement};
-use sqlreg::{Error, Session};
+use sqlreg::{Error, Session, SqlConnectionRegistry};
 
 /// The first column of the one row `sql` returns, as a number.
 pub async fn number(s: &Session, sql: &str) -> Result<i64, Error> {
@@ -41,4 +43,35 @@ pub async fn port(s: &Session) -> Result<u16, Error> {
         _ => "SELECT CAST(@@port AS SIGNED)",
     };
     Ok(u16::try_from(number(s, sql).await?).expect("a port"))
+}
+
+/// The server's id of the session's connection.
+pub async fn backend_id(s: &Session) -> Result<i64, Error> {
+    let sql = match s.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "SELECT pg_backend_pid()::bigint",
+        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+    };
+    number(s, sql).await
+}
+
+/// Reads through `db` until one runs on a replica that has `table` (it
+/// replayed its creation); returns that read's connection id there.
+pub async fn read_on_replica(db: &SqlConnectionRegistry, table: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let read = db
+            .read_session(async |s| {
+                count_rows(s, table).await?;
+                Ok::<_, Error>((on_replica(s).await?, backend_id(s).await?))
+            })
+            .await;
+        if let Ok((true, id)) = read {
+            return id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no read reached the replica: {read:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
