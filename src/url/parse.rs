@@ -127,9 +127,10 @@ impl FromStr for DbUrl {
     ///
     /// [`Error::Url`] (with the password redacted) if the text is not a URL,
     /// the dialect is unsupported, a port is not a number, an entry of a
-    /// host list is empty, a `port` list has neither one port nor one per host, a password has no user name, a SQLite URL names
-    /// a host, or `target_session_attrs` / `load_balance_hosts` has a value
-    /// libpq does not know.
+    /// host list is empty, a `port` list has neither one port nor one per
+    /// host, a password has no user name, a SQLite URL names a host, or
+    /// `target_session_attrs` / `load_balance_hosts` has a value libpq does
+    /// not know.
     fn from_str(text: &str) -> Result<Self, Error> {
         components(text.trim())
             .and_then(assemble)
