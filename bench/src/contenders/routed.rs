@@ -48,6 +48,13 @@ pub enum Hosts {
     ReplicaCaughtUp,
 }
 
+impl Hosts {
+    /// Whether the registry has `replicas:` and routes its reads.
+    fn routes(self) -> bool {
+        !matches!(self, Self::Primary | Self::OnReplica)
+    }
+}
+
 /// A registry set up as [`Hosts`] says, running W8's sessions.
 pub struct Routed {
     sqlreg: Sqlreg,
@@ -92,9 +99,10 @@ impl Routed {
         }
         let parts = url.strip_suffix('}').ok_or("the url is a YAML mapping")?;
         let url = format!("{parts}, query: {query}}}");
-        let replicas = match hosts {
-            Hosts::Primary | Hosts::OnReplica => String::new(),
-            _ => format!("\n  replicas: [{{port: '${{oc.env:{replica_port}}}'}}]"),
+        let replicas = if hosts.routes() {
+            format!("\n  replicas: [{{port: '${{oc.env:{replica_port}}}'}}]")
+        } else {
+            String::new()
         };
         let yaml = |routing: &str| {
             format!(
@@ -130,7 +138,7 @@ impl Routed {
 
     /// Waits until a replica has served a read of `items`.
     async fn first_replica_read(&self) -> Result<()> {
-        if matches!(self.hosts, Hosts::Primary | Hosts::OnReplica) {
+        if !self.hosts.routes() {
             return Ok(());
         }
         let deadline = Instant::now() + FIRST_REPLICA_READ;
@@ -155,7 +163,7 @@ impl Routed {
 
     /// Read sessions the replicas checked out so far.
     fn replica_checkouts(&self) -> Option<u64> {
-        (!matches!(self.hosts, Hosts::Primary | Hosts::OnReplica)).then(|| {
+        self.hosts.routes().then(|| {
             self.db()
                 .host_stats()
                 .iter()
