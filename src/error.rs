@@ -103,6 +103,28 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// Part of the session's work was committed and the rest was not: a
+    /// statement made the server commit the transaction by itself (MariaDB
+    /// and MySQL commit implicitly before DDL such as `CREATE TABLE`), and
+    /// the session then failed. What ran before `statement` is committed;
+    /// what ran after it was rolled back. Never retried. Run such
+    /// statements through [`connection()`](crate::SqlConnectionRegistry::connection)
+    /// or in migrations, not inside a session whose work must stay whole.
+    #[error(
+        "partly committed: `{statement}` made the server commit the session's earlier work \
+         (an implicit commit); what ran after it was rolled back{}",
+        .cause.as_deref().map(|e| format!("; the session failed with: {e}")).unwrap_or_default()
+    )]
+    PartlyCommitted {
+        /// The statement that committed implicitly, up to the object it
+        /// names (never a value).
+        statement: String,
+        /// The failure after it, when sqlreg saw one (a statement's or the
+        /// commit's); `None` when the body returned an error of its own.
+        #[source]
+        cause: Option<Box<Error>>,
+    },
+
     /// A row that had to exist did not (HTTP 404 in core-lib).
     #[error("not found: {0}")]
     NotFound(String),

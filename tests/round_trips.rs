@@ -195,7 +195,7 @@ mod sqlite_trace {
             .cast_mut()
             .cast::<c_void>();
         let session = registry.connection().await.unwrap();
-        let mut conn = session.sqlx::<sqlx::Sqlite>().await.unwrap();
+        let mut conn = session.sqlx_stateless::<sqlx::Sqlite>().await.unwrap();
         let mut handle = conn.lock_handle().await.unwrap();
         // SAFETY: the handle is this connection's open database; the
         // callback only reads the counter `leaked` points to, which lives

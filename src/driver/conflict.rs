@@ -14,7 +14,7 @@ use std::fmt;
 use sea_orm::{DbErr, RuntimeErr};
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::mysql::MySqlDatabaseError;
-use sqlx::postgres::PgDatabaseError;
+use sqlx::postgres::{PgDatabaseError, PgSeverity};
 use sqlx::sqlite::SqliteError;
 
 use crate::error::Error;
@@ -74,6 +74,20 @@ pub(crate) fn is_fatal(err: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => postgres_fatal(db.as_ref()) || mysql_fatal(db.as_ref()),
         _ => false,
     }
+}
+
+/// Whether `err` refuses a write because the server only reads now:
+/// PostgreSQL 25006 (a standby, or a primary demoted to one), MySQL /
+/// MariaDB 1290 / 1836 (`--read-only`) and 1792 (read-only transaction).
+/// In a session that meant to write, that says the host is no longer the
+/// primary; in a read session it is only the caller's write refused.
+pub(crate) fn refuses_writes(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    let db = db.as_ref();
+    postgres_code(db) == Some("25006")
+        || mysql_number(db).is_some_and(|number| matches!(number, 1290 | 1836 | 1792))
 }
 
 /// Whether `err` is a conflict with a concurrent transaction that the server
@@ -175,11 +189,19 @@ pub(super) fn postgres_code(err: &dyn DatabaseError) -> Option<&str> {
         .map(PgDatabaseError::code)
 }
 
-/// Connection exceptions (class 08) and the server's shutdown / crash
-/// recovery / admin-terminate codes (57P01–57P03) end the connection.
+/// Every error of severity FATAL or PANIC ends the connection (the
+/// server closes it: admin shutdown 57P01, crash 57P02, idle-session and
+/// idle-in-transaction timeouts 57P05 / 25P03, recovery conflicts on a
+/// standby, …), and so do connection exceptions (class 08) and the
+/// shutdown / crash / cannot-connect codes 57P01–57P03 at any severity.
 fn postgres_fatal(err: &dyn DatabaseError) -> bool {
-    postgres_code(err)
-        .is_some_and(|code| code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03"))
+    let Some(pg) = err.try_downcast_ref::<PgDatabaseError>() else {
+        return false;
+    };
+    let code = pg.code();
+    matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)
+        || code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 /// A serialization failure (40001) or a detected deadlock (40P01): the
@@ -194,10 +216,12 @@ pub(super) fn mysql_number(err: &dyn DatabaseError) -> Option<u16> {
         .map(MySqlDatabaseError::number)
 }
 
-/// Server shutdown (1053), connection killed (1927), gone away (2006), lost
-/// during query (2013) and idle disconnect (4031) end the connection.
+/// Server shutdown (1053), a Galera node not ready for clients (1047),
+/// connection killed (1927), gone away (2006), lost during query (2013)
+/// and idle disconnect (4031) end the connection.
 fn mysql_fatal(err: &dyn DatabaseError) -> bool {
-    mysql_number(err).is_some_and(|number| matches!(number, 1053 | 1927 | 2006 | 2013 | 4031))
+    mysql_number(err)
+        .is_some_and(|number| matches!(number, 1047 | 1053 | 1927 | 2006 | 2013 | 4031))
 }
 
 /// Deadlock (1213), lock wait timeout (1205) and MariaDB's snapshot check

@@ -10,6 +10,7 @@ use sqlx::{Database, Executor, MySql, Postgres, Sqlite};
 use sqlx_core::transaction::TransactionManager;
 
 use super::conflict::Aborted;
+use super::residue::{self, Residue};
 use super::{Conn, mysql, postgres, sqlite};
 use crate::config::Isolation;
 use crate::pool::Pooled;
@@ -97,6 +98,84 @@ impl Conn {
         }
     }
 
+    /// Begins the transaction again after the server ended it under the
+    /// session (a MariaDB statement that commits implicitly): sqlx still
+    /// counts the first one open, so only the statement is sent.
+    pub(crate) async fn begin_again(
+        &mut self,
+        read_only: bool,
+        isolation: Option<Isolation>,
+    ) -> Result<(), sqlx::Error> {
+        let statement = match self {
+            Self::Sqlite(_) => sqlite::begin_statement(read_only),
+            Self::Postgres(_) => Some(postgres::begin_statement(read_only, isolation)),
+            Self::MySql(_) => Some(mysql::begin_statement(read_only, isolation)),
+        };
+        let statement = statement
+            .as_ref()
+            .map_or("BEGIN", |statement| statement.as_str());
+        self.execute_unprepared(statement).await.map(drop)
+    }
+
+    /// Opens savepoint number `level` (1 for the outermost). sqlreg names
+    /// and counts its savepoints itself, so that an interrupted one can be
+    /// found and undone by name (sqlx's count goes wrong when a savepoint
+    /// statement is cut off mid-round-trip).
+    pub(crate) async fn savepoint(&mut self, level: u32) -> Result<(), sqlx::Error> {
+        self.execute_unprepared(&format!("SAVEPOINT sqlreg_savepoint_{level}"))
+            .await
+            .map(drop)
+    }
+
+    /// Keeps savepoint `level`'s work in the enclosing transaction.
+    pub(crate) async fn release_savepoint(&mut self, level: u32) -> Result<(), sqlx::Error> {
+        self.execute_unprepared(&format!("RELEASE SAVEPOINT sqlreg_savepoint_{level}"))
+            .await
+            .map(drop)
+    }
+
+    /// Undoes savepoint `level`'s work (and every savepoint inside it) and
+    /// removes it, in one round trip.
+    pub(crate) async fn undo_savepoint(&mut self, level: u32) -> Result<(), sqlx::Error> {
+        self.execute_unprepared(&format!(
+            "ROLLBACK TO SAVEPOINT sqlreg_savepoint_{level}; RELEASE SAVEPOINT sqlreg_savepoint_{level}"
+        ))
+        .await
+        .map(drop)
+    }
+
+    /// What `sql` may leave on this connection beyond its transaction.
+    pub(crate) fn residue(&self, sql: &str) -> Residue {
+        match self {
+            Self::Sqlite(_) => residue::sqlite(sql),
+            Self::Postgres(_) => residue::postgres(sql),
+            Self::MySql(_) => residue::mysql(sql),
+        }
+    }
+
+    /// Whether `sql` commits the open transaction by itself (MariaDB DDL).
+    pub(crate) fn commits_implicitly(&self, sql: &str) -> bool {
+        matches!(self, Self::MySql(_)) && residue::mysql_commits_implicitly(sql)
+    }
+
+    /// Whether [`reset`](Self::reset) can undo a session's state on this
+    /// backend; elsewhere such a connection is closed instead.
+    pub(crate) fn resets(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// Returns the connection to the state a new one of its pool has, for
+    /// state a session left behind: PostgreSQL in one round trip (see
+    /// `postgres::RESET`). Elsewhere it only forgets the default access mode
+    /// (see [`resets`](Self::resets)).
+    pub(crate) async fn reset(&mut self) -> Result<(), sqlx::Error> {
+        if let Self::Postgres(conn) = self {
+            (&mut **conn).execute(postgres::RESET).await?;
+        }
+        each_backend!(self, Conn(conn) => conn.restore_defaults());
+        Ok(())
+    }
+
     /// Whether a read-only session at `isolation` may run its statements
     /// without a transaction and see the same rows: when each statement
     /// takes its own snapshot anyway (READ COMMITTED).
@@ -138,7 +217,7 @@ impl Conn {
     /// that transaction on this backend.
     pub(crate) async fn aborted_by(&mut self, err: &sqlx::Error) -> Aborted {
         match self {
-            Self::Sqlite(_) => sqlite::aborts_transaction(err),
+            Self::Sqlite(conn) => sqlite::aborts_transaction(conn, err).await,
             Self::Postgres(_) => postgres::aborts_transaction(err),
             Self::MySql(conn) => mysql::aborts_transaction(conn, err).await,
         }

@@ -27,8 +27,10 @@ mod migrate;
 mod mysql;
 mod postgres;
 mod replication;
+mod residue;
 pub(crate) mod scratch;
 mod semconv;
+mod sql_text;
 mod sqlite;
 
 use std::sync::Arc;
@@ -45,11 +47,15 @@ use crate::pool::{CheckoutError, ConnectError, ConnectionPool, Pooled};
 use crate::stats::Counters;
 use crate::url::{Backend, DbUrl};
 
-pub(crate) use conflict::{Aborted, describe as describe_failure, explain, is_conflict, is_fatal};
+pub(crate) use conflict::{
+    Aborted, describe as describe_failure, explain, is_conflict, is_fatal, refuses_writes,
+};
 pub(crate) use connect::MemoryDatabase;
 pub(crate) use migrate::{MIGRATIONS_TABLE, MigrationLock, Recorded};
 pub(crate) use replication::{HostConn, Prober};
+pub(crate) use residue::Residue;
 pub(crate) use semconv::{identifier_quote, system_name};
+pub(crate) use sql_text::summary as statement_summary;
 
 /// One database's connections: sqlreg's pool for sessions, and the small
 /// sqlx pool that [`engine()`](crate::SqlConnectionRegistry::engine) wraps

@@ -114,6 +114,15 @@ pub(super) fn reads_without_transaction(isolation: Option<Isolation>) -> bool {
     matches!(isolation, None | Some(Isolation::ReadCommitted))
 }
 
+/// Returns a connection to the state it had when it was opened, for state a
+/// session left on it: `DISCARD ALL` but for `DEALLOCATE ALL`, which would
+/// drop the prepared statements sqlx has cached (SQL-level `PREPARE` closes
+/// the connection instead). `RESET ALL` goes back to the startup options,
+/// so `default_transaction_read_only` and `statement_timeout` are the
+/// registry's again. One round trip.
+pub(super) const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+     UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
+
 /// Changes whether statements outside a transaction may write.
 pub(super) fn default_access_statement(writes: bool) -> &'static str {
     if writes {

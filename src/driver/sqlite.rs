@@ -4,8 +4,8 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{SqlStr, Sqlite};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Executor, SqlStr, Sqlite};
 
 use super::conflict::{Aborted, sqlite_primary_code};
 use super::connect::{self, MemoryDatabase, Opening};
@@ -17,6 +17,9 @@ use crate::url::{DbUrl, SqliteTarget};
 
 /// SQLite's result code for "unable to open database file".
 const SQLITE_CANTOPEN: &str = "14";
+
+/// SQLite's primary result code for a failed constraint.
+const SQLITE_CONSTRAINT: i32 = 19;
 
 pub(super) async fn open(
     url: &DbUrl,
@@ -103,14 +106,23 @@ pub(super) fn reads_without_transaction(isolation: Option<Isolation>) -> bool {
 }
 
 /// Out of memory, interrupted, I/O error and disk full may roll the whole
-/// transaction back automatically; treat them as if they did.
-pub(super) fn aborts_transaction(err: &sqlx::Error) -> Aborted {
-    match err {
-        sqlx::Error::Database(db)
-            if matches!(sqlite_primary_code(db.as_ref()), Some(7 | 9 | 10 | 13)) =>
-        {
-            Aborted::Whole
-        }
+/// transaction back automatically; treat them as if they did. A
+/// constraint failure whose conflict resolution is ROLLBACK (`INSERT OR
+/// ROLLBACK`, a trigger's `RAISE(ROLLBACK, ..)`) ended the transaction too,
+/// where the default (ABORT) undid the statement alone: the error does not
+/// tell them apart, so the connection is asked. `BEGIN` is refused inside a
+/// transaction; outside one it begins a transaction that the session's
+/// rollback ends. Only that rare error costs the extra step.
+pub(super) async fn aborts_transaction(conn: &mut SqliteConnection, err: &sqlx::Error) -> Aborted {
+    let sqlx::Error::Database(db) = err else {
+        return Aborted::No;
+    };
+    match sqlite_primary_code(db.as_ref()) {
+        Some(7 | 9 | 10 | 13) => Aborted::Whole,
+        Some(SQLITE_CONSTRAINT) => match conn.execute("BEGIN").await {
+            Ok(_) => Aborted::Whole,
+            Err(_) => Aborted::No,
+        },
         _ => Aborted::No,
     }
 }

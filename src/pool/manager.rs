@@ -88,6 +88,11 @@ impl<DB: Database> SqlxManager<DB> {
         Ok(conn)
     }
 
+    /// What a new connection's default access mode is.
+    pub(super) fn writes_by_default(&self) -> bool {
+        self.writes_by_default
+    }
+
     /// Claims one of the `pool_size` idle places for a connection coming
     /// back; `false` when they are all taken (the connection is surplus).
     pub(super) fn claim_idle_place(&self) -> bool {

@@ -48,6 +48,14 @@ impl<DB: Database> Pooled<DB> {
         self.slot_mut().writes_by_default = writes;
     }
 
+    /// After a reset: the connection's defaults are a new connection's again.
+    pub(crate) fn restore_defaults(&mut self) {
+        let object = self.object.as_mut().expect("present until dropped");
+        if let Some(pool) = Object::pool(object) {
+            object.writes_by_default = pool.manager().writes_by_default();
+        }
+    }
+
     fn slot(&self) -> &Slot<DB::Connection> {
         self.object.as_ref().expect("present until dropped")
     }

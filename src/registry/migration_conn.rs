@@ -51,11 +51,12 @@ impl SqlConnectionRegistry {
 }
 
 impl MigrationConn {
-    /// Releases the lock and returns the connection to the pool; one whose
-    /// lock cannot be released is closed instead.
+    /// Releases the lock and closes the connection: migrations may leave
+    /// anything on it (`SET search_path`, session settings, temporary
+    /// tables), and no session may inherit that. Migrating is rare, so a
+    /// new connection later costs nothing that matters.
     pub(crate) async fn release(mut self) {
-        if self.conn.unlock_migrations().await.is_err() {
-            self.conn.close_on_drop();
-        }
+        let _ = self.conn.unlock_migrations().await;
+        self.conn.close_on_drop();
     }
 }

@@ -108,10 +108,7 @@ impl SqlConnectionRegistry {
                 session.commit().await?;
                 Ok(value)
             }
-            Ok(Err(err)) => {
-                session.rollback().await;
-                Err(err)
-            }
+            Ok(Err(err)) => Err(session.fail(err).await),
             Err(panic) => {
                 session.rollback().await;
                 std::panic::resume_unwind(panic)

@@ -202,10 +202,7 @@ impl SqlConnectionRegistry {
         }
         let value = match result {
             Ok(value) => value,
-            Err(err) => {
-                session.rollback().await;
-                return Attempt::Done(Err(err));
-            }
+            Err(err) => return Attempt::Done(Err(session.fail(err).await)),
         };
         match session.commit().await {
             Ok(()) => Attempt::Done(Ok(value)),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sea_orm::DbBackend;
 
 use crate::config::SessionConfig;
-use crate::driver::{self, Conn, MemoryDatabase, Pool};
+use crate::driver::{self, Conn, MemoryDatabase, Pool, Residue};
 use crate::observe::Observer;
 use crate::replication::LastWrite;
 use crate::stats::{Counters, PoolStats};
@@ -17,6 +17,10 @@ use crate::stats::{Counters, PoolStats};
 /// How much longer than the server-side `statement_timeout` the client waits
 /// before it gives up on a server that does not answer at all.
 const CLIENT_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long resetting a connection's session state may take before the
+/// connection is closed instead.
+const RESET_LIMIT: Duration = Duration::from_secs(5);
 
 /// Whether statements run inside one transaction or each on its own.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -158,9 +162,29 @@ impl SessionContext {
     }
 
     /// Hands a session's connection back to the pool, which keeps it or
-    /// closes it on the spot (see `pool::Pooled`): no round trip, no task.
-    /// Call after the session left `in_use`.
-    pub(crate) fn release(&self, conn: Conn) {
+    /// closes it on the spot (see `pool::Pooled`): no round trip, no task —
+    /// unless the session left state on it (`residue`), which a task resets
+    /// first (PostgreSQL, one round trip) or which closes the connection
+    /// (backends without a reset). Call after the session left `in_use`.
+    pub(crate) fn release(self: &Arc<Self>, mut conn: Conn, residue: Residue) {
+        let runtime = tokio::runtime::Handle::try_current();
+        match (residue, runtime) {
+            (Residue::None, _) => {}
+            (Residue::Resettable, Ok(runtime)) if conn.resets() => {
+                let context = Arc::clone(self);
+                runtime.spawn(async move {
+                    let reset = tokio::time::timeout(RESET_LIMIT, conn.reset()).await;
+                    if !matches!(reset, Ok(Ok(()))) {
+                        tracing::warn!("resetting a connection's session state failed; closing it");
+                        conn.close_on_drop();
+                    }
+                    drop(conn);
+                    context.publish_gauges();
+                });
+                return;
+            }
+            _ => conn.close_on_drop(),
+        }
         drop(conn);
         self.publish_gauges();
     }

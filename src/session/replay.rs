@@ -20,13 +20,13 @@ impl Session {
         bound: Duration,
     ) -> Result<bool> {
         let mut state = self.state.lock().await;
-        state.beginning = true;
+        state.in_flight = true;
         let conn = state.usable()?;
         let waited = self
             .context
             .within_limit(conn.probe().wait_for(position, bound))
             .await;
-        state.beginning = false;
+        state.in_flight = false;
         Ok(self.check(&mut state, waited).await?)
     }
 }

@@ -1,18 +1,27 @@
 //! Nested units of work inside a session: a savepoint that is kept or
-//! undone on its own.
+//! undone on its own — and undone, never kept, when its future is dropped
+//! before it ended (a timeout, a cancelled task).
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
 
 use futures_util::FutureExt;
 use sea_orm::DbErr;
 
 use super::Session;
+use super::state::{Abort, State};
+use crate::driver;
 use crate::error::{Error, Result};
 
 impl Session {
     /// Runs `body` inside a savepoint: its work is kept when it returns `Ok`
-    /// and undone alone (the rest of the session stays) when it returns `Err`
-    /// or panics.
+    /// and undone alone (the rest of the session stays) when it returns
+    /// `Err`, panics, or is cancelled (its future dropped, say by
+    /// `tokio::time::timeout`). A cancelled savepoint is undone by the
+    /// session's next step; if it was cancelled while its work was being
+    /// released into the transaction, that work can no longer be undone
+    /// alone, and the session's later statements and its commit fail with
+    /// an error that says so — its work is never committed.
     ///
     /// # Errors
     ///
@@ -22,50 +31,176 @@ impl Session {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.open_savepoint().await.map_err(Error::from)?;
+        let mut guard = self.open_savepoint().await.map_err(Error::from)?;
         let outcome = AssertUnwindSafe(body(self)).catch_unwind().await;
+        let keep = matches!(outcome, Ok(Ok(_)));
+        guard.phase = if keep {
+            Phase::Releasing
+        } else {
+            Phase::RollingBack
+        };
+        let ended = self.end_savepoint(guard.level, keep).await;
+        guard.phase = Phase::Ended;
         match outcome {
-            Ok(Ok(value)) => {
-                self.end_savepoint(true).await.map_err(Error::from)?;
-                Ok(value)
-            }
+            Ok(Ok(value)) => ended.map(|()| value).map_err(|err| Error::from(err).into()),
             Ok(Err(err)) => {
-                self.end_savepoint(false).await.map_err(Error::from)?;
+                ended.map_err(Error::from)?;
                 Err(err)
             }
-            Err(panic) => {
-                let _ = self.end_savepoint(false).await;
-                std::panic::resume_unwind(panic)
-            }
+            Err(panic) => std::panic::resume_unwind(panic),
         }
     }
 
-    async fn open_savepoint(&self) -> Result<(), DbErr> {
+    /// Opens the next savepoint; the guard undoes it if the future is
+    /// dropped before it ends.
+    async fn open_savepoint(&self) -> Result<SavepointGuard<'_>, DbErr> {
         let mut state = self.prepare(true).await?;
-        let begun = state.usable()?.begin(false, None).await;
-        self.check(&mut state, begun).await
+        let level = state.savepoints + 1;
+        let mut guard = SavepointGuard {
+            session: self,
+            level,
+            phase: Phase::Opening,
+        };
+        state.in_flight = true;
+        let opened = self
+            .context
+            .within_limit(state.usable()?.savepoint(level))
+            .await;
+        state.in_flight = false;
+        self.check(&mut state, opened).await?;
+        state.savepoints = level;
+        guard.phase = Phase::Running;
+        Ok(guard)
     }
 
-    /// Releases (`keep`) or rolls back the innermost savepoint. A savepoint
-    /// whose statements made the server abort the transaction is rolled
-    /// back even if its body succeeded — the server would not keep its work
-    /// anyway — and reported as an error.
-    async fn end_savepoint(&self, keep: bool) -> Result<(), DbErr> {
+    /// Releases (`keep`) or undoes savepoint `level`. A savepoint whose
+    /// statements made the server abort the transaction is undone even if
+    /// its body succeeded — the server would not keep its work anyway — and
+    /// reported as an error.
+    async fn end_savepoint(&self, level: u32, keep: bool) -> Result<(), DbErr> {
         let mut state = self.state.lock().await;
+        self.settle(&mut state).await?;
+        if state.savepoints < level {
+            // Undone already, with an interrupted savepoint around it.
+            return if keep {
+                state.usable().map(drop)
+            } else {
+                Ok(())
+            };
+        }
         let refused = if keep { state.usable().err() } else { None };
+        let release = keep && refused.is_none();
+        state.in_flight = true;
         let conn = state.open()?;
-        let ended = if keep && refused.is_none() {
-            conn.commit().await
+        let ended = if release {
+            self.context
+                .within_limit(conn.release_savepoint(level))
+                .await
         } else {
-            conn.rollback().await
+            self.context.within_limit(conn.undo_savepoint(level)).await
         };
+        state.in_flight = false;
         let ended = self.check(&mut state, ended).await;
-        if ended.is_ok() && (!keep || refused.is_some()) {
-            state.savepoint_rolled_back();
+        if ended.is_ok() {
+            state.savepoints = level - 1;
+            if !release {
+                state.savepoint_rolled_back();
+            }
         }
         match refused {
             Some(err) => Err(err),
             None => ended,
         }
+    }
+
+    /// Undoes the savepoint whose future was dropped before it ended, if
+    /// any, before the session's next step. When its work was (or may have
+    /// been) released into the transaction already, the undo fails, and the
+    /// session refuses everything after: never commits that work.
+    pub(super) async fn settle(&self, state: &mut State) -> Result<(), DbErr> {
+        let Some(level) = self.interrupted.take() else {
+            return Ok(());
+        };
+        let gone = state.savepoints < level
+            || state
+                .open()
+                .map_or(true, |conn| conn.transaction_depth() == 0);
+        if gone {
+            return Ok(()); // the transaction (or that savepoint) is gone already
+        }
+        state.in_flight = true;
+        let conn = state.open()?;
+        let undone = self.context.within_limit(conn.undo_savepoint(level)).await;
+        state.in_flight = false;
+        match undone {
+            Ok(()) => {
+                state.savepoints = level - 1;
+                state.savepoint_rolled_back();
+                Ok(())
+            }
+            Err(err) if driver::is_fatal(&err) => self.check(state, Err(err)).await,
+            Err(_) => {
+                state.savepoints = 0;
+                state.aborted = Some(Abort::cancelled_savepoint());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Where a savepoint's future was when it was dropped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// `SAVEPOINT` sent: the body has not run, nothing to undo.
+    Opening,
+    /// The body is running.
+    Running,
+    /// `RELEASE SAVEPOINT` sent: the work may be part of the transaction
+    /// now, and then the undo fails (which the session reports).
+    Releasing,
+    /// The body failed; the undo was sent.
+    RollingBack,
+    /// Ended normally.
+    Ended,
+}
+
+/// Records an interrupted savepoint for the session's next step to undo.
+struct SavepointGuard<'a> {
+    session: &'a Session,
+    level: u32,
+    phase: Phase,
+}
+
+impl Drop for SavepointGuard<'_> {
+    fn drop(&mut self) {
+        if matches!(
+            self.phase,
+            Phase::Running | Phase::Releasing | Phase::RollingBack
+        ) {
+            self.session.interrupted.record(self.level);
+        }
+    }
+}
+
+/// The level of the outermost savepoint of a session whose future was
+/// dropped before it ended. Outside the session's state lock: a
+/// savepoint's future may be dropped while one of its statements holds it.
+#[derive(Default)]
+pub(super) struct Interrupted(Mutex<Option<u32>>);
+
+impl Interrupted {
+    fn record(&self, level: u32) {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = Some(slot.map_or(level, |earlier| earlier.min(level)));
+    }
+
+    fn take(&self) -> Option<u32> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
     }
 }

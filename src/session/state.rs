@@ -1,24 +1,26 @@
 //! What a session knows about its connection and its transaction: whether
-//! the connection broke, whether the server aborted the transaction, and the
-//! last transient conflict a statement met — so that a session never reports
-//! a commit the server did not make.
+//! the connection broke, whether the server aborted or committed the
+//! transaction under it, the savepoints open, what the session left on the
+//! connection for the next one — so that a session never reports a commit
+//! the server did not make, and never hands on state it changed.
 
 use sea_orm::DbErr;
 
-use crate::driver::{Aborted, Conn};
+use crate::driver::{Aborted, Conn, Residue};
 
 /// The connection, and what happened to it and its transaction.
 pub(super) struct State {
     pub(super) conn: Option<Conn>,
     /// A broken connection is never used again and is closed, not pooled.
     pub(super) broken: bool,
-    /// A BEGIN (or a change of the default access mode) was sent and its
-    /// answer not yet read. If the session ends in that state (its future
-    /// was dropped), the server may be inside a transaction that sqlx does
-    /// not know of, so the connection is closed.
-    pub(super) beginning: bool,
-    /// Set once a statement made the server abort the transaction: nothing
-    /// more runs in it, and commit refuses.
+    /// A round trip was sent and its answer not yet read. If the session
+    /// ends in that state (its future was dropped), a reply is pending and,
+    /// for a BEGIN, the server may be inside a transaction sqlx does not
+    /// know of: the connection is then closed, never pooled.
+    pub(super) in_flight: bool,
+    /// Set once a statement made the server abort the transaction (or an
+    /// interrupted savepoint could not be undone): nothing more runs in it,
+    /// and commit refuses.
     pub(super) aborted: Option<Abort>,
     /// The last statement error after which running the whole transaction
     /// again may succeed (a conflict, or a connection lost before COMMIT).
@@ -27,34 +29,98 @@ pub(super) struct State {
     /// whose failures sqlreg does not see; commit asks the server whether
     /// the transaction survived.
     pub(super) unobserved: bool,
+    /// Savepoints open now, numbered from 1 (see `Conn::savepoint`).
+    pub(super) savepoints: u32,
+    /// The statement after which the server committed the transaction by
+    /// itself (MariaDB DDL): the work before it is committed whatever the
+    /// session does next, so it is never retried.
+    pub(super) committed_by: Option<String>,
+    /// The server left the transaction (implicit commit): the next
+    /// statement begins it again, so what follows stays one unit.
+    pub(super) left_transaction: bool,
+    /// What the session may have left on the connection beyond its
+    /// transaction: the connection is reset or closed on release.
+    pub(super) residue: Residue,
 }
 
-/// How and why the server aborted the session's transaction.
+/// How and why the session's transaction can no longer commit.
 pub(super) struct Abort {
     pub(super) scope: Aborted,
-    /// The failed statement's error, as the database worded it.
-    pub(super) cause: String,
+    cause: Cause,
+}
+
+enum Cause {
+    /// A statement failed and the server aborted the transaction; its error.
+    Statement(String),
+    /// Statements run through `Session::sqlx()` ended the transaction.
+    Unobserved,
+    /// A savepoint's future was dropped after its work had become part of
+    /// the transaction, so that work could not be undone alone.
+    CancelledSavepoint,
 }
 
 impl Abort {
+    /// The server aborted the transaction after `cause` (the database's words).
+    pub(super) fn by_statement(scope: Aborted, cause: String) -> Self {
+        Self {
+            scope,
+            cause: Cause::Statement(cause),
+        }
+    }
+
+    /// `Session::sqlx()` statements left no transaction to commit.
+    pub(super) fn unobserved() -> Self {
+        Self {
+            scope: Aborted::Whole,
+            cause: Cause::Unobserved,
+        }
+    }
+
+    /// A cancelled savepoint's work is in the transaction for good.
+    pub(super) fn cancelled_savepoint() -> Self {
+        Self {
+            scope: Aborted::Whole,
+            cause: Cause::CancelledSavepoint,
+        }
+    }
+
     /// What a statement attempted after the abort is told.
     fn refusal(&self) -> String {
-        format!(
-            "the server aborted this session's transaction after an earlier statement failed \
-             ({}); nothing more can run in it. Run statements whose failure you mean to \
-             tolerate inside `savepoint(..)`",
-            self.cause
-        )
+        match &self.cause {
+            Cause::Statement(cause) => format!(
+                "the server aborted this session's transaction after an earlier statement \
+                 failed ({cause}); nothing more can run in it. Run statements whose failure you \
+                 mean to tolerate inside `savepoint(..)`"
+            ),
+            Cause::Unobserved => "a statement run through `Session::sqlx()` ended this \
+                                  session's transaction; nothing more can run in it"
+                .into(),
+            Cause::CancelledSavepoint => "a savepoint of this session was cancelled after its \
+                                          work had become part of the transaction, so it could \
+                                          not be undone alone; nothing more can run in it and \
+                                          nothing of it will be committed"
+                .into(),
+        }
     }
 
     /// What a commit after the abort reports.
     pub(super) fn commit_refusal(&self) -> String {
-        format!(
-            "nothing was committed: an earlier statement failed and the server aborted the \
-             transaction ({}). Run statements whose failure you mean to tolerate inside \
-             `savepoint(..)`",
-            self.cause
-        )
+        match &self.cause {
+            Cause::Statement(cause) => format!(
+                "nothing was committed: an earlier statement failed and the server aborted the \
+                 transaction ({cause}). Run statements whose failure you mean to tolerate inside \
+                 `savepoint(..)`"
+            ),
+            Cause::Unobserved => "the transaction was over before COMMIT: a statement run \
+                                  through `Session::sqlx()` failed (nothing was committed), or on \
+                                  MariaDB committed it implicitly (DDL: what ran before it is \
+                                  committed, nothing after it)"
+                .into(),
+            Cause::CancelledSavepoint => "nothing was committed: a savepoint of this session \
+                                          was cancelled after its work had become part of the \
+                                          transaction, so the whole transaction was rolled back"
+                .into(),
+        }
     }
 }
 
@@ -63,10 +129,14 @@ impl State {
         Self {
             conn: Some(conn),
             broken: false,
-            beginning: false,
+            in_flight: false,
             aborted: None,
             conflict: None,
             unobserved: false,
+            savepoints: 0,
+            committed_by: None,
+            left_transaction: false,
+            residue: Residue::None,
         }
     }
 

@@ -3,13 +3,18 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
 
-use super::Session;
+use super::state::State;
+use super::{Mode, Session};
+use crate::driver;
 
-/// Runs one statement: begins the transaction if needed, bounds the round
-/// trip, and marks the connection broken on a fatal error.
+/// Runs one statement: begins the transaction if needed, notes what the
+/// statement may leave on the connection (and, on MariaDB, whether it
+/// commits the transaction by itself), bounds the round trip, and marks the
+/// connection broken on a fatal error.
 macro_rules! run {
     ($session:expr, $sql:expr, $conn:ident => $round_trip:expr, $error_kind:path) => {{
         let mut state = $session.ready().await?;
+        let commits = $session.before_statement(&mut state, $sql)?;
         let $conn = state.usable()?;
         let outcome = $session
             .context
@@ -20,11 +25,48 @@ macro_rules! run {
                 $session.context.within_limit($round_trip),
             )
             .await;
+        state.in_flight = false;
+        if commits {
+            $session.committed_under_it(&mut state, $sql);
+        }
         $session
             .check(&mut state, outcome)
             .await
             .map_err(|err| reclassify(err, $error_kind))
     }};
+}
+
+impl Session {
+    /// Marks what `sql` may leave on the connection (see `Residue`) and the
+    /// round trip as in flight; whether it commits the open transaction by
+    /// itself (MariaDB DDL inside a session).
+    fn before_statement(&self, state: &mut State, sql: &str) -> Result<bool, DbErr> {
+        let conn = state.usable()?;
+        let residue = conn.residue(sql);
+        let commits = self.mode == Mode::Transaction
+            && conn.transaction_depth() > 0
+            && conn.commits_implicitly(sql);
+        state.residue = state.residue.max(residue);
+        state.in_flight = true;
+        Ok(commits)
+    }
+
+    /// The server committed the transaction before running `sql` (and left
+    /// it): what ran before is committed for good, and the next statement
+    /// begins a new transaction. Noted whether `sql` itself succeeded: the
+    /// commit happens first.
+    fn committed_under_it(&self, state: &mut State, sql: &str) {
+        tracing::warn!(
+            opened_at = %self.opened_at,
+            statement = %driver::statement_summary(sql),
+            "the server committed this session's transaction implicitly before the statement; \
+             the work before it is committed and will not be rolled back or retried"
+        );
+        state
+            .committed_by
+            .get_or_insert_with(|| driver::statement_summary(sql));
+        state.left_transaction = true;
+    }
 }
 
 /// `check` reports failures as query errors; sea-orm tells executes apart.

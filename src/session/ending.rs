@@ -1,0 +1,247 @@
+//! How a session ends: commit, rollback, a failed body, or its future
+//! dropped — and the connection handed back (reset or closed first when the
+//! session left state on it, closed when a reply may still be pending).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use sea_orm::DbErr;
+
+use super::state::Abort;
+use super::{Mode, ROLLBACK_LIMIT, Session, query_error};
+use crate::driver::{self, Conn};
+use crate::error::{Error, Result};
+use crate::observe::{self, SessionOutcome};
+
+impl Session {
+    /// Commits what the session did and returns the connection to the pool.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Commit`] when nothing was committed: the database refused the
+    /// commit (a deferred constraint, a serialization failure, a lost
+    /// connection), or an earlier statement failed in a way that made the
+    /// server abort the transaction (PostgreSQL after any error, MariaDB
+    /// after a deadlock) — even if the caller ignored that error. The
+    /// transaction is then rolled back and the connection still released.
+    pub async fn commit(mut self) -> Result<()> {
+        {
+            let mut state = self.state.lock().await;
+            // A failure to undo an interrupted savepoint is recorded in the
+            // state (broken, aborted), which the commit below reports.
+            let _ = self.settle(&mut state).await;
+        }
+        let committed = self.commit_settled().await;
+        committed.map_err(|err| self.partly_committed(err))
+    }
+
+    /// [`commit`](Self::commit), once an interrupted savepoint was undone.
+    async fn commit_settled(&mut self) -> Result<()> {
+        let state = self.state.get_mut();
+        let Some(mut conn) = state.conn.take() else {
+            return Ok(());
+        };
+        if state.broken {
+            return Err(Error::Commit(DbErr::Custom(
+                "the connection broke during the session; nothing was committed".into(),
+            )));
+        }
+        if state.unobserved && state.aborted.is_none() && conn.transaction_depth() > 0 {
+            match self.context.within_limit(conn.transaction_survived()).await {
+                Ok(true) => {}
+                Ok(false) => state.aborted = Some(Abort::unobserved()),
+                Err(err) => return Err(self.commit_failed(conn, err).await),
+            }
+        }
+        if let Some(abort) = self.state.get_mut().aborted.take() {
+            let observer = &self.context.observer;
+            self.observed.end(
+                observer,
+                SessionOutcome::Failed,
+                Some("transaction_aborted"),
+            );
+            conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+            self.end(conn);
+            return Err(Error::Commit(DbErr::Custom(abort.commit_refusal())));
+        }
+        let wrote = self.mode == Mode::Transaction && conn.transaction_depth() > 0;
+        let mut committed = Ok(());
+        while committed.is_ok() && conn.transaction_depth() > 0 {
+            committed = self.context.within_limit(conn.commit()).await;
+        }
+        match committed {
+            Ok(()) => {
+                if wrote {
+                    self.context.note_commit(&mut conn).await;
+                }
+                let observer = &self.context.observer;
+                self.observed.end(observer, SessionOutcome::Committed, None);
+                self.end(conn);
+                Ok(())
+            }
+            Err(err) => Err(self.commit_failed(conn, err).await),
+        }
+    }
+
+    /// Cleans up after a failed commit: a lost connection is closed, anything
+    /// else rolled back; either way the connection is released.
+    async fn commit_failed(&mut self, mut conn: Conn, err: sqlx::Error) -> Error {
+        let observer = &self.context.observer;
+        let error_type = observe::error_type(&err);
+        self.observed
+            .end(observer, SessionOutcome::Failed, Some(&error_type));
+        let lost = driver::is_fatal(&err);
+        if lost {
+            self.context.evict(&mut conn);
+        } else {
+            conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+        }
+        self.end(conn);
+        if lost {
+            return Error::Commit(DbErr::Custom(format!(
+                "the connection was lost after COMMIT was sent ({err}): whether the transaction \
+                 was committed is unknown, so it is never retried"
+            )));
+        }
+        Error::Commit(query_error(driver::explain(err)))
+    }
+
+    /// The transient conflict (or lost connection) a statement of this
+    /// session met, if any: the retrying form runs the transaction again.
+    /// `None` once the server committed part of the session (see
+    /// [`fail`](Self::fail)): running it again would repeat that part.
+    pub(crate) fn take_conflict(&mut self) -> Option<DbErr> {
+        let state = self.state.get_mut();
+        if state.committed_by.is_some() {
+            return None;
+        }
+        state.conflict.take()
+    }
+
+    /// Rolls the session back after its body failed with `err`, and says
+    /// what the caller must know: `err` itself, unless the server committed
+    /// part of the session under it — then [`Error::PartlyCommitted`],
+    /// naming the statement, in its place.
+    pub(crate) async fn fail<E: From<Error>>(mut self, err: E) -> E {
+        let state = self.state.get_mut();
+        let partial = state.committed_by.clone();
+        let cause = state.conflict.take();
+        self.rollback().await;
+        match partial {
+            Some(statement) => Error::PartlyCommitted {
+                statement,
+                cause: cause.map(|cause| Box::new(Error::Query(cause))),
+            }
+            .into(),
+            None => err,
+        }
+    }
+
+    /// `err`, a failed commit, as [`Error::PartlyCommitted`] when the server
+    /// had committed part of the session before.
+    fn partly_committed(&mut self, err: Error) -> Error {
+        match self.state.get_mut().committed_by.take() {
+            Some(statement) => Error::PartlyCommitted {
+                statement,
+                cause: Some(Box::new(err)),
+            },
+            None => err,
+        }
+    }
+
+    /// Leaves `in_use` and hands the connection back to the pool (or
+    /// closes it), reset first if the session left state on it.
+    fn end(&mut self, conn: Conn) {
+        self.leave();
+        let residue = self.state.get_mut().residue;
+        self.context.release(conn, residue);
+    }
+
+    /// Leaves `in_use` and stops the leak watch; idempotent.
+    fn leave(&mut self) {
+        if !self.left {
+            self.left = true;
+            self.context.counters.in_use.fetch_sub(1, Ordering::Relaxed);
+            if let Some(watch) = self.leak_watch.take() {
+                watch.finish();
+            }
+        }
+    }
+
+    /// core-lib's name for [`commit`](Session::commit): commit and release.
+    ///
+    /// # Errors
+    ///
+    /// As [`commit`](Session::commit).
+    pub async fn close(self) -> Result<()> {
+        self.commit().await
+    }
+
+    /// Rolls back what the session did and returns the connection to the pool.
+    /// A connection that cannot be rolled back is closed instead.
+    pub async fn rollback(mut self) {
+        let state = self.state.get_mut();
+        let Some(mut conn) = state.conn.take() else {
+            return;
+        };
+        if let Some(statement) = &state.committed_by {
+            tracing::warn!(
+                opened_at = %self.opened_at,
+                statement = %statement,
+                "rolled back what ran after this statement; the server had committed the \
+                 session's work before it (an implicit commit), which no rollback undoes"
+            );
+        }
+        let outcome = if state.broken {
+            SessionOutcome::Failed
+        } else {
+            conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+            SessionOutcome::RolledBack
+        };
+        self.observed.end(&self.context.observer, outcome, None);
+        self.end(conn);
+    }
+}
+
+impl Drop for Session {
+    /// A session that ends without commit or rollback — dropped guard, panic,
+    /// cancelled future — is rolled back off the caller's path; its connection
+    /// goes back to the pool only once no transaction is open on it.
+    fn drop(&mut self) {
+        self.leave();
+        let state = self.state.get_mut();
+        let outcome = if state.broken {
+            SessionOutcome::Failed
+        } else {
+            SessionOutcome::RolledBack
+        };
+        self.observed.end(&self.context.observer, outcome, None);
+        let Some(mut conn) = state.conn.take() else {
+            return;
+        };
+        let residue = state.residue;
+        // A reply still pending (a BEGIN, a statement, a savepoint cut off
+        // mid-round-trip) is never handed to the next session: closed.
+        if state.in_flight {
+            self.context.evict(&mut conn);
+        }
+        if state.broken || state.in_flight || conn.transaction_depth() == 0 {
+            self.context.release(conn, residue);
+            return;
+        }
+        tracing::warn!(
+            opened_at = %self.opened_at,
+            "session dropped inside a transaction without commit or rollback; rolling it back"
+        );
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let context = Arc::clone(&self.context);
+                runtime.spawn(async move {
+                    conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
+                    context.release(conn, residue);
+                });
+            }
+            Err(_) => conn.close_on_drop(),
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! A session is whole or nothing, and nothing of it reaches the next user
+//! of its connection: a cancelled savepoint is undone, never committed; a
+//! MariaDB statement that commits implicitly is reported and never run
+//! again; state set on the connection (`SET`, user variables, `PRAGMA`,
+//! temporary tables, session locks) is gone for the next session; errors
+//! that make a connection unfit close it. Every scenario runs on a pool of
+//! one connection, so the next session gets the very connection the last
+//! one used.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{Kind, TestDb, item};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sqlreg::{Error, Session, SqlConnectionRegistry};
+
+on_every_backend!(
+    a_cancelled_savepoint_is_undone_and_the_session_goes_on,
+    a_savepoint_cancelled_mid_statement_is_undone,
+    connection_state_does_not_reach_the_next_session,
+    a_session_that_changes_nothing_keeps_its_connection,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statement_cancelled_outside_a_transaction_closes_its_connection() {
+    statement_cancelled_outside_a_transaction_closes_its_connection(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_statement_cancelled_outside_a_transaction_closes_its_connection() {
+    statement_cancelled_outside_a_transaction_closes_its_connection(Kind::MariaDb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_implicit_commit_is_reported_and_never_retried() {
+    if let Some(db) = common::test_db(Kind::MariaDb, "implicit_commit") {
+        implicit_commit_is_reported_and_never_retried(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_work_after_an_implicit_commit_stays_one_unit() {
+    if let Some(db) = common::test_db(Kind::MariaDb, "after_implicit_commit") {
+        work_after_an_implicit_commit_stays_one_unit(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_idle_in_transaction_timeout_closes_the_connection() {
+    if let Some(db) = common::test_db(Kind::Postgres, "idle_timeout") {
+        idle_in_transaction_timeout_closes_the_connection(db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_insert_or_rollback_ends_the_transaction() {
+    if let Some(db) = common::test_db(Kind::SqliteFile, "or_rollback") {
+        insert_or_rollback_ends_the_transaction(db).await;
+    }
+}
+
+/// A registry on `db` whose pool holds exactly one connection.
+async fn one_connection(db: &TestDb) -> SqlConnectionRegistry {
+    let mut config = db.config.clone();
+    config.session.pool_size = 1;
+    config.session.max_overflow = 0;
+    item::registry_with(config).await
+}
+
+/// Runs `sql` on `s`, for statements whose outcome is the point.
+async fn exec(s: &Session, sql: &str) -> Result<(), Error> {
+    s.execute_unprepared(sql)
+        .await
+        .map(drop)
+        .map_err(Error::from)
+}
+
+/// The first column of the one row `sql` returns, as text.
+async fn text(s: &Session, sql: &str) -> Result<String, Error> {
+    let row = s
+        .query_one_raw(Statement::from_string(s.get_database_backend(), sql))
+        .await?
+        .expect("one row");
+    Ok(row.try_get_by_index::<String>(0)?)
+}
+
+/// The first column of the one row `sql` returns, as a number.
+async fn number(s: &Session, sql: &str) -> Result<i64, Error> {
+    common::server::number(s, sql).await
+}
+
+/// A statement that takes about a second on `backend`'s server.
+fn slow_statement(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "SELECT pg_sleep(1)",
+        DbBackend::MySql => "SELECT SLEEP(1)",
+        // A recursive count that keeps SQLite's worker busy for a while.
+        _ => {
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000000) \
+             SELECT count(*) FROM n"
+        }
+    }
+}
+
+async fn a_cancelled_savepoint_is_undone_and_the_session_goes_on(db: TestDb) {
+    let registry = one_connection(&db).await;
+    registry
+        .session(async |s| {
+            item::insert(s, "a").await?;
+            let cancelled = tokio::time::timeout(
+                Duration::from_millis(100),
+                s.savepoint(async |s| {
+                    item::insert(s, "inner").await?;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Ok::<_, Error>(())
+                }),
+            )
+            .await;
+            assert!(cancelled.is_err(), "the savepoint should have been cut off");
+            item::insert(s, "b").await?;
+            Ok::<_, Error>(())
+        })
+        .await
+        .expect("the session goes on after its savepoint was cancelled");
+    let mut names = item::names(&registry).await;
+    names.sort();
+    assert_eq!(
+        names,
+        ["a", "b"],
+        "the cancelled savepoint's row must not be committed"
+    );
+}
+
+async fn a_savepoint_cancelled_mid_statement_is_undone(db: TestDb) {
+    let registry = one_connection(&db).await;
+    registry
+        .session(async |s| {
+            item::insert(s, "a").await?;
+            let slow = slow_statement(s.get_database_backend());
+            let cancelled = tokio::time::timeout(
+                Duration::from_millis(200),
+                s.savepoint(async |s| {
+                    item::insert(s, "inner").await?;
+                    exec(s, slow).await
+                }),
+            )
+            .await;
+            assert!(cancelled.is_err(), "the savepoint should have been cut off");
+            item::insert(s, "b").await?;
+            Ok::<_, Error>(())
+        })
+        .await
+        .expect("the session goes on after its savepoint was cancelled mid-statement");
+    let mut names = item::names(&registry).await;
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+}
+
+/// What a fresh connection of the registry shows for the settings the
+/// scenario changes, read in a session.
+async fn connection_state(s: &Session, kind: Kind) -> Result<Vec<String>, Error> {
+    Ok(match kind {
+        Kind::Postgres => vec![
+            text(s, "SELECT current_setting('search_path')").await?,
+            text(s, "SELECT current_setting('application_name')").await?,
+            number(
+                s,
+                "SELECT count(*) FROM pg_class WHERE relpersistence = 't'",
+            )
+            .await?
+            .to_string(),
+            number(
+                s,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND pid = pg_backend_pid()",
+            )
+            .await?
+            .to_string(),
+            number(s, "SELECT count(*) FROM pg_listening_channels()")
+                .await?
+                .to_string(),
+        ],
+        Kind::MariaDb => vec![
+            text(s, "SELECT CAST(COALESCE(@tenant, 'unset') AS CHAR)").await?,
+            number(s, "SELECT @@SESSION.sql_mode = @@GLOBAL.sql_mode")
+                .await?
+                .to_string(),
+            number(
+                s,
+                "SELECT CAST(COALESCE(IS_USED_LOCK('sqlreg_test_lock'), 0) AS SIGNED)",
+            )
+            .await?
+            .to_string(),
+        ],
+        Kind::SqliteFile | Kind::SqliteMemory => vec![
+            number(s, "PRAGMA foreign_keys").await?.to_string(),
+            number(s, "SELECT count(*) FROM temp.sqlite_master")
+                .await?
+                .to_string(),
+        ],
+    })
+}
+
+/// Statements that change the connection beyond the transaction, as a
+/// multi-tenant application runs them per request.
+fn state_changes(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Postgres => &[
+            "CREATE SCHEMA IF NOT EXISTS tenant_a",
+            "SET search_path TO tenant_a",
+            "SELECT set_config('application_name', 'tenant_a', false)",
+            "CREATE TEMP TABLE scratch (id int)",
+            "SELECT pg_advisory_lock(42)",
+            "LISTEN tenant_events",
+        ],
+        Kind::MariaDb => &[
+            "SET @tenant = 'a'",
+            "SET SESSION sql_mode = ''",
+            "SELECT GET_LOCK('sqlreg_test_lock', 0)",
+        ],
+        Kind::SqliteFile | Kind::SqliteMemory => &[
+            "PRAGMA foreign_keys = OFF",
+            "CREATE TEMP TABLE scratch (id)",
+        ],
+    }
+}
+
+async fn connection_state_does_not_reach_the_next_session(db: TestDb) {
+    let registry = one_connection(&db).await;
+    let fresh = registry
+        .session(async |s| connection_state(s, db.kind).await)
+        .await
+        .unwrap();
+    // Through every form: a write session, an autocommit connection, and
+    // plain sqlx (which sqlreg cannot read).
+    for form in ["session", "connection", "sqlx"] {
+        let changes = state_changes(db.kind);
+        match form {
+            "session" => registry
+                .session(async |s| {
+                    for sql in changes {
+                        exec(s, sql).await?;
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await
+                .unwrap(),
+            "connection" => {
+                let s = registry.connection().await.unwrap();
+                for sql in changes {
+                    exec(&s, sql).await.unwrap();
+                }
+                drop(s);
+            }
+            _ => registry
+                .session(async |s| {
+                    for sql in changes {
+                        raw_sqlx(s, db.kind, sql).await?;
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await
+                .unwrap(),
+        }
+        let next = registry
+            .session(async |s| connection_state(s, db.kind).await)
+            .await
+            .unwrap();
+        assert_eq!(
+            next, fresh,
+            "state set through {form} reached the next session"
+        );
+        let read = registry
+            .read_session(async |s| connection_state(s, db.kind).await)
+            .await
+            .unwrap();
+        assert_eq!(
+            read, fresh,
+            "state set through {form} reached the next read session"
+        );
+    }
+}
+
+/// Runs `sql` through plain sqlx on the session's own connection.
+async fn raw_sqlx(s: &Session, kind: Kind, sql: &str) -> Result<(), Error> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match kind {
+        Kind::Postgres => sqlx::raw_sql(sql)
+            .execute(&mut *s.sqlx::<sqlx::Postgres>().await?)
+            .await
+            .map(drop),
+        Kind::MariaDb => sqlx::raw_sql(sql)
+            .execute(&mut *s.sqlx::<sqlx::MySql>().await?)
+            .await
+            .map(drop),
+        Kind::SqliteFile | Kind::SqliteMemory => sqlx::raw_sql(sql)
+            .execute(&mut *s.sqlx::<sqlx::Sqlite>().await?)
+            .await
+            .map(drop),
+    }
+    .map_err(|err| Error::Query(sea_orm::DbErr::Custom(err.to_string())))
+}
+
+async fn a_session_that_changes_nothing_keeps_its_connection(db: TestDb) {
+    let registry = one_connection(&db).await;
+    for n in 0..5 {
+        registry
+            .session(async |s| {
+                item::insert(s, &format!("row{n}")).await?;
+                exec(s, "SELECT 1").await
+            })
+            .await
+            .unwrap();
+    }
+    let stats = registry.stats();
+    assert_eq!(stats.evicted, 0, "{stats:?}");
+    // The engine pool of sea-orm may hold a connection of its own.
+    let sessions = registry.stats().created;
+    registry
+        .session(async |s| {
+            for sql in state_changes(db.kind) {
+                exec(s, sql).await?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    registry
+        .session(async |s| item::insert(s, "after").await.map(drop))
+        .await
+        .unwrap();
+    let reopened = registry.stats().created - sessions;
+    match db.kind {
+        // Reset in place (one round trip), not reopened.
+        Kind::Postgres => assert_eq!(reopened, 0),
+        // No reset that keeps the driver's own state: closed and reopened.
+        _ => assert_eq!(reopened, 1),
+    }
+}
+
+async fn statement_cancelled_outside_a_transaction_closes_its_connection(kind: Kind) {
+    let Some(db) = common::test_db(kind, "cancelled_autocommit") else {
+        return;
+    };
+    let registry = one_connection(&db).await;
+    let pid_sql = match kind {
+        Kind::Postgres => "SELECT CAST(pg_backend_pid() AS bigint)",
+        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+    };
+    let before = {
+        let s = registry.connection().await.unwrap();
+        let pid = number(&s, pid_sql).await.unwrap();
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(100),
+            exec(&s, slow_statement(s.get_database_backend())),
+        )
+        .await;
+        assert!(cancelled.is_err());
+        pid
+    };
+    let s = registry.connection().await.unwrap();
+    let after = number(&s, pid_sql).await.unwrap();
+    assert_ne!(
+        before, after,
+        "a connection with a reply pending went back to the pool"
+    );
+}
+
+/// A second connection holds a row lock, so the session's update waits
+/// out `innodb_lock_wait_timeout` (1 s) and fails with 1205, a conflict
+/// the retrying form would normally run again.
+async fn implicit_commit_is_reported_and_never_retried(db: TestDb) {
+    let registry = one_connection(&db).await;
+    let blocker = SqlConnectionRegistry::connect(db.config.clone())
+        .await
+        .unwrap();
+    registry
+        .session(async |s| {
+            exec(s, "CREATE TABLE hot (id int PRIMARY KEY, n int)").await?;
+            exec(s, "INSERT INTO hot VALUES (1, 1)").await
+        })
+        .await
+        .unwrap();
+    let holder = blocker.get().await.unwrap();
+    exec(&holder, "UPDATE hot SET n = 2 WHERE id = 1")
+        .await
+        .unwrap();
+
+    let runs = AtomicU32::new(0);
+    let outcome = registry
+        .transaction(async |s| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            exec(s, "SET SESSION innodb_lock_wait_timeout = 1").await?;
+            item::insert(s, &format!("audit{}", runs.load(Ordering::SeqCst))).await?;
+            exec(s, "CREATE TABLE IF NOT EXISTS ddl_made (id int)").await?;
+            exec(s, "UPDATE hot SET n = 3 WHERE id = 1").await
+        })
+        .await;
+    holder.rollback().await;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the body must not run again: {outcome:?}"
+    );
+    let err = outcome.expect_err("the update timed out");
+    match &err {
+        Error::PartlyCommitted { statement, cause } => {
+            assert_eq!(statement, "CREATE TABLE IF NOT EXISTS ddl_made");
+            let cause = cause.as_deref().expect("the lock wait timeout");
+            assert!(cause.to_string().contains("1205"), "{cause}");
+        }
+        other => panic!("expected PartlyCommitted, got {other}"),
+    }
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("partly committed"), "{err}");
+    let mut names = item::names(&registry).await;
+    names.sort();
+    assert_eq!(names, ["audit1"], "what the DDL committed stays, once");
+}
+
+async fn work_after_an_implicit_commit_stays_one_unit(db: TestDb) {
+    let registry = one_connection(&db).await;
+    let err = registry
+        .session(async |s| {
+            item::insert(s, "before").await?;
+            exec(s, "CREATE TABLE IF NOT EXISTS ddl_made (id int)").await?;
+            item::insert(s, "after").await?;
+            Err::<(), _>(Error::NotFound("the body gives up".into()))
+        })
+        .await
+        .expect_err("the body failed");
+    assert!(
+        matches!(&err, Error::PartlyCommitted { statement, cause: None }
+            if statement == "CREATE TABLE IF NOT EXISTS ddl_made"),
+        "{err}"
+    );
+    assert_eq!(
+        item::names(&registry).await,
+        ["before"],
+        "the row after the DDL belongs to a transaction that was rolled back"
+    );
+    // A session whose body succeeds commits both parts.
+    registry
+        .session(async |s| {
+            exec(s, "DROP TABLE IF EXISTS ddl_made").await?;
+            item::insert(s, "kept").await.map(drop)
+        })
+        .await
+        .unwrap();
+    let mut names = item::names(&registry).await;
+    names.sort();
+    assert_eq!(names, ["before", "kept"]);
+}
+
+async fn idle_in_transaction_timeout_closes_the_connection(db: TestDb) {
+    let registry = one_connection(&db).await;
+    let outcome = registry
+        .session(async |s| {
+            exec(s, "SET LOCAL idle_in_transaction_session_timeout = '200ms'").await?;
+            item::insert(s, "lost").await?;
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            item::insert(s, "too late").await.map(drop)
+        })
+        .await;
+    let err = outcome.expect_err("the server ended the connection");
+    assert!(
+        err.to_string().contains("25P03") || err.to_string().contains("terminat"),
+        "{err}"
+    );
+    assert_eq!(
+        registry.stats().evicted,
+        1,
+        "the dead connection must not be pooled"
+    );
+    registry
+        .session(async |s| item::insert(s, "next").await.map(drop))
+        .await
+        .expect("the next session gets a working connection");
+    assert_eq!(item::names(&registry).await, ["next"]);
+}
+
+async fn insert_or_rollback_ends_the_transaction(db: TestDb) {
+    let registry = one_connection(&db).await;
+    registry
+        .session(async |s| item::insert(s, "taken").await.map(drop))
+        .await
+        .unwrap();
+    let outcome = registry
+        .session(async |s| {
+            item::insert(s, "a").await?;
+            let refused = exec(
+                s,
+                "INSERT OR ROLLBACK INTO items (name, qty) VALUES ('taken', 1)",
+            )
+            .await;
+            assert!(refused.is_err(), "the unique name is taken");
+            // The body ignores the failure and goes on.
+            let after = item::insert(s, "c").await;
+            assert!(
+                after.is_err(),
+                "nothing may run after the rollback: {after:?}"
+            );
+            Ok::<_, Error>(())
+        })
+        .await;
+    let err = outcome.expect_err("nothing can be committed");
+    assert!(matches!(err, Error::Commit(_)), "{err}");
+    assert_eq!(item::names(&registry).await, ["taken"]);
+}
