@@ -61,6 +61,47 @@ fn states(statuses: &[sqlreg::MigrationStatus]) -> Vec<(i64, MigrationState)> {
         .collect()
 }
 
+/// A migration may empty `search_path` for the rest of its connection, as
+/// the first statement of every `pg_dump` output does: the migrations after
+/// it still apply and are recorded, and no session inherits the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migration_that_empties_search_path() {
+    if let Some(db) = test_db(Kind::Postgres, "empty_search_path") {
+        migration_that_empties_search_path(db).await;
+    }
+}
+
+async fn migration_that_empties_search_path(db: TestDb) {
+    let dir = migrations_dir(&[
+        (
+            "1_dump.sql",
+            "SELECT pg_catalog.set_config('search_path', '', false);\n\
+             CREATE TABLE public.widgets (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL);\n",
+        ),
+        SEED_WIDGETS_QUALIFIED,
+    ]);
+    let registry = connect_with_items(auto(&db, dir.path())).await.unwrap();
+    assert_eq!(count(&registry, "SELECT COUNT(*) FROM widgets").await, 1);
+    let status = Migrations::from_dir(dir.path())
+        .unwrap()
+        .status(&registry)
+        .await
+        .unwrap();
+    assert_eq!(
+        states(&status),
+        [(1, MigrationState::Applied), (2, MigrationState::Applied)]
+    );
+    assert!(
+        has_table(&registry, "widgets").await,
+        "sessions lost the default search_path"
+    );
+}
+
+const SEED_WIDGETS_QUALIFIED: (&str, &str) = (
+    "2_seed_widgets.sql",
+    "INSERT INTO public.widgets (id, name) VALUES (1, 'first');\n",
+);
+
 /// `auto: true` applies the pending migrations on connect, the registered
 /// entity's table is not created (the migrations own the schema), a second
 /// connect applies nothing again, and a new file is applied on the next one.

@@ -104,11 +104,29 @@ impl Conn {
     ///
     /// `run_direct` is sqlx's entry point for a connection at hand: its
     /// `Acquire`-generic `run` makes futures that cannot be spawned.
+    ///
+    /// On PostgreSQL the migrations table is named with the schema it is in
+    /// now: a migration may empty `search_path` for the rest of the
+    /// connection (the first statement of every `pg_dump` output does),
+    /// which would leave the migrator unable to find its own table.
     pub(crate) async fn migrate_up(
         &mut self,
         migrator: &Migrator,
         target: Option<i64>,
     ) -> Result<(), MigrateError> {
+        if let Self::Postgres(conn) = self {
+            let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                .fetch_one(&mut **conn)
+                .await?;
+            let mut qualified = Migrator::with_migrations(migrator.iter().cloned().collect());
+            qualified.set_ignore_missing(migrator.ignore_missing);
+            qualified.set_locking(migrator.locking);
+            qualified.dangerous_set_table_name(format!(
+                "{}.{MIGRATIONS_TABLE}",
+                postgres::quote_identifier(&schema)
+            ));
+            return qualified.run_direct(target, &mut **conn, false).await;
+        }
         each_backend!(self, Conn(conn) => migrator.run_direct(target, &mut **conn, false).await)
     }
 

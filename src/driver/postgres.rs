@@ -221,7 +221,7 @@ pub(super) async fn unlock_migrations(conn: &mut sqlx::PgConnection) -> Result<(
 }
 
 /// A PostgreSQL identifier in double quotes, embedded quotes doubled.
-fn quote_identifier(name: &str) -> String {
+pub(super) fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

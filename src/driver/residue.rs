@@ -70,7 +70,7 @@ pub(super) fn mysql(sql: &str) -> Residue {
     if assigns || mentions(sql, "get_lock") {
         return Residue::Resettable;
     }
-    let changes = statements(sql).any(|statement| {
+    resettable_if(statements(sql).any(|statement| {
         let mut words = words(statement);
         let first = words.next();
         if is(first, "SET") {
@@ -79,19 +79,14 @@ pub(super) fn mysql(sql: &str) -> Residue {
             is_any(first, &["PREPARE", "USE", "LOCK", "HANDLER"])
                 || (is(first, "CREATE") && creates_temporary(words))
         }
-    });
-    if changes {
-        Residue::Resettable
-    } else {
-        Residue::None
-    }
+    }))
 }
 
 /// SQLite: a `PRAGMA` that sets something (`= value`, or a call other than
 /// the read-only `*_info` / `*_list` / `*_check` ones), `ATTACH` /
 /// `DETACH`, a temporary table. Closing the connection undoes them.
 pub(super) fn sqlite(sql: &str) -> Residue {
-    let changes = statements(sql).any(|statement| {
+    resettable_if(statements(sql).any(|statement| {
         let mut words = words(statement);
         let first = words.next();
         if is(first, "PRAGMA") {
@@ -104,7 +99,11 @@ pub(super) fn sqlite(sql: &str) -> Residue {
             is_any(first, &["ATTACH", "DETACH"])
                 || (is(first, "CREATE") && creates_temporary(words))
         }
-    });
+    }))
+}
+
+/// [`Residue::Resettable`] when a statement changed state, else none.
+fn resettable_if(changes: bool) -> Residue {
     if changes {
         Residue::Resettable
     } else {
