@@ -12,8 +12,9 @@
 #
 # sqlreg_db_start
 #   * installs MariaDB from Debian's packages (mariadb-server, mariadb-client)
-#     if it is missing, and PostgreSQL (package postgresql) if no initdb can
-#     be found; the packaged services are never started;
+#     if it is missing, PostgreSQL (package postgresql) if no initdb can
+#     be found, and PgBouncer (package pgbouncer) if no pgbouncer can be
+#     found; the packaged services are never started;
 #   * creates a fresh directory /tmp/sqlreg-db.XXXXXX holding both data
 #     directories, sockets, pid files and logs;
 #   * starts PostgreSQL (initdb + pg_ctl, run as the `postgres` user) and
@@ -25,13 +26,25 @@
 #     primary to synchronous with synchronous_standby_names =
 #     'sqlreg_standby'), and a read-only MariaDB replica replicating with
 #     GTIDs; both on their own loopback ports (scripts/db/*.sh hold each
-#     server's part).
+#     server's part);
+#   * starts two PgBouncers (run as the `postgres` user) in front of the
+#     PostgreSQL primary, each mapping every database of the primary under
+#     its own name (`*` fallback), with auth_type scram-sha-256 for the test
+#     user, admin_users = sqlreg (SHOW POOLS etc. on database `pgbouncer`)
+#     and ignore_startup_parameters = extra_float_digits only, so a client
+#     sending the `options` startup parameter is refused ("unsupported
+#     startup parameter: options"): one in transaction mode
+#     (default_pool_size = 4, so clients share server connections), one in
+#     session mode (default_pool_size = 20, server_reset_query = DISCARD
+#     ALL); both max_client_conn = 500, no unix socket.
 #
 # Environment read (all optional):
 #   SQLREG_PG_PORT           PostgreSQL port          (default 55432)
 #   SQLREG_MARIADB_PORT      MariaDB port             (default 53306)
 #   SQLREG_PG_STANDBY_PORT   PostgreSQL standby port  (default PostgreSQL port + 1)
 #   SQLREG_MARIADB_REPLICA_PORT  MariaDB replica port (default MariaDB port + 1)
+#   SQLREG_PGBOUNCER_PORT    PgBouncer, transaction mode (default PostgreSQL port + 2)
+#   SQLREG_PGBOUNCER_SESSION_PORT  PgBouncer, session mode (default PostgreSQL port + 3)
 #   SQLREG_DB_TMPDIR         parent of the temp dir   (default /tmp; the
 #                            `postgres` and `mysql` users must be able to
 #                            traverse it, and socket paths must stay short)
@@ -41,6 +54,8 @@
 #   SQLREG_TEST_HOST             127.0.0.1
 #   SQLREG_TEST_PG_PORT          PostgreSQL TCP port
 #   SQLREG_TEST_MARIADB_PORT     MariaDB TCP port
+#   SQLREG_TEST_PGBOUNCER_PORT   PgBouncer in transaction mode (in front of SQLREG_TEST_PG_PORT)
+#   SQLREG_TEST_PGBOUNCER_SESSION_PORT  PgBouncer in session mode (the same server)
 #   SQLREG_TEST_USER             sqlreg
 #   SQLREG_TEST_PASSWORD         the password (contains @ : / # %)
 #   SQLREG_TEST_DATABASE         sqlreg_test
@@ -72,12 +87,19 @@
 # stderr, so a caller that captures them (Command::output(), $(...)) waits for
 # EOF until the server is stopped, i.e. hangs. The helper scripts are immune.
 #
+# The PgBouncers' files (pgbouncer.ini, userlist.txt, pgbouncer.log,
+# pgbouncer.pid) are in $SQLREG_TEST_DB_DIR/pgbouncer-tx and
+# $SQLREG_TEST_DB_DIR/pgbouncer-session; each has a helper of the same kind
+# (same commands; `stop` is SIGTERM, pgbouncer's immediate shutdown, `kill`
+# SIGKILL): $SQLREG_TEST_DB_DIR/pgbouncer-tx-ctl and
+# $SQLREG_TEST_DB_DIR/pgbouncer-session-ctl.
+#
 # Destructive failover tests start primary/standby pairs of their own under
 # $SQLREG_TEST_DB_DIR/pairs with scripts/db/pair.sh; sqlreg_db_stop stops any
 # pair a dead test process left behind.
 #
-# Servers are only ever stopped through their own pid file / pg_ctl, never by
-# process name.
+# Servers (and PgBouncers) are only ever stopped through their own pid file /
+# pg_ctl, never by process name.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     echo "scripts/db-servers.sh is meant to be sourced: source scripts/db-servers.sh; sqlreg_db_start" >&2
@@ -95,9 +117,12 @@ source "$_SQLREG_SCRIPTS_DB/common.sh"
 source "$_SQLREG_SCRIPTS_DB/postgres.sh"
 # shellcheck source=scripts/db/mariadb.sh
 source "$_SQLREG_SCRIPTS_DB/mariadb.sh"
+# shellcheck source=scripts/db/pgbouncer.sh
+source "$_SQLREG_SCRIPTS_DB/pgbouncer.sh"
 
 _sqlreg_unexport() {
     unset SQLREG_TEST_HOST SQLREG_TEST_PG_PORT SQLREG_TEST_MARIADB_PORT \
+        SQLREG_TEST_PGBOUNCER_PORT SQLREG_TEST_PGBOUNCER_SESSION_PORT \
         SQLREG_TEST_USER SQLREG_TEST_PASSWORD SQLREG_TEST_DATABASE \
         SQLREG_TEST_PG_URL SQLREG_TEST_MARIADB_URL SQLREG_TEST_DB_DIR \
         SQLREG_TEST_PG_BIN SQLREG_TEST_PG_DATA SQLREG_TEST_PG_PIDFILE SQLREG_TEST_PG_SOCKET_DIR \
@@ -122,17 +147,21 @@ sqlreg_db_start() {
     _SQLREG_MARIADB_PORT=${SQLREG_MARIADB_PORT:-53306}
     _SQLREG_PG_STANDBY_PORT=${SQLREG_PG_STANDBY_PORT:-$((_SQLREG_PG_PORT + 1))}
     _SQLREG_MARIADB_REPLICA_PORT=${SQLREG_MARIADB_REPLICA_PORT:-$((_SQLREG_MARIADB_PORT + 1))}
+    _SQLREG_PGBOUNCER_PORT=${SQLREG_PGBOUNCER_PORT:-$((_SQLREG_PG_PORT + 2))}
+    _SQLREG_PGBOUNCER_SESSION_PORT=${SQLREG_PGBOUNCER_SESSION_PORT:-$((_SQLREG_PG_PORT + 3))}
     _SQLREG_TIMEOUT=${SQLREG_DB_START_TIMEOUT:-60}
     local port ports
     ports=$(printf '%s\n' "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
-        "$_SQLREG_MARIADB_REPLICA_PORT" | sort -u | wc -l)
-    if [ "$ports" -ne 4 ]; then
-        _sqlreg_log "the four server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
-            "SQLREG_PG_STANDBY_PORT, SQLREG_MARIADB_REPLICA_PORT)"
+        "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" |
+        sort -u | wc -l)
+    if [ "$ports" -ne 6 ]; then
+        _sqlreg_log "the six server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
+            "SQLREG_PG_STANDBY_PORT, SQLREG_MARIADB_REPLICA_PORT, SQLREG_PGBOUNCER_PORT," \
+            "SQLREG_PGBOUNCER_SESSION_PORT)"
         return 1
     fi
     for port in "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
-        "$_SQLREG_MARIADB_REPLICA_PORT"; do
+        "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT"; do
         if _sqlreg_port_busy "$port"; then
             _sqlreg_log "port 127.0.0.1:$port is already in use (a leftover server?" \
                 "set SQLREG_PG_PORT / SQLREG_MARIADB_PORT to use other ports)"
@@ -142,6 +171,7 @@ sqlreg_db_start() {
 
     _sqlreg_ensure_pg || return 1
     _sqlreg_ensure_mariadb || return 1
+    _sqlreg_ensure_pgbouncer || return 1
     _SQLREG_PG_PSQL=$_SQLREG_PG_BIN/psql
     [ -x "$_SQLREG_PG_PSQL" ] || _SQLREG_PG_PSQL=psql
 
@@ -171,11 +201,23 @@ sqlreg_db_start() {
         sqlreg_db_stop
         return 1
     fi
+    if ! _sqlreg_start_pgbouncer tx "$_SQLREG_PGBOUNCER_PORT" transaction 4; then
+        _sqlreg_log "PgBouncer (transaction mode) failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
+    if ! _sqlreg_start_pgbouncer session "$_SQLREG_PGBOUNCER_SESSION_PORT" session 20; then
+        _sqlreg_log "PgBouncer (session mode) failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
 
     pw_url=$(_sqlreg_urlencode "$SQLREG_DB_PASSWORD")
     export SQLREG_TEST_HOST=127.0.0.1
     export SQLREG_TEST_PG_PORT=$_SQLREG_PG_PORT
     export SQLREG_TEST_MARIADB_PORT=$_SQLREG_MARIADB_PORT
+    export SQLREG_TEST_PGBOUNCER_PORT=$_SQLREG_PGBOUNCER_PORT
+    export SQLREG_TEST_PGBOUNCER_SESSION_PORT=$_SQLREG_PGBOUNCER_SESSION_PORT
     export SQLREG_TEST_USER=$SQLREG_DB_USER
     export SQLREG_TEST_PASSWORD=$SQLREG_DB_PASSWORD
     export SQLREG_TEST_DATABASE=$SQLREG_DB_NAME
@@ -208,7 +250,9 @@ sqlreg_db_start() {
     mariadb_version=$("$_SQLREG_MARIADBD" --version 2>/dev/null | sed -n 's/.*Ver \([^ ]*\).*/\1/p' || true)
     _sqlreg_log "up in $((SECONDS - t0))s: PostgreSQL ${pg_version:-?} on 127.0.0.1:$_SQLREG_PG_PORT," \
         "MariaDB ${mariadb_version:-?} on 127.0.0.1:$_SQLREG_MARIADB_PORT, their replicas on" \
-        "$_SQLREG_PG_STANDBY_PORT and $_SQLREG_MARIADB_REPLICA_PORT (files in $_SQLREG_DB_DIR)"
+        "$_SQLREG_PG_STANDBY_PORT and $_SQLREG_MARIADB_REPLICA_PORT, PgBouncer in transaction" \
+        "mode on $_SQLREG_PGBOUNCER_PORT and in session mode on $_SQLREG_PGBOUNCER_SESSION_PORT" \
+        "(files in $_SQLREG_DB_DIR)"
 }
 
 sqlreg_db_stop() {
@@ -220,6 +264,13 @@ sqlreg_db_stop() {
     for pair in "$dir"/pairs/*/; do
         [ -f "$pair/kind" ] || continue
         bash "$_SQLREG_SCRIPTS_DB/pair.sh" stop "$pair" || rc=1
+    done
+    # The PgBouncers before the PostgreSQL server behind them.
+    local bouncer
+    for bouncer in tx session; do
+        if [ -x "$dir/pgbouncer-$bouncer-ctl" ]; then
+            "$dir/pgbouncer-$bouncer-ctl" stop || rc=1
+        fi
     done
     # Replicas first: a primary stopping under a streaming standby is fine,
     # but stopping them first keeps their logs free of reconnect noise.

@@ -25,8 +25,8 @@ pub mod testing;
 pub mod url;
 
 pub use config::{
-    Backoff, Config, DbConfig, DbSection, Fallback, Isolation, MigrationsConfig, RetryConfig,
-    RoutingConfig, SessionConfig, SqliteOptions,
+    Backoff, Config, DbConfig, DbSection, Fallback, Isolation, MigrationsConfig, Pooler,
+    RetryConfig, RoutingConfig, SessionConfig, SqliteOptions,
 };
 pub use error::{ConnectFailure, Error, OrNotFound, Result};
 pub use migrate::{MigrationState, MigrationStatus, Migrations};

@@ -138,7 +138,9 @@ impl Session {
         let transaction = match self.mode {
             Mode::Transaction => true,
             Mode::ReadOnly => needs_transaction || !conn.reads_without_transaction(self.isolation),
-            Mode::Autocommit => false,
+            // Behind a transaction pooler, a statement's halves (parse,
+            // then execute) stay on one server connection only inside one.
+            Mode::Autocommit => conn.shares_server(),
         };
         // Interrupted here, the connection's state is unknown: it is closed.
         state.in_flight = true;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::pooler::Pooler;
 use super::transaction::{Isolation, RetryConfig};
 use super::{MigrationsConfig, RoutingConfig, defaults, lenient};
 use crate::error::{Error, Result};
@@ -93,6 +94,9 @@ pub struct SessionConfig {
     /// How [`transaction`](crate::SqlConnectionRegistry::transaction) retries
     /// transient conflicts.
     pub retry: RetryConfig,
+    /// The connection pooler between sqlreg and a PostgreSQL server
+    /// (`none`, `session`, `transaction`; default `none`).
+    pub pooler: Pooler,
 }
 
 /// SQLite settings applied to every connection (an extension beyond core-lib).

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::pooler::Pooler;
 use super::transaction::{Backoff, Isolation, RetryConfig};
 use super::{DbConfig, Fallback, RoutingConfig, SessionConfig, SqliteOptions};
 use crate::url::UrlConfig;
@@ -90,6 +91,7 @@ impl Default for SessionConfig {
             close_timeout: CLOSE_TIMEOUT,
             isolation: ISOLATION,
             retry: RetryConfig::default(),
+            pooler: Pooler::default(),
         }
     }
 }

@@ -103,54 +103,66 @@ pub(crate) fn is_conflict(err: &sqlx::Error) -> bool {
     postgres_conflict(db) || mysql_conflict(db) || sqlite_busy(db)
 }
 
-/// `err`, with SQLite's "database is locked" worded for the person who
-/// can fix it: the lock was not obtained within `sqlite.busy_timeout`.
+/// `err`, worded for the person who can fix it: SQLite's "database is
+/// locked" says the lock was not obtained within `sqlite.busy_timeout`;
+/// PostgreSQL's "prepared statement … already exists / does not exist"
+/// (42P05 / 26000) says a transaction pooler is in the way.
 pub(crate) fn explain(err: sqlx::Error) -> sqlx::Error {
     match err {
         sqlx::Error::Database(db) if sqlite_busy(db.as_ref()) => {
-            sqlx::Error::Database(Box::new(LockNotObtained::new(db)))
+            sqlx::Error::Database(Box::new(Explained::new(db, LOCK_NOT_OBTAINED)))
+        }
+        sqlx::Error::Database(db)
+            if matches!(postgres_code(db.as_ref()), Some("42P05" | "26000")) =>
+        {
+            sqlx::Error::Database(Box::new(Explained::new(db, POOLER_IN_THE_WAY)))
         }
         other => other,
     }
 }
 
-/// SQLite's busy error, explained; classified exactly like the error it wraps.
+const LOCK_NOT_OBTAINED: &str = "the lock was not obtained within `sqlite.busy_timeout`: raise \
+                                 it, or keep write sessions shorter";
+
+/// What a prepared statement that another client made or closed means.
+const POOLER_IN_THE_WAY: &str = "a transaction pooler (PgBouncer, RDS Proxy, \
+     Supavisor, PgCat) seems to be between sqlreg and the server: set `session.pooler: \
+     transaction` (or `session` for a pooler in session mode)";
+
+/// A database error with a hint added to its message; classified exactly
+/// like the error it wraps.
 #[derive(Debug)]
-struct LockNotObtained {
-    sqlite: Box<dyn DatabaseError>,
+struct Explained {
+    inner: Box<dyn DatabaseError>,
     message: String,
 }
 
-impl LockNotObtained {
-    fn new(sqlite: Box<dyn DatabaseError>) -> Self {
-        let message = format!(
-            "{} (the lock was not obtained within `sqlite.busy_timeout`: raise it, or keep \
-             write sessions shorter)",
-            sqlite.message()
-        );
-        Self { sqlite, message }
+impl Explained {
+    fn new(inner: Box<dyn DatabaseError>, hint: &str) -> Self {
+        let message = format!("{} ({hint})", inner.message());
+        Self { inner, message }
     }
 }
 
-impl fmt::Display for LockNotObtained {
+impl fmt::Display for Explained {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for LockNotObtained {
+impl std::error::Error for Explained {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self.sqlite.as_error())
+        Some(self.inner.as_error())
     }
 }
 
-impl DatabaseError for LockNotObtained {
+impl DatabaseError for Explained {
     fn message(&self) -> &str {
         &self.message
     }
 
     fn code(&self) -> Option<Cow<'_, str>> {
-        self.sqlite.code()
+        self.inner.code()
     }
 
     fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
@@ -166,7 +178,7 @@ impl DatabaseError for LockNotObtained {
     }
 
     fn kind(&self) -> ErrorKind {
-        self.sqlite.kind()
+        self.inner.kind()
     }
 }
 
@@ -185,8 +197,17 @@ pub(crate) fn describe(err: &sqlx::Error) -> String {
 
 /// PostgreSQL's SQLSTATE, if `err` is a PostgreSQL error.
 pub(super) fn postgres_code(err: &dyn DatabaseError) -> Option<&str> {
-    err.try_downcast_ref::<PgDatabaseError>()
+    unexplained(err)
+        .try_downcast_ref::<PgDatabaseError>()
         .map(PgDatabaseError::code)
+}
+
+/// The driver's own error behind an [`Explained`] one.
+fn unexplained(err: &dyn DatabaseError) -> &dyn DatabaseError {
+    match err.try_downcast_ref::<Explained>() {
+        Some(explained) => explained.inner.as_ref(),
+        None => err,
+    }
 }
 
 /// Every error of severity FATAL or PANIC ends the connection (the
@@ -195,7 +216,7 @@ pub(super) fn postgres_code(err: &dyn DatabaseError) -> Option<&str> {
 /// standby, …), and so do connection exceptions (class 08) and the
 /// shutdown / crash / cannot-connect codes 57P01–57P03 at any severity.
 fn postgres_fatal(err: &dyn DatabaseError) -> bool {
-    let Some(pg) = err.try_downcast_ref::<PgDatabaseError>() else {
+    let Some(pg) = unexplained(err).try_downcast_ref::<PgDatabaseError>() else {
         return false;
     };
     let code = pg.code();
@@ -212,7 +233,8 @@ fn postgres_conflict(err: &dyn DatabaseError) -> bool {
 
 /// MySQL's / MariaDB's error number, if `err` is one of theirs.
 pub(super) fn mysql_number(err: &dyn DatabaseError) -> Option<u16> {
-    err.try_downcast_ref::<MySqlDatabaseError>()
+    unexplained(err)
+        .try_downcast_ref::<MySqlDatabaseError>()
         .map(MySqlDatabaseError::number)
 }
 
@@ -233,7 +255,7 @@ fn mysql_conflict(err: &dyn DatabaseError) -> bool {
 /// SQLite's primary result code: sqlx reports extended codes (517 is
 /// `SQLITE_BUSY_SNAPSHOT`), whose low byte is the primary one.
 pub(super) fn sqlite_primary_code(err: &dyn DatabaseError) -> Option<i32> {
-    err.try_downcast_ref::<SqliteError>()?;
+    unexplained(err).try_downcast_ref::<SqliteError>()?;
     let code: i32 = err.code()?.parse().ok()?;
     Some(code & 0xff)
 }
@@ -241,5 +263,5 @@ pub(super) fn sqlite_primary_code(err: &dyn DatabaseError) -> Option<i32> {
 /// `SQLITE_BUSY` in any of its forms: the lock was not obtained within
 /// `busy_timeout`.
 fn sqlite_busy(err: &dyn DatabaseError) -> bool {
-    err.try_downcast_ref::<LockNotObtained>().is_some() || sqlite_primary_code(err) == Some(5)
+    sqlite_primary_code(err) == Some(5)
 }

@@ -24,7 +24,9 @@ impl Conn {
     /// Runs a statement that returns no rows.
     pub(crate) async fn execute(&mut self, stmt: &Statement) -> Result<ExecResult, sqlx::Error> {
         each_backend!(self, Conn(conn) => {
+            let named = conn.transaction_settings().is_none();
             sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
+                .persistent(named)
                 .execute(&mut **conn)
                 .await
                 .map(ExecResult::from)
@@ -48,7 +50,9 @@ impl Conn {
         stmt: &Statement,
     ) -> Result<Option<QueryResult>, sqlx::Error> {
         each_backend!(self, Conn(conn) => {
+            let named = conn.transaction_settings().is_none();
             sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
+                .persistent(named)
                 .fetch_optional(&mut **conn)
                 .await
                 .map(|row| row.map(QueryResult::from))
@@ -61,7 +65,9 @@ impl Conn {
         stmt: &Statement,
     ) -> Result<Vec<QueryResult>, sqlx::Error> {
         each_backend!(self, Conn(conn) => {
+            let named = conn.transaction_settings().is_none();
             sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
+                .persistent(named)
                 .fetch_all(&mut **conn)
                 .await
                 .map(|rows| rows.into_iter().map(QueryResult::from).collect())
@@ -88,7 +94,9 @@ impl Conn {
                 <Sqlite as Database>::TransactionManager::begin(conn, statement).await
             }
             Self::Postgres(conn) => {
-                let statement = outermost.then(|| postgres::begin_statement(read_only, isolation));
+                let settings = conn.transaction_settings();
+                let statement =
+                    outermost.then(|| postgres::begin_statement(read_only, isolation, settings));
                 <Postgres as Database>::TransactionManager::begin(conn, statement).await
             }
             Self::MySql(conn) => {
@@ -108,7 +116,11 @@ impl Conn {
     ) -> Result<(), sqlx::Error> {
         let statement = match self {
             Self::Sqlite(_) => sqlite::begin_statement(read_only),
-            Self::Postgres(_) => Some(postgres::begin_statement(read_only, isolation)),
+            Self::Postgres(conn) => Some(postgres::begin_statement(
+                read_only,
+                isolation,
+                conn.transaction_settings(),
+            )),
             Self::MySql(_) => Some(mysql::begin_statement(read_only, isolation)),
         };
         let statement = statement
@@ -142,6 +154,13 @@ impl Conn {
         ))
         .await
         .map(drop)
+    }
+
+    /// Whether the server connection behind this one is shared with other
+    /// clients between transactions (a transaction pooler): then nothing
+    /// may outlive a transaction, and every statement runs inside one.
+    pub(crate) fn shares_server(&self) -> bool {
+        each_backend!(self, Conn(conn) => conn.transaction_settings().is_some())
     }
 
     /// What `sql` may leave on this connection beyond its transaction.
@@ -179,7 +198,12 @@ impl Conn {
     /// Whether a read-only session at `isolation` may run its statements
     /// without a transaction and see the same rows: when each statement
     /// takes its own snapshot anyway (READ COMMITTED).
+    /// Never behind a transaction pooler: there no default outlives a
+    /// transaction, so only `BEGIN READ ONLY` keeps a read session's promise.
     pub(crate) fn reads_without_transaction(&self, isolation: Option<Isolation>) -> bool {
+        if self.shares_server() {
+            return false;
+        }
         match self {
             Self::Sqlite(_) => sqlite::reads_without_transaction(isolation),
             Self::Postgres(_) => postgres::reads_without_transaction(isolation),
@@ -231,7 +255,8 @@ impl Conn {
     pub(crate) async fn transaction_survived(&mut self) -> Result<bool, sqlx::Error> {
         match self {
             Self::Sqlite(_) => Ok(true),
-            Self::Postgres(conn) => match sqlx::query("SELECT 1").execute(&mut **conn).await {
+            // A simple query: no named statement, behind a pooler too.
+            Self::Postgres(conn) => match sqlx::raw_sql("SELECT 1").execute(&mut **conn).await {
                 Ok(_) => Ok(true),
                 Err(err) if postgres::aborts_transaction(&err) != Aborted::No => Ok(false),
                 Err(err) => Err(err),

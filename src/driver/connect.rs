@@ -12,7 +12,7 @@ use sqlx::{ConnectOptions, Connection, Database, Executor};
 use super::{Pools, engine};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
-use crate::pool::{ConnectError, ConnectionPool, Explain, Setup};
+use crate::pool::{ConnectError, ConnectionPool, Explain, Fresh, Setup};
 use crate::stats::Counters;
 use crate::url::DbUrl;
 
@@ -79,7 +79,22 @@ pub(super) fn connect_error(url: &DbUrl, reason: ConnectFailure, err: &sqlx::Err
     Error::Connect {
         url: url.redacted(),
         reason,
-        detail: redact(url, &err.to_string()),
+        detail: detail(url, err),
+    }
+}
+
+/// The driver's message on a failed connect, password removed, with a
+/// hint where the cause is known: a connection pooler refuses the startup
+/// `options` sqlreg sends on a direct PostgreSQL connection.
+fn detail(url: &DbUrl, err: &sqlx::Error) -> String {
+    let message = redact(url, &err.to_string());
+    if message.contains("unsupported startup parameter") {
+        format!(
+            "{message} (a connection pooler such as PgBouncer is in the way: set \
+             `session.pooler: transaction`, or `session` for a pooler in session mode)"
+        )
+    } else {
+        message
     }
 }
 
@@ -114,6 +129,8 @@ pub(super) struct Opening<DB: Database> {
     /// Whether statements outside a transaction may write on a new
     /// connection (see `Conn::writes_by_default`).
     pub(super) writes_by_default: bool,
+    /// Behind a transaction pooler: see `Fresh::transaction_settings`.
+    pub(super) transaction_settings: Option<String>,
 }
 
 impl<DB: Database> Opening<DB> {
@@ -123,6 +140,7 @@ impl<DB: Database> Opening<DB> {
             options,
             setup: None,
             writes_by_default: true,
+            transaction_settings: None,
         }
     }
 }
@@ -143,12 +161,15 @@ where
     let url = url.clone();
     let explain: Explain = Box::new(move |err| ConnectError {
         reason: failure(err, classify),
-        detail: redact(&url, &err.to_string()),
+        detail: detail(&url, err),
     });
     let sessions = ConnectionPool::new(
         sessions.options,
         sessions.setup.map(setup_hook::<DB>),
-        sessions.writes_by_default,
+        Fresh {
+            writes_by_default: sessions.writes_by_default,
+            transaction_settings: sessions.transaction_settings.map(Arc::from),
+        },
         explain,
         &config.session,
         Arc::clone(&counters),

@@ -1,6 +1,7 @@
 //! PostgreSQL: connect options from the URL, `statement_timeout` per
 //! connection, and `CREATE DATABASE` through the `postgres` maintenance database.
 
+mod pooler;
 pub(super) mod replication;
 
 use std::str::FromStr;
@@ -10,7 +11,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Postgres, SqlSafeStr, SqlStr};
 
 use super::conflict::{Aborted, postgres_code};
-use super::connect::{self, Opening};
+use super::connect;
 use super::{Connecting, Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
@@ -27,23 +28,16 @@ pub(super) async fn open(
     connecting: Connecting,
 ) -> Result<Opened> {
     let options = connect_options(url, config)?;
+    let sessions = pooler::sessions(options.clone(), config);
     if connecting == Connecting::Eagerly {
-        connect::verify::<Postgres>(&options, url, config, classify, async || {
+        // With the sessions' own options: a pooler that refuses them says
+        // so now, not at the first session.
+        connect::verify::<Postgres>(&sessions.options, url, config, classify, async || {
             create_database(url, config, &options).await
         })
         .await?;
     }
-    let sessions = Opening {
-        // Read sessions then need no BEGIN READ ONLY; write sessions say
-        // READ WRITE in their BEGIN, and DDL is transactional.
-        writes_by_default: false,
-        ..Opening::new(
-            options
-                .clone()
-                .options([("default_transaction_read_only", "on")]),
-        )
-    };
-    let engine = Opening::new(options);
+    let engine = pooler::engine(options, config);
     let pools = connect::pools(sessions, engine, url, config, counters, classify);
     Ok(Opened {
         pool: Pool::Postgres(pools),
@@ -60,11 +54,10 @@ fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<PgConnectOptions> {
     if options.get_application_name().is_none() {
         options = options.application_name("sqlreg");
     }
-    if let Some(limit) = config.session.statement_timeout {
-        let millis = limit.as_millis().to_string();
-        options = options.options([("statement_timeout", millis.as_str())]);
-    }
-    Ok(connect::with_logging(options, config))
+    Ok(connect::with_logging(
+        pooler::startup(options, config),
+        config,
+    ))
 }
 
 pub(super) fn classify(err: &dyn sqlx::error::DatabaseError) -> Option<ConnectFailure> {
@@ -92,7 +85,13 @@ pub(super) fn aborts_transaction(err: &sqlx::Error) -> Aborted {
 /// level and the access mode in `BEGIN` itself, so neither costs a round
 /// trip. The access mode is always named: session connections default to
 /// read-only.
-pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> SqlStr {
+/// Behind a transaction pooler, `settings` (`SET LOCAL …`) follow in the
+/// same query: still one round trip.
+pub(super) fn begin_statement(
+    read_only: bool,
+    isolation: Option<Isolation>,
+    settings: Option<&str>,
+) -> SqlStr {
     let mut statement = String::from("BEGIN");
     if let Some(level) = isolation {
         statement.push_str(" ISOLATION LEVEL ");
@@ -103,6 +102,10 @@ pub(super) fn begin_statement(read_only: bool, isolation: Option<Isolation>) -> 
     } else {
         " READ WRITE"
     });
+    if let Some(settings) = settings.filter(|settings| !settings.is_empty()) {
+        statement.push_str("; ");
+        statement.push_str(settings);
+    }
     AssertSqlSafe(statement).into_sql_str()
 }
 
@@ -231,7 +234,11 @@ mod tests {
 
     #[test]
     fn begin_carries_isolation_and_access_mode() {
-        let begin = |read_only, level| super::begin_statement(read_only, level).as_str().to_owned();
+        let begin = |read_only, level| {
+            super::begin_statement(read_only, level, None)
+                .as_str()
+                .to_owned()
+        };
         assert_eq!(begin(false, None), "BEGIN READ WRITE");
         assert_eq!(begin(true, None), "BEGIN READ ONLY");
         assert_eq!(

@@ -26,12 +26,26 @@ pub(crate) type Setup<DB> = Box<
 /// message with the password removed (the driver seam knows how).
 pub(crate) type Explain = Box<dyn Fn(&sqlx::Error) -> ConnectError + Send + Sync>;
 
-/// A pooled connection and the one thing sessions may change on it that
-/// outlives them: whether statements outside a transaction may write (see
-/// `driver::Conn::writes_by_default`).
+/// A pooled connection, the one thing sessions may change on it that
+/// outlives them — whether statements outside a transaction may write (see
+/// `driver::Conn::writes_by_default`) — and what its pool says of it.
 pub(crate) struct Slot<C> {
     pub(crate) conn: C,
     pub(crate) writes_by_default: bool,
+    /// See [`Fresh::transaction_settings`].
+    pub(crate) transaction_settings: Option<Arc<str>>,
+}
+
+/// What a new connection of a pool is like, besides its connect options.
+#[derive(Clone)]
+pub(crate) struct Fresh {
+    /// Whether statements outside a transaction may write on it.
+    pub(crate) writes_by_default: bool,
+    /// Behind a transaction pooler, whose server connections other clients
+    /// share between transactions: the settings each transaction sets for
+    /// itself (`SET LOCAL …`, possibly empty). `None` on a connection that
+    /// is the server session's alone.
+    pub(crate) transaction_settings: Option<Arc<str>>,
 }
 
 /// Opens sqlx connections for the pool and decides at checkout whether an
@@ -39,8 +53,8 @@ pub(crate) struct Slot<C> {
 pub(crate) struct SqlxManager<DB: Database> {
     options: <DB::Connection as Connection>::Options,
     setup: Option<Setup<DB>>,
-    /// What `setup` leaves a new connection's default access mode at.
-    writes_by_default: bool,
+    /// What a new connection is like once `setup` ran.
+    fresh: Fresh,
     explain: Explain,
     recycle: Option<Duration>,
     pre_ping: bool,
@@ -60,7 +74,7 @@ impl<DB: Database> SqlxManager<DB> {
     pub(super) fn new(
         options: <DB::Connection as Connection>::Options,
         setup: Option<Setup<DB>>,
-        writes_by_default: bool,
+        fresh: Fresh,
         explain: Explain,
         session: &crate::config::SessionConfig,
         counters: Arc<Counters>,
@@ -68,7 +82,7 @@ impl<DB: Database> SqlxManager<DB> {
         Self {
             options,
             setup,
-            writes_by_default,
+            fresh,
             explain,
             recycle: session.pool_recycle,
             pre_ping: session.pool_pre_ping,
@@ -90,7 +104,7 @@ impl<DB: Database> SqlxManager<DB> {
 
     /// What a new connection's default access mode is.
     pub(super) fn writes_by_default(&self) -> bool {
-        self.writes_by_default
+        self.fresh.writes_by_default
     }
 
     /// Claims one of the `pool_size` idle places for a connection coming
@@ -136,7 +150,8 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
                 self.remember(None);
                 Ok(Slot {
                     conn,
-                    writes_by_default: self.writes_by_default,
+                    writes_by_default: self.fresh.writes_by_default,
+                    transaction_settings: self.fresh.transaction_settings.clone(),
                 })
             }
             Err(err) => {

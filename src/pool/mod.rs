@@ -18,7 +18,7 @@ use crate::config::SessionConfig;
 use crate::error::ConnectFailure;
 use crate::stats::Counters;
 use manager::SqlxManager;
-pub(crate) use manager::{Explain, Setup};
+pub(crate) use manager::{Explain, Fresh, Setup};
 pub(crate) use pooled::Pooled;
 
 /// Why a new connection could not be opened: its class and the driver's
@@ -69,19 +69,12 @@ impl<DB: Database> ConnectionPool<DB> {
     pub(crate) fn new(
         options: <DB::Connection as Connection>::Options,
         setup: Option<Setup<DB>>,
-        writes_by_default: bool,
+        fresh: Fresh,
         explain: Explain,
         session: &SessionConfig,
         counters: Arc<Counters>,
     ) -> Self {
-        let manager = SqlxManager::new(
-            options,
-            setup,
-            writes_by_default,
-            explain,
-            session,
-            counters,
-        );
+        let manager = SqlxManager::new(options, setup, fresh, explain, session, counters);
         let max = session.pool_size.saturating_add(session.max_overflow);
         let pool = deadpool::managed::Pool::builder(manager)
             .max_size(usize::try_from(max).unwrap_or(usize::MAX))

@@ -48,6 +48,12 @@ impl<DB: Database> Pooled<DB> {
         self.slot_mut().writes_by_default = writes;
     }
 
+    /// Behind a transaction pooler: the settings each transaction sets for
+    /// itself (see `Fresh::transaction_settings`).
+    pub(crate) fn transaction_settings(&self) -> Option<&str> {
+        self.slot().transaction_settings.as_deref()
+    }
+
     /// After a reset: the connection's defaults are a new connection's again.
     pub(crate) fn restore_defaults(&mut self) {
         let object = self.object.as_mut().expect("present until dropped");

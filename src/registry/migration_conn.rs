@@ -4,6 +4,7 @@
 use sqlx::migrate::{MigrateError, Migrator};
 
 use super::SqlConnectionRegistry;
+use crate::config::Pooler;
 use crate::driver::{Conn, MigrationLock};
 use crate::error::{Error, Result};
 
@@ -17,6 +18,17 @@ pub(crate) struct MigrationConn {
 impl SqlConnectionRegistry {
     /// Takes the migration lock and a connection.
     pub(crate) async fn migration_conn(&self) -> Result<MigrationConn> {
+        if self.inner.config.session.pooler == Pooler::Transaction {
+            return Err(Error::Migration {
+                version: None,
+                file: None,
+                message: "migrations need a server session of their own (a session advisory \
+                          lock, DDL outside a transaction), which a transaction pooler does not \
+                          give: run them through a registry whose url reaches the server \
+                          directly, with `session.pooler: none`"
+                    .into(),
+            });
+        }
         let host = self.inner.cluster.current();
         let lock = host.pool.migration_lock().await?;
         let mut conn = host.acquire().await?;

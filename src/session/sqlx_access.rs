@@ -53,7 +53,11 @@ impl Session {
         // Only a session that may write can lose work to an abort it did
         // not see; read sessions skip the check at commit.
         state.unobserved = self.mode == Mode::Transaction;
-        state.residue = state.residue.max(residue);
+        // Behind a transaction pooler no reset reaches the server connection
+        // those statements ran on: what they change is the caller's to undo.
+        if !state.usable()?.shares_server() {
+            state.residue = state.residue.max(residue);
+        }
         MutexGuard::try_map(state, |state| {
             state.usable().ok().and_then(Conn::downcast_mut)
         })

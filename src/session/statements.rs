@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Runtim
 
 use super::state::State;
 use super::{Mode, Session};
-use crate::driver;
+use crate::driver::{self, Residue};
 
 /// Runs one statement: begins the transaction if needed, notes what the
 /// statement may leave on the connection (and, on MariaDB, whether it
@@ -29,10 +29,9 @@ macro_rules! run {
         if commits {
             $session.committed_under_it(&mut state, $sql);
         }
-        $session
-            .check(&mut state, outcome)
-            .await
-            .map_err(|err| reclassify(err, $error_kind))
+        let outcome = $session.check(&mut state, outcome).await;
+        $session.end_autocommit(&mut state, outcome.is_ok()).await?;
+        outcome.map_err(|err| reclassify(err, $error_kind))
     }};
 }
 
@@ -43,12 +42,47 @@ impl Session {
     fn before_statement(&self, state: &mut State, sql: &str) -> Result<bool, DbErr> {
         let conn = state.usable()?;
         let residue = conn.residue(sql);
+        if residue != Residue::None && conn.shares_server() {
+            return Err(DbErr::Custom(format!(
+                "behind a transaction pooler (`session.pooler: transaction`), `{}` would change \
+                 the server connection for the pooler's other clients: use `SET LOCAL`, \
+                 `set_config(.., true)` or `pg_advisory_xact_lock` inside the session, or a URL \
+                 that reaches the server directly",
+                driver::statement_summary(sql)
+            )));
+        }
         let commits = self.mode == Mode::Transaction
             && conn.transaction_depth() > 0
             && conn.commits_implicitly(sql);
         state.residue = state.residue.max(residue);
         state.in_flight = true;
         Ok(commits)
+    }
+
+    /// Behind a transaction pooler, a `connection()` statement runs in a
+    /// transaction of its own (see `Session::prepare`): ended here, with
+    /// the statement.
+    async fn end_autocommit(&self, state: &mut State, succeeded: bool) -> Result<(), DbErr> {
+        if self.mode != Mode::Autocommit {
+            return Ok(());
+        }
+        let Ok(conn) = state.open() else {
+            return Ok(());
+        };
+        if conn.transaction_depth() == 0 {
+            return Ok(());
+        }
+        state.in_flight = true;
+        let conn = state.open()?;
+        let ended = if succeeded {
+            self.context.within_limit(conn.commit()).await
+        } else {
+            self.context.within_limit(conn.rollback()).await
+        };
+        state.in_flight = false;
+        // The failed statement's transaction is gone: the next one starts clean.
+        state.aborted = None;
+        self.check(state, ended).await
     }
 
     /// The server committed the transaction before running `sql` (and left

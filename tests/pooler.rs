@@ -1,0 +1,520 @@
+//! sqlreg behind PgBouncer (Debian's 1.18, started by the test script in
+//! front of the test PostgreSQL): in transaction mode — server connections
+//! shared between clients, four per database — every session form works,
+//! read sessions still refuse writes, nothing a session does reaches
+//! another client of the pooler, and statements that would are refused;
+//! in session mode the registry's settings hold per connection. Without
+//! `session.pooler`, the connect error names the setting.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::item;
+use common::server::number;
+use common::{Kind, TestDb};
+use sea_orm::{ConnectionTrait, Statement};
+use sqlreg::{Config, DbConfig, Error, Isolation, Session, SqlConnectionRegistry};
+use sqlx::Connection as _;
+
+/// The pooler's port in `mode` (`transaction` or `session`), from the test
+/// script; `None` on a developer machine without it (a failure under CI).
+fn pooler_port(mode: &str) -> Option<u16> {
+    let var = match mode {
+        "transaction" => "SQLREG_TEST_PGBOUNCER_PORT",
+        _ => "SQLREG_TEST_PGBOUNCER_SESSION_PORT",
+    };
+    match std::env::var(var) {
+        Ok(port) => Some(port.parse().expect("a port number")),
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but {var} is not set: run the suite through scripts/test.sh")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED: no PgBouncer (run scripts/test.sh)");
+            None
+        }
+    }
+}
+
+/// A fresh database on the test PostgreSQL, created over the direct URL
+/// (PgBouncer reports a missing database in words of its own), then
+/// reached through the pooler in `mode` with `session` settings (YAML flow
+/// mapping entries).
+async fn through_pooler(mode: &str, test: &str, session: &str) -> Option<(TestDb, DbConfig)> {
+    let port = pooler_port(mode)?;
+    let db = common::test_db(Kind::Postgres, test)?;
+    SqlConnectionRegistry::connect(db.config.clone())
+        .await
+        .expect("the database, created directly")
+        .close()
+        .await;
+    let yaml = format!(
+        "db:
+  url: {{protocol: postgresql, username: '${{oc.env:SQLREG_TEST_USER}}',
+         password: '${{oc.env:SQLREG_TEST_PASSWORD}}', host: 127.0.0.1, port: {port},
+         file: {name}}}
+  session: {{{session}}}
+",
+        name = db.name
+    );
+    let config = Config::from_yaml_str(&yaml).unwrap().at("db").unwrap();
+    Some((db, config))
+}
+
+/// A plain sqlx connection through the pooler in transaction mode, as
+/// another application would have one (simple queries only, so it needs
+/// no prepared statement of its own).
+async fn other_client(database: &str) -> sqlx::PgConnection {
+    let options = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(pooler_port("transaction").unwrap())
+        .username(&std::env::var("SQLREG_TEST_USER").unwrap())
+        .password(&std::env::var("SQLREG_TEST_PASSWORD").unwrap())
+        .database(database)
+        .statement_cache_capacity(0);
+    sqlx::PgConnection::connect_with(&options).await.unwrap()
+}
+
+/// The text the first column of `sql`'s one row holds, on `conn`.
+async fn show(conn: &mut sqlx::PgConnection, sql: &'static str) -> String {
+    use sqlx::Row as _;
+    let rows = sqlx::raw_sql(sql).fetch_all(&mut *conn).await.unwrap();
+    rows[0].get::<String, _>(0)
+}
+
+async fn exec(s: &Session, sql: &str) -> Result<(), Error> {
+    s.execute_unprepared(sql)
+        .await
+        .map(drop)
+        .map_err(Error::from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_setting_the_connect_error_names_it() {
+    let Some((_db, mut config)) = through_pooler("transaction", "pooler_hint", "").await else {
+        return;
+    };
+    config.session.pooler = sqlreg::Pooler::None;
+    let err = SqlConnectionRegistry::connect(config).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("unsupported startup parameter"),
+        "{message}"
+    );
+    assert!(message.contains("session.pooler: transaction"), "{message}");
+    assert!(!message.contains(&std::env::var("SQLREG_TEST_PASSWORD").unwrap()));
+}
+
+/// Four registries (four applications) share the pooler's four server
+/// connections: 640 sessions of every form, none failing, every row there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_session_form_works_through_a_transaction_pooler() {
+    let Some((db, config)) = through_pooler(
+        "transaction",
+        "pooler_forms",
+        "pooler: transaction, statement_timeout: 5, pool_size: 3",
+    )
+    .await
+    else {
+        return;
+    };
+    let first = item::registry_with(config.clone()).await;
+    first
+        .connection()
+        .await
+        .unwrap()
+        .execute_unprepared("CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL)")
+        .await
+        .unwrap();
+    exec(
+        &first.connection().await.unwrap(),
+        "INSERT INTO counters VALUES (1, 0)",
+    )
+    .await
+    .unwrap();
+    let mut registries = vec![first];
+    for _ in 1..4 {
+        registries.push(
+            SqlConnectionRegistry::connect(config.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let failures = Arc::new(AtomicU32::new(0));
+    let increments = Arc::new(AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for (client, registry) in registries.iter().enumerate() {
+        for task in 0..2 {
+            let registry = registry.clone();
+            let (failures, increments) = (Arc::clone(&failures), Arc::clone(&increments));
+            tasks.push(tokio::spawn(async move {
+                for n in 0..80 {
+                    let name = format!("c{client}t{task}n{n}");
+                    let outcome = session_of_kind(&registry, n % 8, &name).await;
+                    match outcome {
+                        Ok(incremented) => {
+                            increments.fetch_add(incremented, Ordering::SeqCst);
+                        }
+                        Err(err) => {
+                            eprintln!("{name}: {err}");
+                            failures.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "sessions failed");
+    let registry = &registries[0];
+    // Kinds 0, 1 (its savepoint's row), 4 and 5 store one row each, per
+    // ten of the 80 sessions of each of the eight tasks.
+    let names = item::names(registry).await;
+    assert_eq!(names.len(), 8 * 10 * 4, "rows lost or added");
+    assert!(names.iter().all(|name| !name.ends_with("-undone")));
+    let counter = registry
+        .read_session(async |s| number(s, "SELECT n::bigint FROM counters WHERE id = 1").await)
+        .await
+        .unwrap();
+    assert_eq!(counter, i64::from(increments.load(Ordering::SeqCst)));
+    drop(db);
+}
+
+/// One session of kind `kind`; how many times it added to the counter.
+async fn session_of_kind(
+    registry: &SqlConnectionRegistry,
+    kind: u32,
+    name: &str,
+) -> Result<u32, Error> {
+    match kind {
+        0 => registry
+            .session(async |s| item::insert(s, name).await.map(drop))
+            .await
+            .map(|()| 0),
+        1 => {
+            registry
+                .session(async |s| {
+                    item::insert(s, name).await?;
+                    let undone = format!("{name}-undone");
+                    let failed = s
+                        .savepoint(async |s| {
+                            item::insert(s, &undone).await?;
+                            Err::<(), _>(Error::NotFound("undo it".into()))
+                        })
+                        .await;
+                    assert!(failed.is_err());
+                    Ok::<_, Error>(0)
+                })
+                .await
+        }
+        2 => {
+            registry
+                .read_session(async |s| {
+                    item::count_on(s)
+                        .await
+                        .ge(&0)
+                        .then_some(0)
+                        .ok_or(Error::NotFound("count".into()))
+                })
+                .await
+        }
+        3 => {
+            registry
+                .transaction(async |s| {
+                    exec(s, "UPDATE counters SET n = n + 1 WHERE id = 1").await?;
+                    Ok::<_, Error>(1)
+                })
+                .await
+        }
+        4 => {
+            let s = registry.connection().await?;
+            item::insert(&s, name).await.map(|_| 0)
+        }
+        5 => {
+            registry
+                .isolation(Isolation::Serializable)
+                .transaction(async |s| {
+                    item::insert(s, name).await?;
+                    Ok::<_, Error>(0)
+                })
+                .await
+        }
+        6 => {
+            registry
+                .isolation(Isolation::RepeatableRead)
+                .read_session(async |s| {
+                    let first = item::count_on(s).await;
+                    let second = item::count_on(s).await;
+                    assert_eq!(first, second, "one snapshot for both");
+                    Ok::<_, Error>(0)
+                })
+                .await
+        }
+        _ => {
+            registry
+                .session(async |s| {
+                    // Settings that end with the transaction are fine.
+                    exec(s, "SET LOCAL work_mem = '8MB'").await?;
+                    number(s, "SELECT 1::bigint").await.map(|_| 0)
+                })
+                .await
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_sessions_refuse_writes_through_the_pooler() {
+    let Some((_db, config)) =
+        through_pooler("transaction", "pooler_read_only", "pooler: transaction").await
+    else {
+        return;
+    };
+    let registry = item::registry_with(config).await;
+    let err = registry
+        .read_session(async |s| item::insert(s, "refused").await.map(drop))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only transaction"), "{err}");
+    assert!(item::names(&registry).await.is_empty());
+}
+
+/// A session-level `SET` would stay on a server connection that the
+/// pooler hands to other clients next: refused, saying what to use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_state_is_refused_behind_a_transaction_pooler() {
+    let Some((_db, config)) =
+        through_pooler("transaction", "pooler_set", "pooler: transaction").await
+    else {
+        return;
+    };
+    let registry = item::registry_with(config).await;
+    for sql in [
+        "SET search_path TO elsewhere",
+        "SELECT set_config('search_path', 'elsewhere', false)",
+        "SELECT pg_advisory_lock(7)",
+        "CREATE TEMP TABLE scratch (id int)",
+        "LISTEN events",
+    ] {
+        let err = registry
+            .session(async |s| exec(s, sql).await)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("SET LOCAL"), "{sql}: {err}");
+        let conn = registry.connection().await.unwrap();
+        let err = exec(&conn, sql).await.unwrap_err();
+        assert!(
+            err.to_string().contains("transaction pooler"),
+            "{sql}: {err}"
+        );
+    }
+    registry
+        .session(async |s| exec(s, "SET LOCAL search_path TO public").await)
+        .await
+        .expect("SET LOCAL ends with the transaction");
+}
+
+/// After many sessions of a registry, another client of the same pooler
+/// finds every server connection with the server's own defaults, and can
+/// write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_clients_of_the_pooler_see_the_servers_defaults() {
+    let Some((db, config)) = through_pooler(
+        "transaction",
+        "pooler_isolation",
+        "pooler: transaction, statement_timeout: 3, pool_size: 4",
+    )
+    .await
+    else {
+        return;
+    };
+    let registry = item::registry_with(config).await;
+    for n in 0..400 {
+        let name = format!("row{n}");
+        match n % 4 {
+            0 => registry
+                .session(async |s| item::insert(s, &name).await.map(drop))
+                .await
+                .unwrap(),
+            1 => drop(
+                registry
+                    .read_session(async |s| Ok::<_, Error>(item::count_on(s).await))
+                    .await
+                    .unwrap(),
+            ),
+            2 => {
+                let s = registry.connection().await.unwrap();
+                item::insert(&s, &name).await.unwrap();
+            }
+            _ => drop(
+                registry
+                    .session(async |s| exec(s, "SET search_path TO nowhere").await)
+                    .await
+                    .unwrap_err(),
+            ),
+        }
+    }
+    for round in 0..12 {
+        let mut other = other_client(&db.name).await;
+        assert_eq!(
+            show(&mut other, "SHOW default_transaction_read_only").await,
+            "off"
+        );
+        assert_eq!(show(&mut other, "SHOW statement_timeout").await, "0");
+        assert_eq!(
+            show(&mut other, "SHOW search_path").await,
+            "\"$user\", public"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO items (name, qty) VALUES ('other{round}', 1)"
+        )))
+        .execute(&mut other)
+        .await
+        .expect("another client can write");
+        other.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_need_a_direct_url_behind_a_transaction_pooler() {
+    let Some((_db, config)) =
+        through_pooler("transaction", "pooler_migrate", "pooler: transaction").await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_t.sql"), "CREATE TABLE t (id int);\n").unwrap();
+    let config = config.migrations(sqlreg::MigrationsConfig::new(dir.path(), true));
+    let err = SqlConnectionRegistry::connect(config).await.unwrap_err();
+    assert!(
+        err.to_string().contains("reaches the server directly"),
+        "{err}"
+    );
+}
+
+/// Sessions cut off at random points through the pooler leave no server
+/// connection inside a transaction and no stray row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_sessions_through_the_pooler_leave_nothing_behind() {
+    let Some((db, config)) = through_pooler(
+        "transaction",
+        "pooler_cancel",
+        "pooler: transaction, pool_size: 2",
+    )
+    .await
+    else {
+        return;
+    };
+    let registry = item::registry_with(config).await;
+    let mut committed = Vec::new();
+    let mut unknown = Vec::new();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for n in 0..400 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let name = format!("cut{n}");
+        let done = AtomicU32::new(0);
+        let outcome = tokio::time::timeout(
+            Duration::from_micros(state % 4_000),
+            registry.session(async |s| {
+                item::insert(s, &name).await?;
+                s.savepoint(async |s| exec(s, "SELECT 1").await).await?;
+                done.store(1, Ordering::SeqCst);
+                Ok::<_, Error>(())
+            }),
+        )
+        .await;
+        match outcome {
+            Ok(Ok(())) => committed.push(name),
+            Ok(Err(err)) => panic!("{name} failed instead of being cut off: {err}"),
+            Err(_) if done.load(Ordering::SeqCst) == 1 => unknown.push(name),
+            Err(_) => {}
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let names = item::names(&registry).await;
+    for name in &committed {
+        assert!(names.contains(name), "{name} was reported committed");
+    }
+    for name in &names {
+        assert!(
+            committed.contains(name) || unknown.contains(name),
+            "{name} was cut off before its commit, yet stored"
+        );
+    }
+    let direct = SqlConnectionRegistry::connect(db.config.clone())
+        .await
+        .unwrap();
+    let idle_in_transaction = direct
+        .connection()
+        .await
+        .unwrap()
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' \
+                 AND state LIKE 'idle in transaction%'",
+                db.name
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(idle_in_transaction, 0);
+    println!(
+        "through the pooler: {} committed, {} cut off during COMMIT, {} cut off before",
+        committed.len(),
+        unknown.len(),
+        400 - committed.len() - unknown.len()
+    );
+}
+
+/// In session mode the pooler keeps a server connection per client
+/// connection: the registry's settings are set once per connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_mode_pooler_keeps_the_registrys_settings() {
+    let Some((_db, config)) = through_pooler(
+        "session",
+        "pooler_session_mode",
+        "pooler: session, statement_timeout: 2",
+    )
+    .await
+    else {
+        return;
+    };
+    let registry = item::registry_with(config).await;
+    registry
+        .session(async |s| item::insert(s, "kept").await.map(drop))
+        .await
+        .unwrap();
+    let err = registry
+        .read_session(async |s| item::insert(s, "refused").await.map(drop))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only transaction"), "{err}");
+    let err = registry
+        .session(async |s| exec(s, "SELECT pg_sleep(3)").await)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("statement timeout"), "{err}");
+    assert_eq!(item::names(&registry).await, ["kept"]);
+    let timeout: Result<String, Error> = registry
+        .read_session(async |s| {
+            let row = s
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    "SHOW statement_timeout",
+                ))
+                .await?
+                .unwrap();
+            Ok(row.try_get_by_index::<String>(0)?)
+        })
+        .await;
+    assert_eq!(timeout.unwrap(), "2s");
+}
