@@ -378,21 +378,44 @@ async fn other_clients_of_the_pooler_see_the_servers_defaults() {
     }
 }
 
+/// Migrations need a server session of their own: behind a transaction
+/// pooler they run over `migrations.direct_url`, and without it they are
+/// refused with an error that names the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn migrations_need_a_direct_url_behind_a_transaction_pooler() {
-    let Some((_db, config)) =
+async fn migrations_run_over_the_direct_url_behind_a_transaction_pooler() {
+    let Some((db, config)) =
         through_pooler("transaction", "pooler_migrate", "pooler: transaction").await
     else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("1_t.sql"), "CREATE TABLE t (id int);\n").unwrap();
-    let config = config.migrations(sqlreg::MigrationsConfig::new(dir.path(), true));
-    let err = SqlConnectionRegistry::connect(config).await.unwrap_err();
-    assert!(
-        err.to_string().contains("reaches the server directly"),
-        "{err}"
+    std::fs::write(
+        dir.path().join("1_widgets.sql"),
+        "CREATE TABLE widgets (id int PRIMARY KEY);\nINSERT INTO widgets VALUES (1);\n",
+    )
+    .unwrap();
+    let without = config
+        .clone()
+        .migrations(sqlreg::MigrationsConfig::new(dir.path(), true));
+    let err = SqlConnectionRegistry::connect(without).await.unwrap_err();
+    assert!(err.to_string().contains("migrations.direct_url"), "{err}");
+
+    let with = config.migrations(
+        sqlreg::MigrationsConfig::new(dir.path(), true).direct_url(db.config.url.clone()),
     );
+    let registry = SqlConnectionRegistry::connect(with).await.unwrap();
+    let widgets = registry
+        .read_session(async |s| number(s, "SELECT count(*) FROM widgets").await)
+        .await
+        .unwrap();
+    assert_eq!(widgets, 1, "the migration ran once, through the direct url");
+    let status = sqlreg::Migrations::from_dir(dir.path())
+        .unwrap()
+        .status(&registry)
+        .await
+        .unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].state, sqlreg::MigrationState::Applied);
 }
 
 /// Sessions cut off at random points through the pooler leave no server

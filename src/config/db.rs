@@ -308,6 +308,9 @@ impl DbConfig {
             &SYNCHRONOUS_MODES,
         )?;
         self.url.to_db_url()?;
+        if let Some(direct) = self.migrations.as_ref().and_then(|m| m.direct_url.as_ref()) {
+            direct.to_db_url()?;
+        }
         self.replica_urls().map(drop)
     }
 }

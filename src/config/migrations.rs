@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::{defaults, lenient};
+use crate::url::UrlConfig;
 
 /// Schema migrations in sqlx's directory format (`<version>_<name>.sql`, or
 /// reversible `.up.sql` / `.down.sql` pairs). When a section has this block,
@@ -20,6 +21,12 @@ pub struct MigrationsConfig {
     /// Apply pending migrations when the registry connects (default `false`).
     #[serde(deserialize_with = "lenient::flag")]
     pub auto: bool,
+    /// The server itself, when `url` reaches it through a transaction
+    /// pooler (`session.pooler: transaction`): migrations need a server
+    /// session of their own (an advisory lock, DDL outside a transaction),
+    /// so they connect here, one connection, closed afterwards. A string
+    /// or parts, as `url`. Default none.
+    pub direct_url: Option<UrlConfig>,
 }
 
 impl Default for MigrationsConfig {
@@ -27,6 +34,7 @@ impl Default for MigrationsConfig {
         Self {
             path: PathBuf::from(defaults::MIGRATIONS_PATH),
             auto: defaults::MIGRATIONS_AUTO,
+            direct_url: None,
         }
     }
 }
@@ -38,6 +46,15 @@ impl MigrationsConfig {
         Self {
             path: path.into(),
             auto,
+            direct_url: None,
         }
+    }
+
+    /// Sets `direct_url`: where migrations connect when `url` goes through
+    /// a transaction pooler.
+    #[must_use]
+    pub fn direct_url(mut self, url: impl Into<UrlConfig>) -> Self {
+        self.direct_url = Some(url.into());
+        self
     }
 }
