@@ -31,7 +31,7 @@ impl SqlConnectionRegistry {
     pub(crate) async fn migration_conn(&self) -> Result<MigrationConn> {
         let direct = self.direct_host().await?;
         let cluster_host = self.inner.cluster.current();
-        let host = direct.as_ref().unwrap_or(&cluster_host);
+        let host = direct.as_ref().unwrap_or(cluster_host);
         let lock = host.pool.migration_lock().await?;
         let mut conn = host.acquire().await?;
         // Migrators begin their own transactions and run DDL outside them.
