@@ -126,7 +126,9 @@ impl Session {
     /// (for a savepoint, or statements sqlreg does not see).
     async fn prepare(&self, needs_transaction: bool) -> Result<MutexGuard<'_, State>, DbErr> {
         let mut state = self.state.lock().await;
+        self.resume(&mut state).await?;
         self.settle(&mut state).await?;
+        self.verify(&mut state).await?;
         let conn = state.usable()?;
         if conn.transaction_depth() > 0 {
             if state.left_transaction {
@@ -144,6 +146,7 @@ impl Session {
         };
         // Interrupted here, the connection's state is unknown: it is closed.
         state.in_flight = true;
+        state.beginning = true;
         let conn = state.usable()?;
         let prepared = if transaction {
             let begin = conn.begin(read_only, self.isolation);
@@ -155,8 +158,84 @@ impl Session {
             self.context.within_limit(access).await
         };
         state.in_flight = false;
+        state.beginning = false;
         self.check(&mut state, prepared).await?;
         Ok(state)
+    }
+
+    /// Before the next round trip, when the last one was cut off by a
+    /// cancellation and the body went on without it: PostgreSQL's pending
+    /// replies are read and dropped first (sqlx would hand the cut
+    /// statement's error to the next round trip and leave that one's reply
+    /// pending), SQLite's worker finished the command anyway. A cut BEGIN
+    /// (or change of access mode) leaves the transaction state unknown,
+    /// and MySQL's driver cannot read a connection after any cut round
+    /// trip: the connection is then closed and the session refuses to go on
+    /// — nothing of it is committed.
+    async fn resume(&self, state: &mut State) -> Result<(), DbErr> {
+        if !state.in_flight || state.broken {
+            return Ok(());
+        }
+        let beginning = state.beginning;
+        let Some(conn) = state.conn.as_mut() else {
+            return Ok(());
+        };
+        let drained = if beginning || !conn.resumes_after_cut() {
+            None
+        } else {
+            self.context.within_limit(conn.drain()).await.ok()
+        };
+        if let Some(failed) = drained {
+            state.in_flight = false;
+            // The cut statement failed: on PostgreSQL that aborted the
+            // transaction, which the commit must then refuse.
+            if let Some(err) = failed
+                && conn.transaction_depth() > 0
+                && state.aborted.is_none()
+            {
+                let scope = conn.aborted_by(&err).await;
+                if scope != Aborted::No {
+                    state.aborted =
+                        Some(Abort::by_statement(scope, driver::describe_failure(&err)));
+                }
+            }
+            return Ok(());
+        }
+        state.broken = true;
+        self.context.evict(conn);
+        Err(DbErr::Custom(
+            "a round trip of this session was cut off by a cancellation (a timeout around part \
+             of the body) where the connection cannot be used again; the session cannot go on \
+             and nothing of it is committed: start a new one"
+                .into(),
+        ))
+    }
+
+    /// After statements run through `Session::sqlx()` on MariaDB (see
+    /// `State::unverified`): asks whether the transaction is still open.
+    /// If it is not, those statements ended it — committed implicitly (DDL)
+    /// or rolled back (a deadlock the caller ignored), sqlreg cannot tell —
+    /// so the session refuses everything after, rather than run it outside
+    /// a transaction, and reports what may have been committed.
+    async fn verify(&self, state: &mut State) -> Result<(), DbErr> {
+        if !state.unverified {
+            return Ok(());
+        }
+        state.unverified = false;
+        if state.usable()?.transaction_depth() == 0 {
+            return Ok(());
+        }
+        state.in_flight = true;
+        let conn = state.usable()?;
+        let open = self.context.within_limit(conn.transaction_survived()).await;
+        state.in_flight = false;
+        if !self.check(state, open).await? {
+            state
+                .committed_by
+                .get_or_insert_with(|| "a statement run through `Session::sqlx()`".into());
+            state.aborted = Some(Abort::unobserved());
+        }
+        Ok(())
     }
 
     /// Begins the transaction again after the server committed it by itself

@@ -135,7 +135,7 @@ async fn a_cancelled_savepoint_is_undone_and_the_session_goes_on(db: TestDb) {
 
 async fn a_savepoint_cancelled_mid_statement_is_undone(db: TestDb) {
     let registry = one_connection(&db).await;
-    registry
+    let outcome = registry
         .session(async |s| {
             item::insert(s, "a").await?;
             let slow = slow_statement(s.get_database_backend());
@@ -151,11 +151,22 @@ async fn a_savepoint_cancelled_mid_statement_is_undone(db: TestDb) {
             item::insert(s, "b").await?;
             Ok::<_, Error>(())
         })
-        .await
-        .expect("the session goes on after its savepoint was cancelled mid-statement");
+        .await;
     let mut names = item::names(&registry).await;
     names.sort();
-    assert_eq!(names, ["a", "b"]);
+    if db.kind == Kind::MariaDb {
+        // sqlx's MySQL driver cannot read a connection whose reply was cut
+        // off: the session says so and keeps nothing.
+        let err = outcome.expect_err("the session cannot go on");
+        assert!(
+            err.to_string().contains("cut off by a cancellation"),
+            "{err}"
+        );
+        assert!(names.is_empty(), "{names:?}");
+    } else {
+        outcome.expect("the session goes on after its savepoint was cancelled mid-statement");
+        assert_eq!(names, ["a", "b"]);
+    }
 }
 
 /// What a fresh connection of the registry shows for the settings the

@@ -9,7 +9,7 @@ use sea_orm::DbErr;
 
 use super::state::Abort;
 use super::{Mode, ROLLBACK_LIMIT, Session, query_error};
-use crate::driver::{self, Conn};
+use crate::driver::{self, Conn, Residue};
 use crate::error::{Error, Result};
 use crate::observe::{self, SessionOutcome};
 
@@ -27,9 +27,12 @@ impl Session {
     pub async fn commit(mut self) -> Result<()> {
         {
             let mut state = self.state.lock().await;
-            // A failure to undo an interrupted savepoint is recorded in the
+            // A connection that cannot go on after a cut round trip, or a
+            // failure to undo an interrupted savepoint, is recorded in the
             // state (broken, aborted), which the commit below reports.
-            let _ = self.settle(&mut state).await;
+            if self.resume(&mut state).await.is_ok() {
+                let _ = self.settle(&mut state).await;
+            }
         }
         let committed = self.commit_settled().await;
         committed.map_err(|err| self.partly_committed(err))
@@ -41,9 +44,12 @@ impl Session {
         let Some(mut conn) = state.conn.take() else {
             return Ok(());
         };
+        close_if_dropped_dirty(&mut conn, state.residue);
         if state.broken {
             return Err(Error::Commit(DbErr::Custom(
-                "the connection broke during the session; nothing was committed".into(),
+                "the connection broke during the session (lost, or a round trip cut off by a \
+                 cancellation); nothing was committed"
+                    .into(),
             )));
         }
         if state.unobserved && state.aborted.is_none() && conn.transaction_depth() > 0 {
@@ -64,13 +70,18 @@ impl Session {
             self.end(conn);
             return Err(Error::Commit(DbErr::Custom(abort.commit_refusal())));
         }
-        let wrote = self.mode == Mode::Transaction && conn.transaction_depth() > 0;
+        let committing = conn.transaction_depth() > 0;
+        let wrote = self.mode == Mode::Transaction && committing;
         let mut committed = Ok(());
         while committed.is_ok() && conn.transaction_depth() > 0 {
             committed = self.context.within_limit(conn.commit()).await;
         }
         match committed {
             Ok(()) => {
+                if committing {
+                    // A COMMIT that went through read every reply before it.
+                    self.state.get_mut().in_flight = false;
+                }
                 if wrote {
                     self.context.note_commit(&mut conn).await;
                 }
@@ -151,9 +162,15 @@ impl Session {
 
     /// Leaves `in_use` and hands the connection back to the pool (or
     /// closes it), reset first if the session left state on it.
-    fn end(&mut self, conn: Conn) {
+    fn end(&mut self, mut conn: Conn) {
         self.leave();
-        let residue = self.state.get_mut().residue;
+        let state = self.state.get_mut();
+        // A statement whose future was dropped mid-round-trip (the body
+        // went on without it) may still have a reply, or a BEGIN, pending.
+        if state.in_flight {
+            self.context.evict(&mut conn);
+        }
+        let residue = state.residue;
         self.context.release(conn, residue);
     }
 
@@ -180,10 +197,17 @@ impl Session {
     /// Rolls back what the session did and returns the connection to the pool.
     /// A connection that cannot be rolled back is closed instead.
     pub async fn rollback(mut self) {
+        {
+            // A connection that cannot go on after a cut round trip is
+            // closed, not rolled back: the error is the caller's already.
+            let mut state = self.state.lock().await;
+            let _ = self.resume(&mut state).await;
+        }
         let state = self.state.get_mut();
         let Some(mut conn) = state.conn.take() else {
             return;
         };
+        close_if_dropped_dirty(&mut conn, state.residue);
         if let Some(statement) = &state.committed_by {
             tracing::warn!(
                 opened_at = %self.opened_at,
@@ -195,11 +219,27 @@ impl Session {
         let outcome = if state.broken {
             SessionOutcome::Failed
         } else {
+            // A ROLLBACK that went through read every reply before it.
+            if conn.transaction_depth() > 0 {
+                state.in_flight = false;
+            }
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
             SessionOutcome::RolledBack
         };
         self.observed.end(&self.context.observer, outcome, None);
         self.end(conn);
+    }
+}
+
+/// A connection taken out of the session for its last round trip (COMMIT,
+/// ROLLBACK) is dropped without [`Session::end`] when that round trip is
+/// cut off; if the session left state on it that only closing undoes, it is
+/// then closed, as `end` would have done. (A reset needs the round trip's
+/// task; PostgreSQL and MariaDB close a connection cut off mid-transaction
+/// anyway, SQLite's worker may have finished by then.)
+fn close_if_dropped_dirty(conn: &mut Conn, residue: Residue) {
+    if residue != Residue::None && !conn.resets() {
+        conn.close_on_drop();
     }
 }
 

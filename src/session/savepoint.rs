@@ -79,6 +79,7 @@ impl Session {
     /// reported as an error.
     async fn end_savepoint(&self, level: u32, keep: bool) -> Result<(), DbErr> {
         let mut state = self.state.lock().await;
+        self.resume(&mut state).await?;
         self.settle(&mut state).await?;
         if state.savepoints < level {
             // Undone already, with an interrupted savepoint around it.

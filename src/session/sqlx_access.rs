@@ -53,6 +53,7 @@ impl Session {
         // Only a session that may write can lose work to an abort it did
         // not see; read sessions skip the check at commit.
         state.unobserved = self.mode == Mode::Transaction;
+        state.unverified = state.unobserved && state.usable()?.has_implicit_commits();
         // Behind a transaction pooler no reset reaches the server connection
         // those statements ran on: what they change is the caller's to undo.
         if !state.usable()?.shares_server() {

@@ -18,6 +18,10 @@ pub(super) struct State {
     /// for a BEGIN, the server may be inside a transaction sqlx does not
     /// know of: the connection is then closed, never pooled.
     pub(super) in_flight: bool,
+    /// The round trip in flight began the transaction (or changed the
+    /// connection's default access mode): cut off, it leaves the server's
+    /// transaction state unknown to sqlx.
+    pub(super) beginning: bool,
     /// Set once a statement made the server abort the transaction (or an
     /// interrupted savepoint could not be undone): nothing more runs in it,
     /// and commit refuses.
@@ -29,6 +33,11 @@ pub(super) struct State {
     /// whose failures sqlreg does not see; commit asks the server whether
     /// the transaction survived.
     pub(super) unobserved: bool,
+    /// Statements ran through `Session::sqlx()` on a backend where they can
+    /// end the transaction by themselves (MariaDB DDL), and the server was
+    /// not asked since: the next statement asks first, so that nothing
+    /// runs outside the transaction unnoticed.
+    pub(super) unverified: bool,
     /// Savepoints open now, numbered from 1 (see `Conn::savepoint`).
     pub(super) savepoints: u32,
     /// The statement after which the server committed the transaction by
@@ -130,9 +139,11 @@ impl State {
             conn: Some(conn),
             broken: false,
             in_flight: false,
+            beginning: false,
             aborted: None,
             conflict: None,
             unobserved: false,
+            unverified: false,
             savepoints: 0,
             committed_by: None,
             left_transaction: false,
@@ -154,7 +165,9 @@ impl State {
     pub(super) fn open(&mut self) -> Result<&mut Conn, DbErr> {
         match (&mut self.conn, self.broken) {
             (Some(_), true) => Err(DbErr::Custom(
-                "the session's connection broke earlier; start a new session".into(),
+                "the session's connection broke earlier (lost, or a round trip cut off by a \
+                 cancellation); start a new session"
+                    .into(),
             )),
             (Some(conn), false) => Ok(conn),
             (None, _) => Err(DbErr::Custom("the session has already ended".into())),
