@@ -123,27 +123,21 @@ async fn server_id(conn: &impl ConnectionTrait) -> i64 {
     row.try_get::<i64>("", "id").unwrap()
 }
 
-async fn pre_ping_replaces_a_dead_connection(db: TestDb) {
-    if is_sqlite(&db) {
-        return; // no server to kill a connection on
-    }
-    let mut config = sized(&db.config, 1, 0);
-    config.session.pool_pre_ping = true;
-    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
-    let first = server_id(&registry.connection().await.unwrap()).await;
-
+/// Ends the server session `id` from another connection and waits until
+/// the server no longer lists it.
+async fn kill_and_wait(db: &TestDb, id: i64) {
     let killer = SqlConnectionRegistry::connect(db.config.clone())
         .await
         .unwrap();
     let k = killer.connection().await.unwrap();
     let (kill, alive) = match db.kind {
         Kind::Postgres => (
-            format!("SELECT pg_terminate_backend({first})"),
-            format!("SELECT 1 FROM pg_stat_activity WHERE pid = {first}"),
+            format!("SELECT pg_terminate_backend({id})"),
+            format!("SELECT 1 FROM pg_stat_activity WHERE pid = {id}"),
         ),
         _ => (
-            format!("KILL CONNECTION {first}"),
-            format!("SELECT 1 FROM information_schema.processlist WHERE id = {first}"),
+            format!("KILL CONNECTION {id}"),
+            format!("SELECT 1 FROM information_schema.processlist WHERE id = {id}"),
         ),
     };
     k.execute_unprepared(&kill).await.unwrap();
@@ -160,6 +154,60 @@ async fn pre_ping_replaces_a_dead_connection(db: TestDb) {
         assert!(Instant::now() < deadline, "the killed connection lingers");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `pre_ping_idle`: only a connection that sat idle that long is tested at
+/// checkout — one handed back a moment ago goes out as it is (a busy pool
+/// pays nothing), one idle past the limit is replaced before a session
+/// sees it.
+async fn pre_ping_idle_tests_only_long_idle_connections(kind: Kind) {
+    let Some(db) = common::test_db(kind, "pre_ping_idle") else {
+        return;
+    };
+    let mut config = sized(&db.config, 1, 0);
+    config.session.pre_ping_idle = Some(Duration::from_secs(2));
+    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    let first = server_id(&registry.connection().await.unwrap()).await;
+    kill_and_wait(&db, first).await;
+    let recent = registry.connection().await.unwrap();
+    let err = recent
+        .execute_unprepared("SELECT 1")
+        .await
+        .expect_err("idle for less than pre_ping_idle: not tested, so the session finds it dead");
+    drop((recent, err));
+
+    let second = server_id(&registry.connection().await.unwrap()).await;
+    assert_ne!(second, first);
+    kill_and_wait(&db, second).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let third = server_id(&registry.connection().await.unwrap()).await;
+    assert_ne!(
+        third, second,
+        "idle past pre_ping_idle: tested and replaced at checkout"
+    );
+    let stats = registry.stats();
+    assert_eq!(stats.created, 3, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pre_ping_idle_tests_only_long_idle_connections() {
+    pre_ping_idle_tests_only_long_idle_connections(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_pre_ping_idle_tests_only_long_idle_connections() {
+    pre_ping_idle_tests_only_long_idle_connections(Kind::MariaDb).await;
+}
+
+async fn pre_ping_replaces_a_dead_connection(db: TestDb) {
+    if is_sqlite(&db) {
+        return; // no server to kill a connection on
+    }
+    let mut config = sized(&db.config, 1, 0);
+    config.session.pool_pre_ping = true;
+    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    let first = server_id(&registry.connection().await.unwrap()).await;
+    kill_and_wait(&db, first).await;
 
     let second = server_id(&registry.connection().await.unwrap()).await;
     let stats = registry.stats();

@@ -63,12 +63,19 @@ pub struct SessionConfig {
     #[serde(deserialize_with = "lenient::seconds")]
     pub pool_timeout: Duration,
     /// Connections older than this are replaced at checkout; `-1` in the file
-    /// means never (`None`). Default 3600 s.
+    /// means never (`None`). Default 3600 s. Each connection's own lifetime
+    /// is drawn once, when it opens, between half of this and all of it,
+    /// so that connections opened together are not replaced together.
     #[serde(deserialize_with = "lenient::recycle_seconds")]
     pub pool_recycle: Option<Duration>,
     /// Test each connection at checkout and replace dead ones (default `false`).
     #[serde(deserialize_with = "lenient::flag")]
     pub pool_pre_ping: bool,
+    /// Test at checkout only connections that sat idle at least this long
+    /// (default none): a busy pool pays nothing, one left idle past a
+    /// firewall's or server's idle cut-off finds out before the session.
+    #[serde(deserialize_with = "lenient::optional_seconds")]
+    pub pre_ping_idle: Option<Duration>,
     /// How long opening one connection may take (default 10 s).
     #[serde(deserialize_with = "lenient::seconds")]
     pub connect_timeout: Duration,

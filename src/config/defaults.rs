@@ -23,6 +23,9 @@ pub(crate) const POOL_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const POOL_RECYCLE: Option<Duration> = Some(Duration::from_secs(3600));
 /// SQLAlchemy's `pool_pre_ping`: a round trip per checkout is opt-in.
 pub(crate) const POOL_PRE_PING: bool = false;
+/// No idle-only pre-ping unless asked: it is a round trip where a session
+/// may not need one.
+pub(crate) const PRE_PING_IDLE: Option<Duration> = None;
 /// A server that has not answered in 10 s is down or unreachable, not slow.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Overflow connections idle for 10 minutes are closed (sqlx's default).
@@ -83,6 +86,7 @@ impl Default for SessionConfig {
             pool_timeout: POOL_TIMEOUT,
             pool_recycle: POOL_RECYCLE,
             pool_pre_ping: POOL_PRE_PING,
+            pre_ping_idle: PRE_PING_IDLE,
             connect_timeout: CONNECT_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
             statement_timeout: STATEMENT_TIMEOUT,

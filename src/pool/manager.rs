@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use futures_util::future::BoxFuture;
@@ -13,6 +13,7 @@ use sqlx::{ConnectOptions, Connection, Database};
 use tokio::sync::Notify;
 
 use super::ConnectError;
+use crate::random;
 use crate::stats::Counters;
 
 /// SQL a backend runs on every new connection (its per-session settings).
@@ -32,6 +33,10 @@ pub(crate) type Explain = Box<dyn Fn(&sqlx::Error) -> ConnectError + Send + Sync
 pub(crate) struct Slot<C> {
     pub(crate) conn: C,
     pub(crate) writes_by_default: bool,
+    /// When it was last handed back (or opened): how long it sat idle.
+    pub(crate) idle_since: Instant,
+    /// Its own `pool_recycle`, drawn when it opened (see `lifetime`).
+    lifetime: Option<Duration>,
     /// See [`Fresh::transaction_settings`].
     pub(crate) transaction_settings: Option<Arc<str>>,
 }
@@ -58,6 +63,7 @@ pub(crate) struct SqlxManager<DB: Database> {
     explain: Explain,
     recycle: Option<Duration>,
     pre_ping: bool,
+    pre_ping_idle: Option<Duration>,
     counters: Arc<Counters>,
     /// QueuePool's `pool_size`: how many idle connections the pool keeps.
     keep_idle: usize,
@@ -86,6 +92,7 @@ impl<DB: Database> SqlxManager<DB> {
             explain,
             recycle: session.pool_recycle,
             pre_ping: session.pool_pre_ping,
+            pre_ping_idle: session.pre_ping_idle,
             counters,
             keep_idle: usize::try_from(session.pool_size).unwrap_or(usize::MAX),
             idle: AtomicUsize::new(0),
@@ -151,6 +158,8 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
                 Ok(Slot {
                     conn,
                     writes_by_default: self.fresh.writes_by_default,
+                    idle_since: Instant::now(),
+                    lifetime: self.recycle.map(lifetime),
                     transaction_settings: self.fresh.transaction_settings.clone(),
                 })
             }
@@ -171,15 +180,48 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
     ) -> RecycleResult<ConnectError> {
         // deadpool recycles exactly the idle connections checkouts take.
         self.idle.fetch_sub(1, Ordering::AcqRel);
-        if self.recycle.is_some_and(|limit| metrics.age() >= limit) {
+        if slot.lifetime.is_some_and(|limit| metrics.age() >= limit) {
             return Err(RecycleError::message("older than pool_recycle"));
         }
-        if self.pre_ping {
+        let idle_long = self
+            .pre_ping_idle
+            .is_some_and(|limit| slot.idle_since.elapsed() >= limit);
+        if self.pre_ping || idle_long {
             slot.conn
                 .ping()
                 .await
                 .map_err(|err| RecycleError::Backend((self.explain)(&err)))?;
         }
         Ok(())
+    }
+}
+
+/// A connection's own lifetime under `pool_recycle`: drawn once, between
+/// half of it and all of it. Connections opened together (at startup, after
+/// a failover) then expire spread over half a `pool_recycle` instead of in
+/// the same second, and none lives longer than asked (a server-side or
+/// proxy cut-off is what `pool_recycle` is usually set below).
+fn lifetime(recycle: Duration) -> Duration {
+    recycle.mul_f64(1.0 - random::unit() / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn lifetimes_spread_over_the_second_half_of_pool_recycle() {
+        let recycle = Duration::from_secs(100);
+        let drawn: Vec<f64> = (0..200)
+            .map(|_| super::lifetime(recycle).as_secs_f64())
+            .collect();
+        assert!(
+            drawn.iter().all(|&s| (50.0..=100.0).contains(&s)),
+            "{drawn:?}"
+        );
+        let (min, max) = drawn
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+        assert!(min < 60.0 && max > 90.0, "not spread: {min}..{max}");
     }
 }

@@ -98,6 +98,8 @@ impl<DB: Database> Drop for Pooled<DB> {
         let keep =
             !self.close_on_release && clean && !pool.is_closed() && manager.claim_idle_place();
         if keep {
+            let mut object = object;
+            object.idle_since = std::time::Instant::now();
             drop(object);
         } else {
             drop(Object::take(object));
