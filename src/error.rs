@@ -125,6 +125,19 @@ pub enum Error {
         cause: Option<Box<Error>>,
     },
 
+    /// A form of [`blocking::SqlConnectionRegistry`](crate::blocking::SqlConnectionRegistry)
+    /// was called from async code (inside a tokio runtime), where waiting
+    /// would block the runtime's thread.
+    #[error(
+        "blocking::SqlConnectionRegistry::{method} was called inside a tokio runtime; in async \
+         code use sqlreg::SqlConnectionRegistry (its `.registry()`), or call it from \
+         tokio::task::spawn_blocking"
+    )]
+    InsideRuntime {
+        /// The method called.
+        method: &'static str,
+    },
+
     /// A row that had to exist did not (HTTP 404 in core-lib).
     #[error("not found: {0}")]
     NotFound(String),
