@@ -365,3 +365,78 @@ fn check_json_is_the_same_report_as_one_document() {
         .success()
         .stdout(contains("\"failed\": 0"));
 }
+
+/// Options go where the synopsis shows them and after the positional
+/// arguments alike, on every subcommand; a SQL text that starts with `-`
+/// passes after `--`, which ends the options.
+#[test]
+fn options_are_taken_before_and_after_the_positional_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app.yaml",
+        "core_lib:\n  db:\n    url: sqlite:///shop.db\n    migrations: {path: migrations}\n",
+    );
+    let run = |args: &[&str]| sqlreg(dir.path()).args(args).assert();
+    for args in [
+        [
+            "exec",
+            "--path",
+            "core_lib.db",
+            "--json",
+            "app.yaml",
+            "SELECT 1 AS one",
+        ],
+        [
+            "exec",
+            "app.yaml",
+            "--path",
+            "core_lib.db",
+            "--json",
+            "SELECT 1 AS one",
+        ],
+        [
+            "exec",
+            "app.yaml",
+            "SELECT 1 AS one",
+            "--path",
+            "core_lib.db",
+            "--json",
+        ],
+    ] {
+        let out = run(&args).success();
+        let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(json["rows"], serde_json::json!([[1]]), "{args:?}");
+    }
+    run(&[
+        "exec",
+        "--json",
+        "app.yaml",
+        "--",
+        "-- a comment first\nSELECT 2 AS two",
+    ])
+    .success()
+    .stdout(contains("[[2]]"));
+    for args in [
+        ["check", "--json", "--path", "core_lib.db", "app.yaml"],
+        ["check", "app.yaml", "--path", "core_lib.db", "--json"],
+    ] {
+        run(&args).success().stdout(contains("\"reachable\": 1"));
+    }
+    run(&[
+        "migrate",
+        "--path",
+        "core_lib.db",
+        "app.yaml",
+        "new",
+        "first",
+    ])
+    .success();
+    for args in [
+        ["migrate", "--path", "core_lib.db", "app.yaml", "status"],
+        ["migrate", "app.yaml", "--path", "core_lib.db", "status"],
+        ["migrate", "app.yaml", "status", "--path", "core_lib.db"],
+    ] {
+        run(&args).success().stdout(contains("first"));
+    }
+}

@@ -26,11 +26,7 @@ pub struct Args {
     json: bool,
     /// [CONFIG] (default: $SQLREG_CONFIG, else ./config.yaml), then the SQL,
     /// then overrides such as core_lib.db.log_queries=true.
-    #[arg(
-        value_name = "[CONFIG] SQL | KEY=VALUE",
-        required = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "[CONFIG] SQL | KEY=VALUE", required = true)]
     args: Vec<String>,
 }
 

@@ -24,11 +24,7 @@ pub struct Args {
     /// [CONFIG] (default: $SQLREG_CONFIG, else ./config.yaml), then
     /// status | up | down | new NAME, then overrides such as
     /// core_lib.db.migrations.path=db/migrations.
-    #[arg(
-        value_name = "[CONFIG] status|up|down|new NAME",
-        required = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(value_name = "[CONFIG] status|up|down|new NAME", required = true)]
     args: Vec<String>,
 }
 
