@@ -8,6 +8,7 @@
 mod db;
 mod defaults;
 mod discover;
+mod keyword;
 mod lenient;
 mod masking;
 mod migrations;

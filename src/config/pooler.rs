@@ -2,12 +2,7 @@
 //! nothing, or a connection pooler — PgBouncer, RDS Proxy, Supavisor,
 //! PgCat — which changes what sqlreg may rely on.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer};
-
-use super::lenient;
+use super::keyword::keywords;
 
 /// The connection pooler in front of the server, if any (`session.pooler`).
 ///
@@ -44,39 +39,7 @@ impl Pooler {
     ];
 }
 
-impl fmt::Display for Pooler {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = Self::NAMES
-            .iter()
-            .find(|(_, mode)| mode == self)
-            .map_or("", |(name, _)| name);
-        f.write_str(name)
-    }
-}
-
-impl FromStr for Pooler {
-    type Err = String;
-
-    /// `none`, `session` or `transaction`, in any case.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let key = text.trim().to_ascii_lowercase();
-        Self::NAMES
-            .iter()
-            .find(|(name, _)| *name == key)
-            .map(|(_, mode)| *mode)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::NAMES.iter().map(|(name, _)| *name).collect();
-                format!("must be one of {}, found `{text}`", names.join(", "))
-            })
-    }
-}
-
-impl<'de> Deserialize<'de> for Pooler {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = lenient::keyword(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+keywords!(Pooler);
 
 #[cfg(test)]
 mod tests {

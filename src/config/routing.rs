@@ -2,12 +2,11 @@
 //! `replicas:` — how far behind a replica may be, whether a read sees the
 //! registry's own committed writes, and what happens when no replica will do.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
+use super::keyword::keywords;
 use super::lenient;
 
 /// How read sessions are spread over the replicas (`routing:`).
@@ -78,36 +77,7 @@ impl Fallback {
     const NAMES: [(&'static str, Self); 2] = [("primary", Self::Primary), ("error", Self::Error)];
 }
 
-impl fmt::Display for Fallback {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = Self::NAMES
-            .iter()
-            .find(|(_, fallback)| fallback == self)
-            .map_or("", |(name, _)| name);
-        f.write_str(name)
-    }
-}
-
-impl FromStr for Fallback {
-    type Err = String;
-
-    /// `primary` or `error`, in any case.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let key = text.trim().to_ascii_lowercase();
-        Self::NAMES
-            .iter()
-            .find(|(name, _)| *name == key)
-            .map(|(_, fallback)| *fallback)
-            .ok_or_else(|| format!("must be one of primary, error, found `{text}`"))
-    }
-}
-
-impl<'de> Deserialize<'de> for Fallback {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = lenient::keyword(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+keywords!(Fallback);
 
 #[cfg(test)]
 mod tests {

@@ -2,12 +2,11 @@
 //! how the retrying form ([`transaction`](crate::SqlConnectionRegistry::transaction))
 //! retries transient conflicts.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
+use super::keyword::keywords;
 use super::lenient;
 
 /// A transaction isolation level (`session.isolation`).
@@ -48,40 +47,7 @@ impl Isolation {
     }
 }
 
-impl fmt::Display for Isolation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = Self::NAMES
-            .iter()
-            .find(|(_, level)| level == self)
-            .map_or("", |(name, _)| name);
-        f.write_str(name)
-    }
-}
-
-impl FromStr for Isolation {
-    type Err = String;
-
-    /// `read_committed`, `repeatable_read` or `serializable`; case, spaces and
-    /// dashes as SQL writes them (`REPEATABLE READ`) are accepted too.
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let key = text.trim().to_ascii_lowercase().replace([' ', '-'], "_");
-        Self::NAMES
-            .iter()
-            .find(|(name, _)| *name == key)
-            .map(|(_, level)| *level)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::NAMES.iter().map(|(name, _)| *name).collect();
-                format!("must be one of {}, found `{text}`", names.join(", "))
-            })
-    }
-}
-
-impl<'de> Deserialize<'de> for Isolation {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = lenient::keyword(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+keywords!(Isolation);
 
 /// How the retrying form retries a transient conflict (`session.retry`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
