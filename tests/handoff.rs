@@ -520,3 +520,42 @@ async fn insert_or_rollback_ends_the_transaction(db: TestDb) {
     assert!(matches!(err, Error::Commit(_)), "{err}");
     assert_eq!(item::names(&registry).await, ["taken"]);
 }
+
+/// A write refused because the server only reads — what a demoted primary
+/// answers — closes the connection instead of pooling it (the failover
+/// monitor is told at the same time), and the session reports the refusal.
+/// The test script's PostgreSQL standby, in recovery, stands in for a
+/// demoted primary. (The MariaDB replica cannot: the test user's
+/// privileges include `READ ONLY ADMIN`, which writes through `read_only`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_write_refused_as_read_only_closes_the_connection() {
+    if !common::server_available(Kind::Postgres, "a_write_refused_as_read_only") {
+        return;
+    }
+    let yaml = "db:
+  create_db: false
+  url: {protocol: postgresql, username: '${oc.env:SQLREG_TEST_USER}',
+         password: '${oc.env:SQLREG_TEST_PASSWORD}', host: 127.0.0.1,
+         port: '${oc.env:SQLREG_TEST_PG_STANDBY_PORT}',
+         file: '${oc.env:SQLREG_TEST_DATABASE,sqlreg_test}'}
+";
+    let config = sqlreg::Config::from_yaml_str(yaml)
+        .unwrap()
+        .at("db")
+        .unwrap();
+    let registry = SqlConnectionRegistry::connect(config).await.unwrap();
+    let err = registry
+        .session(async |s| exec(s, "SELECT 1").await)
+        .await
+        .expect_err("a server in recovery refuses the write session");
+    let message = err.to_string();
+    assert!(
+        message.contains("read-write mode during recovery"),
+        "{message}"
+    );
+    assert_eq!(
+        registry.stats().evicted,
+        1,
+        "the connection is closed, not pooled: {message}"
+    );
+}

@@ -77,8 +77,10 @@ pub(crate) fn is_fatal(err: &sqlx::Error) -> bool {
 }
 
 /// Whether `err` refuses a write because the server only reads now:
-/// PostgreSQL 25006 (a standby, or a primary demoted to one), MySQL /
-/// MariaDB 1290 / 1836 (`--read-only`) and 1792 (read-only transaction).
+/// PostgreSQL 25006 (a standby, or a primary demoted to one), and 0A000
+/// "cannot set transaction read-write mode during recovery" (a standby's
+/// answer to `BEGIN READ WRITE`); MySQL / MariaDB 1290 / 1836
+/// (`--read-only`) and 1792 (read-only transaction).
 /// In a session that meant to write, that says the host is no longer the
 /// primary; in a read session it is only the caller's write refused.
 pub(crate) fn refuses_writes(err: &sqlx::Error) -> bool {
@@ -86,8 +88,12 @@ pub(crate) fn refuses_writes(err: &sqlx::Error) -> bool {
         return false;
     };
     let db = db.as_ref();
-    postgres_code(db) == Some("25006")
-        || mysql_number(db).is_some_and(|number| matches!(number, 1290 | 1836 | 1792))
+    match postgres_code(db) {
+        Some("25006") => return true,
+        Some("0A000") => return db.message().contains("during recovery"),
+        _ => {}
+    }
+    mysql_number(db).is_some_and(|number| matches!(number, 1290 | 1836 | 1792))
 }
 
 /// Whether `err` is a conflict with a concurrent transaction that the server
