@@ -505,7 +505,7 @@ async fn a_session_mode_pooler_keeps_the_registrys_settings() {
     let Some((_db, config)) = through_pooler(
         "session",
         "pooler_session_mode",
-        "pooler: session, statement_timeout: 2",
+        "pooler: session, statement_timeout: 2, pool_size: 1, max_overflow: 0",
     )
     .await
     else {
@@ -540,4 +540,17 @@ async fn a_session_mode_pooler_keeps_the_registrys_settings() {
         })
         .await;
     assert_eq!(timeout.unwrap(), "2s");
+
+    // State a session leaves is reset, and the registry's settings are set
+    // again: the next read session still refuses writes.
+    registry
+        .session(async |s| exec(s, "SET search_path TO nowhere").await)
+        .await
+        .unwrap();
+    let err = registry
+        .read_session(async |s| item::insert(s, "refused too").await.map(drop))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only transaction"), "{err}");
+    assert_eq!(item::names(&registry).await, ["kept"]);
 }

@@ -227,6 +227,7 @@ impl Conn {
     pub(crate) async fn reset(&mut self) -> Result<(), sqlx::Error> {
         if let Self::Postgres(conn) = self {
             (&mut **conn).execute(postgres::RESET).await?;
+            conn.setup_again().await?;
         }
         each_backend!(self, Conn(conn) => conn.restore_defaults());
         Ok(())

@@ -103,10 +103,17 @@ impl<DB: Database> SqlxManager<DB> {
 
     async fn connect(&self) -> Result<DB::Connection, sqlx::Error> {
         let mut conn = self.options.connect().await?;
-        if let Some(setup) = &self.setup {
-            setup(&mut conn).await?;
-        }
+        self.set_up(&mut conn).await?;
         Ok(conn)
+    }
+
+    /// Runs the backend's per-connection setup on `conn`: when it opens,
+    /// and again after a reset returned it to the server's defaults.
+    pub(super) async fn set_up(&self, conn: &mut DB::Connection) -> Result<(), sqlx::Error> {
+        match &self.setup {
+            Some(setup) => setup(conn).await,
+            None => Ok(()),
+        }
     }
 
     /// What a new connection's default access mode is.

@@ -54,6 +54,17 @@ impl<DB: Database> Pooled<DB> {
         self.slot().transaction_settings.as_deref()
     }
 
+    /// After a reset to the server's defaults: the pool's per-connection
+    /// setup again (settings a pooler in session mode cannot take at
+    /// startup), so the connection is as a new one of the pool.
+    pub(crate) async fn setup_again(&mut self) -> Result<(), sqlx::Error> {
+        let object = self.object.as_mut().expect("present until dropped");
+        match Object::pool(object) {
+            Some(pool) => pool.manager().set_up(&mut object.conn).await,
+            None => Ok(()),
+        }
+    }
+
     /// After a reset: the connection's defaults are a new connection's again.
     pub(crate) fn restore_defaults(&mut self) {
         let object = self.object.as_mut().expect("present until dropped");
