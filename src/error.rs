@@ -194,6 +194,8 @@ pub enum ConnectFailure {
     CannotOpenFile,
     /// `create_db` could not create the database.
     CreateDatabaseFailed,
+    /// `url.password_file` could not be read.
+    PasswordFile,
     /// Anything else; the detail says what.
     Other,
 }
@@ -210,6 +212,7 @@ impl fmt::Display for ConnectFailure {
             Self::UnknownHost => "the host name could not be resolved",
             Self::CannotOpenFile => "the SQLite file cannot be opened",
             Self::CreateDatabaseFailed => "the database could not be created",
+            Self::PasswordFile => "the password file cannot be read",
             Self::Other => "connection failed",
         })
     }

@@ -270,6 +270,7 @@ fn parts(url: &DbUrl) -> UrlParts {
     let mut parts = UrlParts::new(url.dialect());
     parts.username = url.username().map(str::to_owned);
     parts.password = url.password().map(str::to_owned);
+    parts.password_file = url.password_file().map(Path::to_path_buf);
     parts.host = url.host().map(str::to_owned);
     parts.port = url.port();
     parts.file = url.database().map(str::to_owned);

@@ -11,7 +11,7 @@ mod sqlx_url;
 mod url_config;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
@@ -132,9 +132,46 @@ pub struct DbUrl {
     /// Without `host`, `target_session_attrs` and `load_balance_hosts`,
     /// which the fields above hold.
     query: Vec<(String, String)>,
+    /// Where the password is read from for each new connection, if not
+    /// given in `password`.
+    password_file: Option<PathBuf>,
 }
 
 impl DbUrl {
+    /// The file the password is read from for each new connection
+    /// (`url.password_file`), if it is given that way.
+    #[must_use]
+    pub fn password_file(&self) -> Option<&Path> {
+        self.password_file.as_deref()
+    }
+
+    /// The password in `password_file` now, one trailing newline removed;
+    /// `None` when the URL has no password file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`](crate::Error::Connect) naming the file (never its
+    /// content) when it cannot be read.
+    pub fn read_password_file(&self) -> crate::Result<Option<String>> {
+        let Some(path) = &self.password_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|err| crate::Error::Connect {
+            url: self.redacted(),
+            reason: crate::ConnectFailure::PasswordFile,
+            detail: format!("cannot read url.password_file `{}`: {err}", path.display()),
+        })?;
+        let password = text.strip_suffix('\n').unwrap_or(&text);
+        Ok(Some(
+            password.strip_suffix('\r').unwrap_or(password).to_owned(),
+        ))
+    }
+
+    pub(crate) fn with_password_file(mut self, path: Option<PathBuf>) -> Self {
+        self.password_file = path;
+        self
+    }
+
     /// The backend the dialect maps to.
     #[must_use]
     pub fn backend(&self) -> Backend {

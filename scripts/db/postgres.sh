@@ -151,10 +151,12 @@ EOF
     "$_SQLREG_DB_DIR/pg-ctl" start || return 1
 
     pw_sql=${SQLREG_DB_PASSWORD//\'/\'\'}
+    # CREATEROLE: tests/rotation.rs makes a role of its own and changes its
+    # password mid-run, as a secret store would.
     if ! PGCONNECT_TIMEOUT=10 "$_SQLREG_PG_PSQL" -X -q -v ON_ERROR_STOP=1 \
             -h "$_SQLREG_PG_SOCKET_DIR" -p "$_SQLREG_PG_PORT" -U postgres -d postgres \
             >"$dir/setup.log" 2>&1 <<EOF
-CREATE ROLE $SQLREG_DB_USER LOGIN CREATEDB PASSWORD '$pw_sql';
+CREATE ROLE $SQLREG_DB_USER LOGIN CREATEDB CREATEROLE PASSWORD '$pw_sql';
 GRANT pg_signal_backend TO $SQLREG_DB_USER;
 GRANT pg_read_all_stats TO $SQLREG_DB_USER;
 GRANT EXECUTE ON FUNCTION pg_wal_replay_pause() TO $SQLREG_DB_USER;

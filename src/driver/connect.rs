@@ -12,7 +12,7 @@ use sqlx::{ConnectOptions, Connection, Database, Executor};
 use super::{Pools, engine};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
-use crate::pool::{ConnectError, ConnectionPool, Explain, Fresh, Setup};
+use crate::pool::{ConnectError, ConnectionPool, Explain, Fresh, Refresh, Setup};
 use crate::stats::Counters;
 use crate::url::DbUrl;
 
@@ -131,6 +131,8 @@ pub(super) struct Opening<DB: Database> {
     pub(super) writes_by_default: bool,
     /// Behind a transaction pooler: see `Fresh::transaction_settings`.
     pub(super) transaction_settings: Option<String>,
+    /// With `url.password_file`: the password read for each new connection.
+    pub(super) refresh: Option<Refresh<DB>>,
 }
 
 impl<DB: Database> Opening<DB> {
@@ -141,6 +143,7 @@ impl<DB: Database> Opening<DB> {
             setup: None,
             writes_by_default: true,
             transaction_settings: None,
+            refresh: None,
         }
     }
 }
@@ -170,6 +173,7 @@ where
             writes_by_default: sessions.writes_by_default,
             transaction_settings: sessions.transaction_settings.map(Arc::from),
         },
+        sessions.refresh,
         explain,
         &config.session,
         Arc::clone(&counters),
@@ -178,6 +182,35 @@ where
         sessions,
         engine: engine::engine_pool(engine.options, config, counters, engine.setup),
     }
+}
+
+/// A backend's connect options with another password.
+pub(super) type SetPassword<DB> = fn(
+    <<DB as Database>::Connection as Connection>::Options,
+    &str,
+) -> <<DB as Database>::Connection as Connection>::Options;
+
+/// With `url.password_file`: the password read again for each new
+/// connection of the sessions' pool, set on its options with `set`.
+pub(super) fn password_refresh<DB: Database>(
+    url: &DbUrl,
+    set: SetPassword<DB>,
+) -> Option<Refresh<DB>> {
+    url.password_file()?;
+    let url = url.clone();
+    Some(Box::new(move |options| match url.read_password_file() {
+        Ok(password) => Ok(match password {
+            Some(password) => set(options.clone(), &password),
+            None => options.clone(),
+        }),
+        Err(err) => Err(ConnectError {
+            reason: ConnectFailure::PasswordFile,
+            detail: match err {
+                Error::Connect { detail, .. } => detail,
+                other => other.to_string(),
+            },
+        }),
+    }))
 }
 
 /// Runs `sql` on a new connection.

@@ -41,6 +41,7 @@ pub(super) async fn open(
     // or, at READ COMMITTED, make the connection read-only first.
     let sessions = Opening {
         setup: setup.clone(),
+        refresh: connect::password_refresh::<MySql>(url, MySqlConnectOptions::password),
         ..Opening::new(options.clone())
     };
     let engine = Opening {
@@ -55,10 +56,14 @@ pub(super) async fn open(
 }
 
 fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnectOptions> {
-    let options = MySqlConnectOptions::from_str(&url.to_sqlx_url()).map_err(|err| Error::Url {
-        url: url.redacted(),
-        message: connect::redact(url, &err.to_string()),
-    })?;
+    let mut options =
+        MySqlConnectOptions::from_str(&url.to_sqlx_url()).map_err(|err| Error::Url {
+            url: url.redacted(),
+            message: connect::redact(url, &err.to_string()),
+        })?;
+    if let Some(password) = url.read_password_file()? {
+        options = options.password(&password);
+    }
     Ok(connect::with_logging(options, config))
 }
 

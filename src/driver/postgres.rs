@@ -28,7 +28,8 @@ pub(super) async fn open(
     connecting: Connecting,
 ) -> Result<Opened> {
     let options = connect_options(url, config)?;
-    let sessions = pooler::sessions(options.clone(), config);
+    let mut sessions = pooler::sessions(options.clone(), config);
+    sessions.refresh = connect::password_refresh::<Postgres>(url, PgConnectOptions::password);
     if connecting == Connecting::Eagerly {
         // With the sessions' own options: a pooler that refuses them says
         // so now, not at the first session.
@@ -50,6 +51,9 @@ fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<PgConnectOptions> {
         url: url.redacted(),
         message: connect::redact(url, &err.to_string()),
     })?;
+    if let Some(password) = url.read_password_file()? {
+        options = options.password(&password);
+    }
     // Lets operators find (and tests kill) this application's connections.
     if options.get_application_name().is_none() {
         options = options.application_name("sqlreg");

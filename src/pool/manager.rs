@@ -23,6 +23,16 @@ pub(crate) type Setup<DB> = Box<
         + Sync,
 >;
 
+/// The connect options for the next new connection, from the pool's: the
+/// password read again from `url.password_file`, so a rotated one is used.
+pub(crate) type Refresh<DB> = Box<
+    dyn Fn(
+            &<<DB as Database>::Connection as Connection>::Options,
+        ) -> Result<<<DB as Database>::Connection as Connection>::Options, ConnectError>
+        + Send
+        + Sync,
+>;
+
 /// Turns a driver error from opening a connection into its class and a
 /// message with the password removed (the driver seam knows how).
 pub(crate) type Explain = Box<dyn Fn(&sqlx::Error) -> ConnectError + Send + Sync>;
@@ -60,6 +70,7 @@ pub(crate) struct SqlxManager<DB: Database> {
     setup: Option<Setup<DB>>,
     /// What a new connection is like once `setup` ran.
     fresh: Fresh,
+    refresh: Option<Refresh<DB>>,
     explain: Explain,
     recycle: Option<Duration>,
     pre_ping: bool,
@@ -81,6 +92,7 @@ impl<DB: Database> SqlxManager<DB> {
         options: <DB::Connection as Connection>::Options,
         setup: Option<Setup<DB>>,
         fresh: Fresh,
+        refresh: Option<Refresh<DB>>,
         explain: Explain,
         session: &crate::config::SessionConfig,
         counters: Arc<Counters>,
@@ -89,6 +101,7 @@ impl<DB: Database> SqlxManager<DB> {
             options,
             setup,
             fresh,
+            refresh,
             explain,
             recycle: session.pool_recycle,
             pre_ping: session.pool_pre_ping,
@@ -101,8 +114,11 @@ impl<DB: Database> SqlxManager<DB> {
         }
     }
 
-    async fn connect(&self) -> Result<DB::Connection, sqlx::Error> {
-        let mut conn = self.options.connect().await?;
+    async fn connect(
+        &self,
+        options: &<DB::Connection as Connection>::Options,
+    ) -> Result<DB::Connection, sqlx::Error> {
+        let mut conn = options.connect().await?;
         self.set_up(&mut conn).await?;
         Ok(conn)
     }
@@ -158,7 +174,16 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
     type Error = ConnectError;
 
     async fn create(&self) -> Result<Slot<DB::Connection>, ConnectError> {
-        match self.connect().await {
+        let refreshed = match &self.refresh {
+            Some(refresh) => Some(refresh(&self.options).inspect_err(|failure| {
+                self.remember(Some(failure.clone()));
+            })?),
+            None => None,
+        };
+        match self
+            .connect(refreshed.as_ref().unwrap_or(&self.options))
+            .await
+        {
             Ok(conn) => {
                 self.counters.created();
                 self.remember(None);

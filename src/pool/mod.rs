@@ -18,7 +18,7 @@ use crate::config::SessionConfig;
 use crate::error::ConnectFailure;
 use crate::stats::Counters;
 use manager::SqlxManager;
-pub(crate) use manager::{Explain, Fresh, Setup};
+pub(crate) use manager::{Explain, Fresh, Refresh, Setup};
 pub(crate) use pooled::Pooled;
 
 /// Why a new connection could not be opened: its class and the driver's
@@ -63,18 +63,19 @@ impl<DB: Database> Clone for ConnectionPool<DB> {
 }
 
 impl<DB: Database> ConnectionPool<DB> {
-    /// A pool that opens connections with `options` (then runs `setup` on
-    /// each, and records `writes_by_default` with each) when checkouts need
-    /// them, never ahead of time.
+    /// A pool that opens connections with `options` (refreshed by `refresh`
+    /// first, then `setup` run on each, and `fresh` recorded with each)
+    /// when checkouts need them, never ahead of time.
     pub(crate) fn new(
         options: <DB::Connection as Connection>::Options,
         setup: Option<Setup<DB>>,
         fresh: Fresh,
+        refresh: Option<Refresh<DB>>,
         explain: Explain,
         session: &SessionConfig,
         counters: Arc<Counters>,
     ) -> Self {
-        let manager = SqlxManager::new(options, setup, fresh, explain, session, counters);
+        let manager = SqlxManager::new(options, setup, fresh, refresh, explain, session, counters);
         let max = session.pool_size.saturating_add(session.max_overflow);
         let pool = deadpool::managed::Pool::builder(manager)
             .max_size(usize::try_from(max).unwrap_or(usize::MAX))

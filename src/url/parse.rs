@@ -54,6 +54,7 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
             database: database.filter(|_| target != SqliteTarget::Memory),
             sqlite: Some(target),
             query: c.query,
+            password_file: None,
         });
     }
     let mut query = c.query;
@@ -100,6 +101,7 @@ pub(super) fn assemble(c: Components) -> Result<DbUrl, String> {
         database,
         sqlite: None,
         query,
+        password_file: None,
     })
 }
 

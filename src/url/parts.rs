@@ -27,6 +27,12 @@ pub struct UrlParts {
     /// Password (plain text; encoded when the URL is built). Needs `username`.
     #[serde(default)]
     pub password: Option<String>,
+    /// A file holding the password (a Kubernetes secret, a Vault agent's
+    /// output, an IAM token a sidecar refreshes), read again for every new
+    /// connection so a rotated password is used without a restart; one
+    /// trailing newline is ignored. Instead of `password`.
+    #[serde(default)]
+    pub password_file: Option<std::path::PathBuf>,
     /// Server host name or IP address (IPv6 as written, or bracketed to give
     /// it a port: `[::1]:5433`); `localhost` if absent. A directory
     /// (`/var/run/postgresql`) is where a PostgreSQL server's unix socket
@@ -117,6 +123,11 @@ impl DbUrl {
             message,
         };
         let has_user = parts.username.as_deref().is_some_and(|u| !u.is_empty());
+        if parts.password.is_some() && parts.password_file.is_some() {
+            return Err(fail(
+                "`url.password` and `url.password_file` are both set; give one".to_owned(),
+            ));
+        }
         if parts.password.as_deref().is_some_and(|p| !p.is_empty()) && !has_user {
             return Err(fail(
                 "`url.password` is set but `url.username` is empty".to_owned(),
@@ -161,6 +172,7 @@ impl DbUrl {
             database,
             query: parts.query.clone().into_iter().collect(),
         })
+        .map(|url| url.with_password_file(parts.password_file.clone().filter(|_| !sqlite)))
         .map_err(fail)
     }
 }
@@ -198,6 +210,7 @@ impl fmt::Debug for UrlParts {
             .field("protocol", &self.protocol)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| redact::MASK))
+            .field("password_file", &self.password_file)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("path", &self.path)
