@@ -5,7 +5,7 @@
 # Python core-lib installed into a virtualenv as one of the contenders, then
 # stops the servers again.
 #
-# Usage: bash scripts/bench.sh [all | w1 ... w8]... [--quick] [--runs N] [--out DIR]
+# Usage: bash scripts/bench.sh [all | w1 ... w9]... [--quick] [--runs N] [--out DIR]
 #   bash scripts/bench.sh            every workload, release build, writes BENCHMARKS.md
 #   bash scripts/bench.sh --quick    seconds, tiny N, debug build (what CI runs)
 #   bash scripts/bench.sh w6 --out target/w6   one workload, report kept out of the root

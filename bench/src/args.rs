@@ -1,4 +1,4 @@
-//! The command line: `sqlreg-bench [all | w1 … w8]… [--quick] [--runs N] [--out DIR]`.
+//! The command line: `sqlreg-bench [all | w1 … w9]… [--quick] [--runs N] [--out DIR]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub struct Options {
 
 /// How to call the binary.
 pub const USAGE: &str =
-    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6 | w7 | w8]... [--quick] [--runs N] [--out DIR]
+    "usage: sqlreg-bench [all | w1 | w2 | w3 | w4 | w5 | w6 | w7 | w8 | w9]... [--quick] [--runs N] [--out DIR]
   all       every workload (the default)
   --quick   a few seconds, tiny N, 2 runs: checks the suite still works (CI)
   --runs N  measured runs per contender (default 5)
@@ -35,8 +35,8 @@ pub const USAGE: &str =
   --only A,B  only these contenders: limit, sqlx-conn, sqlx, sqlx-same,
             sea-orm-default, sea-orm-tuned, sqlreg-raw, sqlreg-traced, sqlreg-entity,
             core-lib, pgbench, pgbench-s, mariadb-slap, sqlreg-primary, sqlreg-on-replica,
-            sqlreg-routed, sqlreg-primary-reads, sqlreg-routed-caught-up (e.g. under a
-            profiler)
+            sqlreg-routed, sqlreg-primary-reads, sqlreg-routed-caught-up, sqlreg-pgbouncer,
+            sqlx-pgbouncer, pgbench-pgbouncer (e.g. under a profiler)
   --target A,B  only on these databases: sqlite-file, sqlite-memory, postgres, mariadb
 Without the servers' environment, it starts them through scripts/bench.sh.";
 
@@ -62,6 +62,7 @@ impl Options {
                 "w6" | "W6" => workloads.push(Workload::W6),
                 "w7" | "W7" => workloads.push(Workload::W7),
                 "w8" | "W8" => workloads.push(Workload::W8),
+                "w9" | "W9" => workloads.push(Workload::W9),
                 "--quick" => quick = true,
                 "--runs" => {
                     let n = args.next().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
@@ -166,9 +167,9 @@ mod tests {
             Some(vec![Target::Postgres, Target::MariaDb])
         );
         assert!(
-            parse(&["w9"])
+            parse(&["w10"])
                 .unwrap_err()
-                .contains("unknown argument `w9`")
+                .contains("unknown argument `w10`")
         );
     }
 }

@@ -43,7 +43,8 @@ fn draw_panel(
                 | Family::SqlregEntity
                 | Family::SqlregRouted
                 | Family::SqlregPrimaryReads
-                | Family::SqlregRoutedCaughtUp => RGBColor(200, 40, 40),
+                | Family::SqlregRoutedCaughtUp
+                | Family::SqlregPgbouncer => RGBColor(200, 40, 40),
                 f if f == group.limit => RGBColor(40, 80, 200),
                 _ => RGBColor(150, 150, 150),
             };

@@ -12,6 +12,7 @@ mod hops;
 mod hot_row;
 mod launch;
 mod machine;
+mod pgbouncer;
 mod ratios;
 mod report;
 mod routing;

@@ -12,7 +12,7 @@ use crate::runner::Load;
 use crate::stats::Spread;
 use crate::table::{heading, missing};
 use crate::workloads::Workload;
-use crate::{hot_row, routing};
+use crate::{hot_row, pgbouncer, routing};
 
 /// Everything the report says about one bench run.
 pub struct Run<'a> {
@@ -36,6 +36,8 @@ pub fn tables(run: &Run<'_>) -> String {
             hot_row_table(&mut out, result);
         } else if result.group.workload == Workload::W8 {
             routing::table(&mut out, result);
+        } else if result.group.workload == Workload::W9 {
+            pgbouncer::table(&mut out, result);
         } else {
             group_table(&mut out, result);
         }
@@ -73,6 +75,7 @@ pub fn document(run: &Run<'_>, chart: &str) -> String {
     out.push_str(&tables(run));
     out.push_str(NOTES);
     out.push_str(routing::NOTES);
+    out.push_str(pgbouncer::NOTES);
     out
 }
 
@@ -313,7 +316,8 @@ fn headline(out: &mut String, results: &[GroupResult]) {
     let compared: Vec<_> = results
         .iter()
         .filter(|r| {
-            !matches!(r.group.load, Load::HotRow { .. }) && r.group.workload != Workload::W8
+            !matches!(r.group.load, Load::HotRow { .. })
+                && !matches!(r.group.workload, Workload::W8 | Workload::W9)
         })
         .collect();
     if compared.is_empty() {

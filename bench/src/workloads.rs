@@ -1,4 +1,4 @@
-//! W1–W8: which databases, contenders, loads and pool sizes each workload runs.
+//! W1–W9: which databases, contenders, loads and pool sizes each workload runs.
 
 use std::time::Duration;
 
@@ -26,11 +26,14 @@ pub enum Workload {
     /// Read sessions routed to a replica against the same on a registry
     /// without one; a read after a write (issue 10).
     W8,
+    /// W2's reads and W7's inserts on PostgreSQL through PgBouncer in
+    /// transaction mode, against sqlreg direct (issue 18).
+    W9,
 }
 
 impl Workload {
     /// All of them, in order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::W1,
         Self::W2,
         Self::W3,
@@ -39,6 +42,7 @@ impl Workload {
         Self::W6,
         Self::W7,
         Self::W8,
+        Self::W9,
     ];
 
     /// Its short title.
@@ -52,6 +56,7 @@ impl Workload {
             Self::W6 => "W6 hot row",
             Self::W7 => "W7 insert session",
             Self::W8 => "W8 routing",
+            Self::W9 => "W9 PgBouncer, transaction mode",
         }
     }
 }
@@ -69,7 +74,8 @@ pub struct Group {
     pub load: Load,
     /// The contenders, in table order.
     pub families: Vec<Family>,
-    /// Which of them is the physical limit here (W6 has none: sqlx pool).
+    /// Which of them is the physical limit here (W6 has none: sqlx pool;
+    /// W9 compares with sqlreg direct).
     pub limit: Family,
 }
 
@@ -299,5 +305,38 @@ pub fn plan(workload: Workload, budget: Budget) -> Vec<Group> {
                 ]
             })
             .collect(),
+        Workload::W9 => {
+            // Through the pooler, then sqlreg direct: what the pooler costs.
+            let families = vec![
+                Family::SqlregPgbouncer,
+                Family::SqlxPgbouncer,
+                Family::PgbenchPgbouncer,
+                Family::SqlregRaw,
+            ];
+            let (read, insert) = (Op::SelectById, Op::Insert);
+            vec![
+                group(
+                    "read sessions, 1 client",
+                    setup(Target::Postgres, read, None, 1),
+                    sequential(read, budget.ops),
+                    families.clone(),
+                    Family::SqlregRaw,
+                ),
+                group(
+                    "insert sessions, 1 client",
+                    setup(Target::Postgres, insert, None, 1),
+                    sequential(insert, budget.ops),
+                    families.clone(),
+                    Family::SqlregRaw,
+                ),
+                group(
+                    "insert sessions, 64 tasks, pool of 10",
+                    setup(Target::Postgres, insert, Some(10), 10),
+                    crowd(insert, 64, 0),
+                    families,
+                    Family::SqlregRaw,
+                ),
+            ]
+        }
     }
 }

@@ -10,6 +10,7 @@ mod routed;
 mod seaorm;
 mod sqlreg;
 mod sqlx_conn;
+mod sqlx_pgbouncer;
 mod sqlx_pool;
 mod sqlx_same;
 mod traced;
@@ -63,11 +64,18 @@ pub enum Family {
     /// W8: [`Family::SqlregRouted`] reading after a write only once the
     /// replica has replayed it.
     SqlregRoutedCaughtUp,
+    /// W9: sqlreg (sqlx body, unnamed statements) through PgBouncer in
+    /// transaction mode, `session.pooler: transaction`.
+    SqlregPgbouncer,
+    /// W9: sqlx's pool through the same PgBouncer, as sqlx documents it.
+    SqlxPgbouncer,
+    /// W9: pgbench's same script through the same PgBouncer, `-M extended`.
+    PgbenchPgbouncer,
 }
 
 impl Family {
     /// Every family, in table order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 21] = [
         Self::Limit,
         Self::SqlxConn,
         Self::Sqlx,
@@ -86,6 +94,9 @@ impl Family {
         Self::SqlregRouted,
         Self::SqlregPrimaryReads,
         Self::SqlregRoutedCaughtUp,
+        Self::SqlregPgbouncer,
+        Self::SqlxPgbouncer,
+        Self::PgbenchPgbouncer,
     ];
 
     /// Its name on the command line (`--only sqlreg-raw,sqlx`).
@@ -109,6 +120,9 @@ impl Family {
             Self::SqlregRouted => "sqlreg-routed",
             Self::SqlregPrimaryReads => "sqlreg-primary-reads",
             Self::SqlregRoutedCaughtUp => "sqlreg-routed-caught-up",
+            Self::SqlregPgbouncer => "sqlreg-pgbouncer",
+            Self::SqlxPgbouncer => "sqlx-pgbouncer",
+            Self::PgbenchPgbouncer => "pgbench-pgbouncer",
         }
     }
 
@@ -116,7 +130,11 @@ impl Family {
     pub fn in_process(self) -> bool {
         !matches!(
             self,
-            Self::CoreLib | Self::Pgbench | Self::PgbenchSelectOnly | Self::MariadbSlap
+            Self::CoreLib
+                | Self::Pgbench
+                | Self::PgbenchSelectOnly
+                | Self::PgbenchPgbouncer
+                | Self::MariadbSlap
         )
     }
 
@@ -149,6 +167,9 @@ impl Family {
             Self::SqlregRouted => "sqlreg, replicas: [replica]",
             Self::SqlregPrimaryReads => "sqlreg, replicas + primary_reads: true",
             Self::SqlregRoutedCaughtUp => "sqlreg, replicas: [replica], read once it has the write",
+            Self::SqlregPgbouncer => "sqlreg (sqlx body, persistent(false)), PgBouncer",
+            Self::SqlxPgbouncer => "sqlx pool (no statement cache, persistent(false)), PgBouncer",
+            Self::PgbenchPgbouncer => "pgbench -M extended, same script, PgBouncer",
         }
     }
 }
@@ -231,6 +252,13 @@ pub async fn build(
         Family::SqlregRoutedCaughtUp => {
             routed(servers, target, routed::Hosts::ReplicaCaughtUp).await?
         }
+        Family::SqlregPgbouncer => driven(sqlreg::Sqlreg::through_pgbouncer(servers, pool).await?),
+        Family::SqlxPgbouncer => {
+            driven(sqlx_pgbouncer::SqlxPgbouncer::connect(servers, max).await?)
+        }
+        Family::PgbenchPgbouncer => Box::new(
+            pgbench::Pgbench::find(servers, pgbench::Script::Same)?.through_pgbouncer(servers)?,
+        ),
     })
 }
 

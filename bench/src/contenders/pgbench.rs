@@ -2,6 +2,11 @@
 //! script file, or its built-in select-only script (`-S`: one SELECT by
 //! primary key on `pgbench_accounts`, no transaction, one round trip), for
 //! which the bench fills pgbench's own tables once (`pgbench -i`, scale 1).
+//! W9 runs the script through PgBouncer in transaction mode with
+//! `-M extended` instead: its named statements (`-M prepared`) outlive the
+//! transaction, which PgBouncer 1.18 cannot serve there, while `-M extended`
+//! binds the id to an unnamed statement as sqlx and sqlreg do behind it
+//! (`-M simple` would send the id inside the text).
 //! The password goes through `PGPASSWORD`, never the command line.
 
 use std::path::PathBuf;
@@ -32,6 +37,8 @@ pub struct Pgbench {
     binary: PathBuf,
     scratch: PathBuf,
     port: String,
+    /// `-M`'s query protocol.
+    protocol: &'static str,
     user: String,
     database: String,
     password: String,
@@ -51,9 +58,19 @@ impl Pgbench {
             binary,
             scratch: servers.scratch.clone(),
             port: servers.var("PG_PORT")?.to_owned(),
+            protocol: "prepared",
             user: servers.var("USER")?.to_owned(),
             database: servers.var("DATABASE")?.to_owned(),
             password: servers.var("PASSWORD")?.to_owned(),
+        })
+    }
+
+    /// The same, connecting to PgBouncer's transaction-mode port with `-M extended`.
+    pub fn through_pgbouncer(self, servers: &Servers) -> Result<Self> {
+        Ok(Self {
+            port: servers.var("PGBOUNCER_PORT")?.to_owned(),
+            protocol: "extended",
+            ..self
         })
     }
 
@@ -127,7 +144,7 @@ impl Pgbench {
         mark();
         let output = self
             .command()
-            .args(["-n", "-M", "prepared"])
+            .args(["-n", "-M", self.protocol])
             .args(["-c", clients, "-j", if clients == "1" { "1" } else { "2" }])
             .args(limit)
             .args(script)

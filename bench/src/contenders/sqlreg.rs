@@ -1,7 +1,8 @@
 //! sqlreg through its public API only: `read_session(..)` for reads and
 //! `session(..)` for writes, with plain sqlx inside (`Session::sqlx`) or a
 //! sea-orm entity, `get()` + `commit()` for W1, and W6's read-modify-write
-//! in the retrying `transaction(..)` form at `serializable`.
+//! in the retrying `transaction(..)` form at `serializable`. W9 connects
+//! through PgBouncer in transaction mode (`session.pooler: transaction`).
 
 use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use sqlreg::{Config, Isolation, Session, SqlConnectionRegistry};
@@ -52,6 +53,10 @@ pub struct Sqlreg {
     db: SqlConnectionRegistry,
     dialect: Dialect,
     path: Path,
+    /// Whether the sqlx body's statements are named and cached (sqlx's
+    /// default); not behind a transaction pooler, where another client's
+    /// names would collide with them on a shared server connection.
+    persistent: bool,
 }
 
 impl Sqlreg {
@@ -74,6 +79,30 @@ impl Sqlreg {
         Self::from_yaml(&yaml, target, path).await
     }
 
+    /// Connects to PostgreSQL through PgBouncer in transaction mode, as the
+    /// README says (`session.pooler: transaction`, the url's port the
+    /// pooler's; no `create_db`, which needs a direct url), the sqlx body
+    /// sending unnamed statements (`persistent(false)`).
+    pub async fn through_pgbouncer(servers: &Servers, pool: Option<u32>) -> Result<Self> {
+        let sizing = pool
+            .map(|n| format!("pool_size: {n}, max_overflow: 0, "))
+            .unwrap_or_default();
+        // Checked here so that a missing pooler is named, not a YAML error.
+        servers.var("PGBOUNCER_PORT")?;
+        let url = servers
+            .yaml_url(Target::Postgres)
+            .replace("SQLREG_TEST_PG_PORT", "SQLREG_TEST_PGBOUNCER_PORT");
+        let yaml = format!(
+            "db:\n  log_queries: false\n  \
+             session: {{{sizing}pool_pre_ping: false, pooler: transaction}}\n  url: {url}\n"
+        );
+        let sqlreg = Self::from_yaml(&yaml, Target::Postgres, Path::Raw).await?;
+        Ok(Self {
+            persistent: false,
+            ..sqlreg
+        })
+    }
+
     /// Connects with the `db:` section of `yaml` (W8 adds `replicas:`).
     pub async fn from_yaml(yaml: &str, target: Target, path: Path) -> Result<Self> {
         let config = Config::from_yaml_str(yaml)?.at("db")?;
@@ -92,6 +121,7 @@ impl Sqlreg {
             db,
             dialect: target.dialect(),
             path,
+            persistent: true,
         })
     }
 
@@ -106,8 +136,8 @@ impl Sqlreg {
             Item::find_by_id(id).one(s).await?.ok_or("row not found")?;
             return Ok(());
         }
-        let sql = self.dialect.select();
-        on_backend!(self.dialect, s, DB => sqlx::query_as::<DB, (i32, String, i32)>(sql).bind(id).fetch_one)
+        let (sql, persistent) = (self.dialect.select(), self.persistent);
+        on_backend!(self.dialect, s, DB => sqlx::query_as::<DB, (i32, String, i32)>(sql).bind(id).persistent(persistent).fetch_one)
     }
 
     async fn insert(&self, s: &Session, id: i32) -> Result<()> {
@@ -117,7 +147,8 @@ impl Sqlreg {
             s.execute_raw(stmt).await?;
             return Ok(());
         }
-        on_backend!(self.dialect, s, DB => sqlx::query::<DB>(sql).bind(id).execute)
+        let persistent = self.persistent;
+        on_backend!(self.dialect, s, DB => sqlx::query::<DB>(sql).bind(id).persistent(persistent).execute)
     }
 }
 
