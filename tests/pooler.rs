@@ -332,7 +332,7 @@ async fn other_clients_of_the_pooler_see_the_servers_defaults() {
         return;
     };
     let registry = item::registry_with(config).await;
-    for n in 0..400 {
+    for n in 0..2000 {
         let name = format!("row{n}");
         match n % 4 {
             0 => registry

@@ -23,6 +23,7 @@ mod conflict;
 mod conn;
 mod connect;
 mod engine;
+mod hand_off;
 mod migrate;
 mod mysql;
 mod postgres;
