@@ -525,8 +525,7 @@ async fn insert_or_rollback_ends_the_transaction(db: TestDb) {
 /// answers — closes the connection instead of pooling it (the failover
 /// monitor is told at the same time), and the session reports the refusal.
 /// The test script's PostgreSQL standby, in recovery, stands in for a
-/// demoted primary. (The MariaDB replica cannot: the test user's
-/// privileges include `READ ONLY ADMIN`, which writes through `read_only`.)
+/// demoted primary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_write_refused_as_read_only_closes_the_connection() {
     if !common::server_available(Kind::Postgres, "a_write_refused_as_read_only") {
@@ -558,4 +557,66 @@ async fn postgres_a_write_refused_as_read_only_closes_the_connection() {
         1,
         "the connection is closed, not pooled: {message}"
     );
+}
+
+/// The same on MariaDB: a user without `READ ONLY ADMIN` (which the test
+/// user has, through ALL PRIVILEGES) is refused a write by the read-only
+/// replica with 1290, as by a demoted primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_a_write_refused_as_read_only_closes_the_connection() {
+    let Some(admin_config) = common::maintenance_config(Kind::MariaDb) else {
+        return;
+    };
+    let admin = SqlConnectionRegistry::connect(admin_config).await.unwrap();
+    let user = format!("ro{}", std::process::id());
+    let password = "Read-only-user-1";
+    let database = std::env::var("SQLREG_TEST_DATABASE").unwrap_or_else(|_| "sqlreg_test".into());
+    let admin_sql = async |sql: String| {
+        let s = admin.connection().await.unwrap();
+        s.execute_unprepared(&sql).await.unwrap();
+    };
+    admin_sql(format!("DROP USER IF EXISTS '{user}'@'127.0.0.1'")).await;
+    admin_sql(format!(
+        "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'; \
+         GRANT ALL ON `{database}`.* TO '{user}'@'127.0.0.1'"
+    ))
+    .await;
+    let yaml = format!(
+        "db:
+  create_db: false
+  url: {{protocol: mariadb, username: {user}, password: {password}, host: 127.0.0.1,
+         port: '${{oc.env:SQLREG_TEST_MARIADB_REPLICA_PORT}}', file: {database}}}
+"
+    );
+    let config = sqlreg::Config::from_yaml_str(&yaml)
+        .unwrap()
+        .at("db")
+        .unwrap();
+    // The user reaches the replica through replication.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let registry = loop {
+        match SqlConnectionRegistry::connect(config.clone()).await {
+            Ok(registry) => break registry,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("the replica never learned of the user: {err}"),
+        }
+    };
+    let err = registry
+        .session(async |s| exec(s, "CREATE TABLE refused_on_the_replica (id int)").await)
+        .await
+        .expect_err("the read-only replica refuses the write");
+    let message = err.to_string();
+    assert!(
+        message.contains("1290") || message.contains("read-only"),
+        "{message}"
+    );
+    assert_eq!(
+        registry.stats().evicted,
+        1,
+        "the connection is closed, not pooled: {message}"
+    );
+    registry.close().await;
+    admin_sql(format!("DROP USER IF EXISTS '{user}'@'127.0.0.1'")).await;
 }
