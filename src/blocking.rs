@@ -239,6 +239,25 @@ impl Session<'_> {
             .block_on(self.session.query_all_raw(statement))?)
     }
 
+    /// Runs `body` inside a savepoint, as [`crate::Session::savepoint`]:
+    /// kept on `Ok`, undone alone on `Err` or panic (the panic continues).
+    ///
+    /// # Errors
+    ///
+    /// `body`'s own error, or the statement that opened or released the
+    /// savepoint.
+    pub fn savepoint<T, E, F>(&self, body: F) -> Result<T, E>
+    where
+        F: FnOnce(&Session<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let handle = self.handle;
+        handle.block_on(
+            self.session
+                .savepoint(async move |s| in_place(handle, s, body)),
+        )
+    }
+
     /// Waits for an async operation on [`inner`](Self::inner), such as a
     /// sea-orm entity query: `s.wait(user::Entity::find_by_id(1).one(s.inner()))`.
     pub fn wait<F: Future>(&self, operation: F) -> F::Output {

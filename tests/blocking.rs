@@ -69,6 +69,26 @@ fn blocking_forms_keep_the_session_rules(db: TestDb) {
     }));
     assert!(panicked.is_err(), "the panic continues");
 
+    registry
+        .session(|s| {
+            let undone = s.savepoint(|s| {
+                s.execute("INSERT INTO notes VALUES ('undone')")?;
+                Err::<(), _>(Error::NotFound("the savepoint gives up".into()))
+            });
+            assert!(undone.is_err());
+            let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                s.savepoint(|s| {
+                    s.execute("INSERT INTO notes VALUES ('panicked in a savepoint')")?;
+                    panic!("the savepoint panics");
+                    #[allow(unreachable_code)]
+                    Ok::<_, Error>(())
+                })
+            }));
+            assert!(panicked.is_err(), "the panic continues");
+            s.savepoint(|s| s.execute("INSERT INTO notes VALUES ('savepoint')"))
+        })
+        .unwrap();
+
     let runs = std::cell::Cell::new(0);
     registry
         .transaction(|s| {
@@ -102,7 +122,7 @@ fn blocking_forms_keep_the_session_rules(db: TestDb) {
     }
 
     let stored = registry.read_session(bodies).unwrap();
-    assert_eq!(stored, ["committed", "guard", "retried form"]);
+    assert_eq!(stored, ["committed", "guard", "retried form", "savepoint"]);
     assert_eq!(registry.stats().in_use, 0, "every connection handed back");
 
     let err = tokio::runtime::Runtime::new()
