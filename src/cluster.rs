@@ -12,7 +12,6 @@
 mod choice;
 mod monitor;
 
-use std::panic::Location;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,12 +19,12 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use self::choice::{Choice, Seen};
-use crate::config::{DbConfig, Isolation};
+use crate::config::DbConfig;
 use crate::driver::{Connecting, Prober};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::replication::LastWrite;
-use crate::session::{Mode, Session};
+use crate::session::{Request, Session};
 use crate::stats::HostStats;
 use crate::url::{DbUrl, TargetSessionAttrs};
 
@@ -192,22 +191,14 @@ impl Cluster {
     ///
     /// As [`Host::session`]; [`Error::Acquire`] when no host fits within
     /// `pool_timeout`, naming what each host was.
-    pub(crate) async fn session(
-        &self,
-        mode: Mode,
-        isolation: Option<Isolation>,
-        opened_at: &'static Location<'static>,
-    ) -> Result<Session> {
+    pub(crate) async fn session(&self, request: &Request<'_>) -> Result<Session> {
         let Some(watch) = &self.watch else {
-            return self.members[0]
-                .host
-                .session(mode, isolation, opened_at)
-                .await;
+            return self.members[0].host.session(request).await;
         };
         let deadline = Instant::now() + self.pool_timeout;
         loop {
             let host = self.host(watch, deadline).await?;
-            match host.session(mode, isolation, opened_at).await {
+            match host.session(request).await {
                 Err(Error::Connect { .. }) if Instant::now() < deadline => {
                     // The host went away since the monitor last asked it.
                     host.context.note_lost_connection();

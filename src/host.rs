@@ -4,15 +4,14 @@
 
 mod checkout;
 
-use std::panic::Location;
 use std::sync::Arc;
 
-use crate::config::{DbConfig, Isolation};
+use crate::config::DbConfig;
 use crate::driver::{Connecting, Pool};
 use crate::error::Result;
 use crate::observe::Observer;
 use crate::replication::LastWrite;
-use crate::session::{Mode, Session, SessionContext};
+use crate::session::{Request, Session, SessionContext};
 use crate::stats::{Counters, PoolStats};
 use crate::url::DbUrl;
 
@@ -53,24 +52,18 @@ impl Host {
         })
     }
 
-    /// A session on a connection of this server; `isolation` is the level
-    /// its transaction begins with.
-    pub(crate) async fn session(
-        &self,
-        mode: Mode,
-        isolation: Option<Isolation>,
-        opened_at: &'static Location<'static>,
-    ) -> Result<Session> {
+    /// A session on a connection of this server, as `request` describes it.
+    pub(crate) async fn session(&self, request: &Request<'_>) -> Result<Session> {
         let observer = &self.context.observer;
-        let span = observer.session_span(mode.access(), opened_at);
+        let span = observer.session_span(request.mode.access(), request.opened_at);
         let conn = observer.wait_for(&span, self.acquire()).await?;
         self.counters.acquired();
         let session = Session::new(
             conn,
             Arc::clone(&self.context),
-            mode,
-            isolation,
-            opened_at,
+            request.mode,
+            request.isolation,
+            request.opened_at,
             span,
         );
         // After `Session::new`, so the published `in_use` counts this one.

@@ -17,6 +17,7 @@ use crate::url::DbUrl;
 
 mod migration_conn;
 mod options;
+mod run;
 mod sessions;
 mod transaction;
 

@@ -7,18 +7,17 @@
 
 mod monitor;
 
-use std::panic::Location;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cluster::Cluster;
-use crate::config::{DbConfig, Fallback, Isolation, RoutingConfig};
+use crate::config::{DbConfig, Fallback, RoutingConfig};
 use crate::driver::Connecting;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::replication::{LastWrite, ReplicationPosition};
-use crate::session::{Mode, Session};
+use crate::session::{Request, Session};
 use crate::stats::HostStats;
 use crate::url::DbUrl;
 
@@ -120,13 +119,8 @@ impl Router {
     ///
     /// [`Error::Acquire`] when no replica is usable and `fallback` is
     /// `error`.
-    pub(crate) async fn read_session(
-        &self,
-        isolation: Option<Isolation>,
-        fresh_as: Option<&ReplicationPosition>,
-        opened_at: &'static Location<'static>,
-    ) -> Result<Option<Session>> {
-        let Ok(required) = self.required(fresh_as) else {
+    pub(crate) async fn read_session(&self, request: &Request<'_>) -> Result<Option<Session>> {
+        let Ok(required) = self.required(request.fresh_as) else {
             return Ok(None);
         };
         let count = self.replicas.len();
@@ -146,11 +140,7 @@ impl Router {
             if !replica.usable(self.routing.replica_max_lag) {
                 continue;
             }
-            let session = match replica
-                .host
-                .session(Mode::ReadOnly, isolation, opened_at)
-                .await
-            {
+            let session = match replica.host.session(request).await {
                 Ok(session) => session,
                 Err(err) => {
                     tracing::warn!(replica = %replica.host.url, error = %err, "replica unreachable; reads go elsewhere until it answers again");

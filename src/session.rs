@@ -7,6 +7,7 @@ mod context;
 mod ending;
 mod leak_watch;
 mod replay;
+mod request;
 mod savepoint;
 mod sqlx_access;
 mod state;
@@ -27,6 +28,7 @@ use crate::observe::SessionSpan;
 use crate::stats::Counters;
 pub(crate) use context::{Mode, SessionContext};
 use leak_watch::LeakWatch;
+pub(crate) use request::Request;
 use savepoint::Interrupted;
 use state::{Abort, State};
 

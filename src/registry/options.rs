@@ -4,12 +4,12 @@
 use std::panic::Location;
 
 use super::SqlConnectionRegistry;
-use super::transaction::Retrying;
+use super::run::once;
 use crate::config::Isolation;
 use crate::error::{Error, Result};
 use crate::replication::ReplicationPosition;
 use crate::retry::Retry;
-use crate::session::{Mode, Session};
+use crate::session::{Mode, Request, Session};
 
 /// Sessions of one registry with an isolation level or retry budget of their
 /// own; made by [`SqlConnectionRegistry::isolation`] or
@@ -74,7 +74,7 @@ impl SessionOptions<'_> {
     #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
         self.registry
-            .open_session(Mode::Transaction, self.isolation, None, Location::caller())
+            .open_session(self.request(Mode::Transaction, Location::caller()))
     }
 
     /// [`SqlConnectionRegistry::session`] with these options.
@@ -89,11 +89,8 @@ impl SessionOptions<'_> {
         E: From<Error>,
     {
         self.registry.run(
-            Mode::Transaction,
-            self.isolation,
-            None,
-            Location::caller(),
-            body,
+            self.request(Mode::Transaction, Location::caller()),
+            once(body),
         )
     }
 
@@ -106,13 +103,8 @@ impl SessionOptions<'_> {
     /// As [`SqlConnectionRegistry::get`].
     #[track_caller]
     pub fn get_read_only(&self) -> impl Future<Output = Result<Session>> + Send {
-        let opened_at = Location::caller();
-        async move {
-            let fresh_as = self.fresh_as.as_ref();
-            self.registry
-                .open_session(Mode::ReadOnly, self.isolation, fresh_as, opened_at)
-                .await
-        }
+        self.registry
+            .open_session(self.request(Mode::ReadOnly, Location::caller()))
     }
 
     /// [`SqlConnectionRegistry::read_session`] with these options.
@@ -126,13 +118,8 @@ impl SessionOptions<'_> {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        let opened_at = Location::caller();
-        async move {
-            let fresh_as = self.fresh_as.as_ref();
-            self.registry
-                .run(Mode::ReadOnly, self.isolation, fresh_as, opened_at, body)
-                .await
-        }
+        self.registry
+            .run(self.request(Mode::ReadOnly, Location::caller()), once(body))
     }
 
     /// [`SqlConnectionRegistry::transaction`] with these options.
@@ -146,8 +133,9 @@ impl SessionOptions<'_> {
         F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
+        let request = self.request(Mode::Transaction, Location::caller());
         self.registry
-            .run_retrying(self.retrying(Mode::Transaction), body)
+            .run(request.retrying(self.retry), move || body.clone())
     }
 
     /// [`SqlConnectionRegistry::read_transaction`] with these options.
@@ -161,19 +149,19 @@ impl SessionOptions<'_> {
         F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
+        let request = self.request(Mode::ReadOnly, Location::caller());
         self.registry
-            .run_retrying(self.retrying(Mode::ReadOnly), body)
+            .run(request.retrying(self.retry), move || body.clone())
     }
 
-    /// These options for each attempt of a retrying form.
-    #[track_caller]
-    fn retrying(&self, mode: Mode) -> Retrying<'_> {
-        Retrying {
+    /// A request in `mode` with these options, opened at `opened_at`.
+    fn request(&self, mode: Mode, opened_at: &'static Location<'static>) -> Request<'_> {
+        Request {
             mode,
             isolation: self.isolation,
             fresh_as: self.fresh_as.as_ref(),
-            retry: self.retry,
-            opened_at: Location::caller(),
+            retry: None,
+            opened_at,
         }
     }
 }

@@ -1,16 +1,13 @@
 //! Handing out sessions: the guard forms (`get`, `get_read_only`,
 //! `connection`) and the closure forms (`session`, `read_session`).
 
-use std::panic::{AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
-
 use super::SqlConnectionRegistry;
-use crate::config::Isolation;
+use super::run::once;
 use crate::error::{Error, Result};
-use crate::replication::ReplicationPosition;
-use crate::session::{Mode, Session};
+use crate::session::{Mode, Request, Session};
 
 impl SqlConnectionRegistry {
     /// A session: one pooled connection whose transaction begins with the
@@ -26,7 +23,7 @@ impl SqlConnectionRegistry {
     /// opened (refused, wrong password, no answer within `connect_timeout`).
     #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::Transaction, None, None, Location::caller())
+        self.open_session(Request::new(Mode::Transaction, Location::caller()))
     }
 
     /// A read-only session: PostgreSQL and MariaDB refuse writes in it
@@ -39,7 +36,7 @@ impl SqlConnectionRegistry {
     /// As [`get`](Self::get).
     #[track_caller]
     pub fn get_read_only(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::ReadOnly, None, None, Location::caller())
+        self.open_session(Request::new(Mode::ReadOnly, Location::caller()))
     }
 
     /// A pooled connection in autocommit mode (core-lib's `connection()`):
@@ -50,7 +47,7 @@ impl SqlConnectionRegistry {
     /// As [`get`](Self::get).
     #[track_caller]
     pub fn connection(&self) -> impl Future<Output = Result<Session>> + Send {
-        self.open_session(Mode::Autocommit, None, None, Location::caller())
+        self.open_session(Request::new(Mode::Autocommit, Location::caller()))
     }
 
     /// Runs `body` in a session: commits when it returns `Ok`, rolls back when
@@ -68,7 +65,10 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run(Mode::Transaction, None, None, Location::caller(), body)
+        self.run(
+            Request::new(Mode::Transaction, Location::caller()),
+            once(body),
+        )
     }
 
     /// [`session`](Self::session) in a read-only transaction (see
@@ -84,36 +84,7 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E>,
         E: From<Error>,
     {
-        self.run(Mode::ReadOnly, None, None, Location::caller(), body)
-    }
-
-    pub(super) async fn run<T, E, F>(
-        &self,
-        mode: Mode,
-        isolation: Option<Isolation>,
-        fresh_as: Option<&ReplicationPosition>,
-        opened_at: &'static Location<'static>,
-        body: F,
-    ) -> Result<T, E>
-    where
-        F: AsyncFnOnce(&Session) -> Result<T, E>,
-        E: From<Error>,
-    {
-        let session = self
-            .open_session(mode, isolation, fresh_as, opened_at)
-            .await?;
-        let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
-        match outcome {
-            Ok(Ok(value)) => {
-                session.commit().await?;
-                Ok(value)
-            }
-            Ok(Err(err)) => Err(session.fail(err).await),
-            Err(panic) => {
-                session.rollback().await;
-                std::panic::resume_unwind(panic)
-            }
-        }
+        self.run(Request::new(Mode::ReadOnly, Location::caller()), once(body))
     }
 
     /// An autocommit session for sqlreg's own statements (creating the
@@ -131,26 +102,5 @@ impl SqlConnectionRegistry {
             primary.context.publish_gauges();
             Ok(session)
         }
-    }
-
-    /// A session on a checked-out connection; `isolation` overrides the
-    /// configured level for this session only. Read sessions go to a
-    /// replica when the config lists any and one can serve them (at least
-    /// as fresh as `fresh_as`), everything else to the primary.
-    pub(super) async fn open_session(
-        &self,
-        mode: Mode,
-        isolation: Option<Isolation>,
-        fresh_as: Option<&ReplicationPosition>,
-        opened_at: &'static Location<'static>,
-    ) -> Result<Session> {
-        let isolation = isolation.or(self.inner.config.session.isolation);
-        if mode == Mode::ReadOnly
-            && let Some(router) = &self.inner.router
-            && let Some(session) = router.read_session(isolation, fresh_as, opened_at).await?
-        {
-            return Ok(session);
-        }
-        self.inner.cluster.session(mode, isolation, opened_at).await
     }
 }

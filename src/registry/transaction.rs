@@ -3,30 +3,12 @@
 //! transient conflict ended the attempt, roll it back completely and run
 //! the body again.
 
-use std::panic::{AssertUnwindSafe, Location};
-use std::sync::Arc;
-
-use futures_util::FutureExt;
+use std::panic::Location;
 
 use super::SqlConnectionRegistry;
-use crate::config::Isolation;
 use crate::error::{Error, Result};
-use crate::replication::ReplicationPosition;
-use crate::retry::{Gate, Retry};
-use crate::session::{Mode, Session};
-use crate::stats::Counters;
-
-/// How each attempt of the retrying form opens its session.
-#[derive(Clone, Copy)]
-pub(super) struct Retrying<'a> {
-    /// [`Mode::Transaction`] or [`Mode::ReadOnly`].
-    pub(super) mode: Mode,
-    pub(super) isolation: Option<Isolation>,
-    /// For reads: the position they must see.
-    pub(super) fresh_as: Option<&'a ReplicationPosition>,
-    pub(super) retry: Retry,
-    pub(super) opened_at: &'static Location<'static>,
-}
+use crate::retry::Retry;
+use crate::session::{Mode, Request, Session};
 
 impl SqlConnectionRegistry {
     /// Runs `body` in a session like [`session`](Self::session) — commit on
@@ -77,7 +59,7 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
-        self.run_retrying(self.retrying(Mode::Transaction), body)
+        self.run(self.retrying(Mode::Transaction), move || body.clone())
     }
 
     /// [`read_session`](Self::read_session)'s retrying form, with
@@ -114,109 +96,13 @@ impl SqlConnectionRegistry {
         F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
         E: From<Error>,
     {
-        self.run_retrying(self.retrying(Mode::ReadOnly), body)
+        self.run(self.retrying(Mode::ReadOnly), move || body.clone())
     }
 
-    /// The config's retry settings for sessions in `mode`, opened here.
+    /// A request in `mode`, opened here, retried by the config's settings.
     #[track_caller]
-    fn retrying(&self, mode: Mode) -> Retrying<'static> {
-        Retrying {
-            mode,
-            isolation: None,
-            fresh_as: None,
-            retry: Retry::new(&self.inner.config.session.retry),
-            opened_at: Location::caller(),
-        }
+    fn retrying(&self, mode: Mode) -> Request<'static> {
+        Request::new(mode, Location::caller())
+            .retrying(Retry::new(&self.inner.config.session.retry))
     }
-
-    pub(super) async fn run_retrying<T, E, F>(&self, how: Retrying<'_>, body: F) -> Result<T, E>
-    where
-        F: AsyncFnOnce(&Session) -> Result<T, E> + Clone,
-        E: From<Error>,
-    {
-        let retry = how.retry;
-        let mut attempt = 1;
-        loop {
-            let attempted = if how.mode == Mode::ReadOnly {
-                // Reads fight over no hot row: they never wait at the gate.
-                self.attempt(attempt, how, body.clone()).await
-            } else {
-                let pass = self.inner.gate.pass(retry.is_last_retry(attempt)).await;
-                let attempted = Gate::within(self.attempt(attempt, how, body.clone())).await;
-                drop(pass);
-                attempted
-            };
-            let (conflict, server) = match attempted {
-                Attempt::Done(outcome) => return outcome,
-                Attempt::Conflict(conflict, server) => (conflict, server),
-            };
-            if !retry.allows_after(attempt) {
-                return Err(Error::Conflict {
-                    attempts: attempt,
-                    last: Box::new(conflict),
-                }
-                .into());
-            }
-            let pause = retry.pause(attempt);
-            tracing::info!(
-                url = %self.inner.cluster.url(),
-                attempt,
-                pause_ms = pause.as_secs_f64() * 1000.0,
-                cause = %conflict,
-                "transaction ended by a transient conflict; rolled back, running it again"
-            );
-            server.retried();
-            tokio::time::sleep(pause).await;
-            attempt += 1;
-        }
-    }
-
-    /// One attempt (numbered from 1): the body in a fresh session, then
-    /// commit or rollback.
-    async fn attempt<T, E, F>(&self, number: u32, how: Retrying<'_>, body: F) -> Attempt<T, E>
-    where
-        F: AsyncFnOnce(&Session) -> Result<T, E>,
-        E: From<Error>,
-    {
-        let mut session = match self
-            .open_session(how.mode, how.isolation, how.fresh_as, how.opened_at)
-            .await
-        {
-            Ok(session) => session,
-            Err(err) => return Attempt::Done(Err(err.into())),
-        };
-        session.observe_attempt(number);
-        let server = session.counters();
-        let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
-        let conflict = session.take_conflict();
-        let result = match outcome {
-            Ok(result) => result,
-            Err(panic) => {
-                session.rollback().await;
-                std::panic::resume_unwind(panic)
-            }
-        };
-        if let Some(conflict) = conflict {
-            session.rollback().await;
-            return Attempt::Conflict(Error::Query(conflict), server);
-        }
-        let value = match result {
-            Ok(value) => value,
-            Err(err) => return Attempt::Done(Err(session.fail(err).await)),
-        };
-        match session.commit().await {
-            Ok(()) => Attempt::Done(Ok(value)),
-            Err(err) if err.is_transient() => Attempt::Conflict(err, server),
-            Err(err) => Attempt::Done(Err(err.into())),
-        }
-    }
-}
-
-/// How one attempt of the retrying form ended.
-enum Attempt<T, E> {
-    /// For good: committed, or failed in a way a retry would not fix.
-    Done(Result<T, E>),
-    /// Rolled back over a transient conflict on the server whose counters
-    /// these are; another attempt may succeed.
-    Conflict(Error, Arc<Counters>),
 }
