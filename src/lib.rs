@@ -3,11 +3,9 @@
 #![warn(missing_docs)]
 
 pub mod blocking;
-mod cluster;
 pub mod config;
 mod driver;
 pub mod error;
-mod host;
 mod interpolate;
 mod migrate;
 mod observe;
@@ -18,11 +16,12 @@ mod registries;
 mod registry;
 pub mod replication;
 mod retry;
-mod routing;
 mod schema;
+mod server;
 mod session;
 mod stats;
 pub mod testing;
+mod topology;
 pub mod url;
 
 pub use config::{

@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::cluster::Cluster;
 use crate::config::DbConfig;
 use crate::error::Result;
-use crate::replication::{LastWrite, ReplicationPosition};
+use crate::replication::ReplicationPosition;
 use crate::retry::Gate;
-use crate::routing::Router;
 use crate::schema::RegistryBuilder;
 use crate::stats::{HostStats, PoolStats};
+use crate::topology::Topology;
 use crate::url::DbUrl;
 
 mod migration_conn;
@@ -48,11 +47,8 @@ pub struct SqlConnectionRegistry {
 }
 
 struct Inner {
-    /// The server (or servers) `url` names: every session but read sessions
-    /// routed to a replica.
-    cluster: Arc<Cluster>,
-    /// The replicas, when the config lists any.
-    router: Option<Router>,
+    /// The servers: the hosts of `url` and the replicas.
+    topology: Topology,
     engine: DatabaseConnection,
     config: DbConfig,
     /// Where the retrying form's attempts pass (a last attempt runs alone).
@@ -62,7 +58,7 @@ struct Inner {
 impl std::fmt::Debug for SqlConnectionRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlConnectionRegistry")
-            .field("url", self.inner.cluster.url())
+            .field("url", self.inner.topology.url())
             .field("stats", &self.stats())
             .finish()
     }
@@ -92,21 +88,12 @@ impl SqlConnectionRegistry {
     /// Opens the pool; the builder then creates the registered tables.
     pub(crate) async fn open(config: DbConfig) -> Result<Self> {
         config.validate()?;
-        let url = config.url.to_db_url()?;
-        let replicas = config.replica_urls()?;
-        let last_write = (!replicas.is_empty()).then(|| Arc::new(LastWrite::default()));
-        let cluster = Arc::new(Cluster::open(url, &config, last_write.clone()).await?);
-        tracing::info!(url = %cluster.url(), pool_size = config.session.pool_size, "database connected");
-        let router = if replicas.is_empty() {
-            None
-        } else {
-            Some(Router::open(Arc::clone(&cluster), replicas, &config, last_write).await?)
-        };
+        let topology = Topology::open(&config).await?;
+        tracing::info!(url = %topology.url(), pool_size = config.session.pool_size, "database connected");
         Ok(Self {
             inner: Arc::new(Inner {
-                engine: cluster.current().pool.database_connection(),
-                cluster,
-                router,
+                engine: topology.current().database_connection(),
+                topology,
                 config,
                 gate: Gate::default(),
             }),
@@ -129,7 +116,7 @@ impl SqlConnectionRegistry {
     /// The database URL (its `Display` hides the password).
     #[must_use]
     pub fn url(&self) -> &DbUrl {
-        self.inner.cluster.url()
+        self.inner.topology.url()
     }
 
     /// The configuration the registry was built from.
@@ -145,7 +132,7 @@ impl SqlConnectionRegistry {
     /// [`host_stats`](Self::host_stats) for every host).
     #[must_use]
     pub fn stats(&self) -> PoolStats {
-        self.inner.cluster.current().stats()
+        self.inner.topology.current().stats()
     }
 
     /// Where the primary's history stood after the newest write session of
@@ -154,7 +141,7 @@ impl SqlConnectionRegistry {
     /// [`SessionOptions::fresh_as`] for a read that sees that write.
     #[must_use]
     pub fn write_position(&self) -> Option<ReplicationPosition> {
-        self.inner.router.as_ref()?.write_position()
+        self.inner.topology.write_position()
     }
 
     /// [`stats`](Self::stats) of every server: the hosts of `url` first
@@ -162,9 +149,7 @@ impl SqlConnectionRegistry {
     /// replica with whether reads may go to it and how far behind it is.
     #[must_use]
     pub fn host_stats(&self) -> Vec<HostStats> {
-        let hosts = self.inner.cluster.stats();
-        let replicas = self.inner.router.iter().flat_map(Router::stats);
-        hosts.chain(replicas).collect()
+        self.inner.topology.stats()
     }
 
     /// Stops handing out sessions ([`Error::Closed`](crate::Error::Closed) from then on), waits up
@@ -173,20 +158,14 @@ impl SqlConnectionRegistry {
     /// running after that close as soon as those sessions end.
     pub async fn close(&self) {
         let grace = self.inner.config.session.close_timeout;
-        let cluster = &self.inner.cluster;
-        let replicas = async {
-            if let Some(router) = &self.inner.router {
-                router.close(grace).await;
-            }
-        };
-        let (closed, ()) = tokio::join!(cluster.close(grace), replicas);
-        if !closed {
+        let topology = &self.inner.topology;
+        if !topology.close(grace).await {
             tracing::warn!(
-                url = %cluster.url(),
+                url = %topology.url(),
                 in_use = self.stats().in_use,
                 "sessions still running after close_timeout; their connections close when they end"
             );
         }
-        tracing::info!(url = %cluster.url(), "database closed");
+        tracing::info!(url = %topology.url(), "database closed");
     }
 }

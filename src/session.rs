@@ -3,7 +3,6 @@
 //! back, or, if its future is dropped, rolled back in the background — before
 //! the connection goes back to the pool.
 
-mod context;
 mod ending;
 mod leak_watch;
 mod replay;
@@ -15,7 +14,6 @@ mod statements;
 
 use std::panic::Location;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sea_orm::{DbErr, RuntimeErr};
@@ -25,10 +23,10 @@ use crate::config::Isolation;
 use crate::driver::{self, Aborted, Conn};
 use crate::error::Result;
 use crate::observe::SessionSpan;
-use crate::stats::Counters;
-pub(crate) use context::{Mode, SessionContext};
+use crate::server::Server;
+use crate::stats::{Counters, InUse};
 use leak_watch::LeakWatch;
-pub(crate) use request::Request;
+pub(crate) use request::{Mode, Request};
 use savepoint::Interrupted;
 use state::{Abort, State};
 
@@ -48,7 +46,7 @@ const ROLLBACK_LIMIT: Duration = Duration::from_secs(5);
 /// logs a warning naming where it was opened.
 pub struct Session {
     state: Mutex<State>,
-    context: Arc<SessionContext>,
+    server: Arc<Server>,
     mode: Mode,
     /// The level the transaction begins with; `None` keeps the server's.
     isolation: Option<Isolation>,
@@ -56,8 +54,8 @@ pub struct Session {
     leak_watch: Option<LeakWatch>,
     /// The session's span and timing.
     observed: SessionSpan,
-    /// Whether the session has left `in_use` already.
-    left: bool,
+    /// Counts the session in its server's `in_use` until it ends.
+    in_use: Option<InUse>,
     /// A savepoint whose future was dropped before it ended, to undo.
     interrupted: Interrupted,
 }
@@ -65,34 +63,63 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("backend", &self.context.backend)
+            .field("backend", &self.server.backend())
             .field("opened_at", &format_args!("{}", self.opened_at))
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
-    pub(crate) fn new(
-        conn: Conn,
-        context: Arc<SessionContext>,
-        mode: Mode,
-        isolation: Option<Isolation>,
+    /// A session on a connection of `server`, as `request` describes it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PoolTimeout`](crate::Error::PoolTimeout) when no connection
+    /// frees up within `pool_timeout`, [`Error::Closed`](crate::Error::Closed)
+    /// after the registry closed, [`Error::Connect`](crate::Error::Connect)
+    /// when a new connection is needed and cannot be opened.
+    pub(crate) async fn open(server: &Arc<Server>, request: &Request<'_>) -> Result<Self> {
+        let observer = server.observer();
+        let span = observer.session_span(request.mode.access(), request.opened_at);
+        let conn = observer.wait_for(&span, server.acquire()).await?;
+        server.counters().acquired();
+        let session = Self::new(conn, server, request, span);
+        // After `new`, so the published `in_use` counts this one.
+        server.publish_gauges();
+        Ok(session)
+    }
+
+    /// An autocommit session for sqlreg's own statements (creating the
+    /// registered tables): no span, and `stats().acquired` counts only the
+    /// application's sessions.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub(crate) async fn open_own(
+        server: &Arc<Server>,
         opened_at: &'static Location<'static>,
-        span: tracing::Span,
-    ) -> Self {
-        context.counters.in_use.fetch_add(1, Ordering::Relaxed);
-        let leak_watch = context
-            .leak_warning
-            .and_then(|threshold| LeakWatch::start(threshold, opened_at));
+    ) -> Result<Self> {
+        let conn = server.acquire().await?;
+        let request = Request::new(Mode::Autocommit, opened_at);
+        let session = Self::new(conn, server, &request, tracing::Span::none());
+        server.publish_gauges();
+        Ok(session)
+    }
+
+    fn new(conn: Conn, server: &Arc<Server>, request: &Request<'_>, span: tracing::Span) -> Self {
+        let leak_watch = server
+            .leak_warning()
+            .and_then(|threshold| LeakWatch::start(threshold, request.opened_at));
         Self {
             state: Mutex::new(State::new(conn)),
-            context,
-            mode,
-            isolation,
-            opened_at,
+            in_use: Some(InUse::enter(server.counters())),
+            server: Arc::clone(server),
+            mode: request.mode,
+            isolation: request.isolation,
+            opened_at: request.opened_at,
             leak_watch,
-            observed: SessionSpan::new(span, mode == Mode::Autocommit),
-            left: false,
+            observed: SessionSpan::new(span, request.mode == Mode::Autocommit),
             interrupted: Interrupted::default(),
         }
     }
@@ -106,7 +133,7 @@ impl Session {
     /// The counters of the server this session runs on, where the retrying
     /// form counts a retry its conflict caused.
     pub(crate) fn counters(&self) -> Arc<Counters> {
-        Arc::clone(&self.context.counters)
+        Arc::clone(self.server.counters())
     }
 
     /// Numbers this session, on its span, as attempt `number` of the
@@ -152,12 +179,12 @@ impl Session {
         let conn = state.usable()?;
         let prepared = if transaction {
             let begin = conn.begin(read_only, self.isolation);
-            self.context.within_limit(begin).await
+            self.server.within_limit(begin).await
         } else {
             // Outside a transaction, autocommit statements must be able to
             // write and a read session's must not.
             let access = conn.writes_by_default(self.mode == Mode::Autocommit);
-            self.context.within_limit(access).await
+            self.server.within_limit(access).await
         };
         state.in_flight = false;
         state.beginning = false;
@@ -185,7 +212,7 @@ impl Session {
         let drained = if beginning || !conn.resumes_after_cut() {
             None
         } else {
-            self.context.within_limit(conn.drain()).await.ok()
+            self.server.within_limit(conn.drain()).await.ok()
         };
         if let Some(failed) = drained {
             state.in_flight = false;
@@ -204,7 +231,7 @@ impl Session {
             return Ok(());
         }
         state.broken = true;
-        self.context.evict(conn);
+        self.server.evict(conn);
         Err(DbErr::Custom(
             "a round trip of this session was cut off by a cancellation (a timeout around part \
              of the body) where the connection cannot be used again; the session cannot go on \
@@ -229,7 +256,7 @@ impl Session {
         }
         state.in_flight = true;
         let conn = state.usable()?;
-        let open = self.context.within_limit(conn.transaction_survived()).await;
+        let open = self.server.within_limit(conn.transaction_survived()).await;
         state.in_flight = false;
         if !self.check(state, open).await? {
             state
@@ -246,7 +273,7 @@ impl Session {
         let read_only = self.mode == Mode::ReadOnly;
         state.in_flight = true;
         let begun = state.usable()?.begin_again(read_only, self.isolation);
-        let begun = self.context.within_limit(begun).await;
+        let begun = self.server.within_limit(begun).await;
         state.in_flight = false;
         self.check(state, begun).await?;
         state.left_transaction = false;
@@ -276,10 +303,10 @@ impl Session {
         {
             if fatal {
                 state.broken = true;
-                self.context.lost(conn);
+                self.server.lost(conn);
             } else {
                 if demoted {
-                    self.context.lost(conn);
+                    self.server.lost(conn);
                 }
                 if conn.transaction_depth() > 0 && state.aborted.is_none() {
                     let scope = conn.aborted_by(&err).await;

@@ -2,6 +2,7 @@
 //! a snapshot for [`SqlConnectionRegistry::stats`](crate::SqlConnectionRegistry::stats),
 //! and the same figures through the `metrics` facade for any exporter.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::replication::Role;
@@ -198,5 +199,22 @@ impl<'a> Gauge<'a> {
 impl Drop for Gauge<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a session in its server's `in_use` until dropped — whichever
+/// way the session ends.
+pub(crate) struct InUse(Arc<Counters>);
+
+impl InUse {
+    pub(crate) fn enter(counters: &Arc<Counters>) -> Self {
+        counters.in_use.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(counters))
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        self.0.in_use.fetch_sub(1, Ordering::Relaxed);
     }
 }

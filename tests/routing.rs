@@ -18,6 +18,8 @@ on_servers!(
     reads_spread_over_replica_and_primary_with_primary_reads,
     a_read_after_a_write_sees_it,
     a_read_transaction_outlives_a_lost_replica_connection,
+    an_autocommit_write_is_seen_by_the_next_read,
+    a_replica_whose_lag_is_not_known_yet_serves_no_reads,
 );
 
 /// Held for reading by every test that expects the standby to replay, and
@@ -357,4 +359,121 @@ async fn a_paused_standby_is_skipped() {
     let (stale, lag) = outcome;
     assert_eq!(stale, 0);
     assert!(lag > 0.3, "the standby's lag grows while paused: {lag}");
+}
+
+/// The replica of `kind` stops applying changes: PostgreSQL pauses replay,
+/// MariaDB stops its SQL thread. Undone by [`resume`].
+async fn pause(kind: Kind) {
+    match kind {
+        Kind::Postgres => common::standby::pause_replay(&mut common::standby::admin().await).await,
+        _ => mariadb_replica("STOP SLAVE SQL_THREAD").await,
+    }
+}
+
+async fn resume(kind: Kind) {
+    match kind {
+        Kind::Postgres => common::standby::resume_replay(&mut common::standby::admin().await).await,
+        _ => mariadb_replica("START SLAVE SQL_THREAD").await,
+    }
+}
+
+/// Runs `sql` on the MariaDB replica as the test user.
+async fn mariadb_replica(sql: &str) {
+    use sqlx::Connection;
+    let url = std::env::var("SQLREG_TEST_MARIADB_URL").expect("run through scripts/test.sh");
+    let options: sqlx::mysql::MySqlConnectOptions = url.parse().unwrap();
+    let mut conn = sqlx::MySqlConnection::connect_with(&options.port(replica_port(Kind::MariaDb)))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// A write through `connection()` (autocommit, its position never read)
+/// is seen by the next read session, with the replica paused but within
+/// `replica_max_lag`: reads stay on the primary until the monitor has
+/// read a position past the write.
+async fn an_autocommit_write_is_seen_by_the_next_read(kind: Kind) {
+    let _pausing = REPLAY.write().await;
+    let routing = RoutingConfig::default().replica_max_lag(Duration::from_secs(60));
+    let Some(db) = routed(kind, "routing_autocommit", routing).await else {
+        return;
+    };
+    pause(kind).await;
+    let outcome = async {
+        let mut stale = 0;
+        for id in 0..10 {
+            let conn = db.connection().await?;
+            insert(&conn, id).await?;
+            drop(conn);
+            let seen = db
+                .read_session(async |s| count_rows(s, "items").await)
+                .await?;
+            if seen < id + 1 {
+                stale += 1;
+            }
+        }
+        // Once the monitor has placed the writes, a read must see them:
+        // the paused replica cannot, so the primary serves it.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let seen = db
+            .read_session(async |s| count_rows(s, "items").await)
+            .await?;
+        Ok::<_, Error>((stale, seen))
+    }
+    .await;
+    resume(kind).await;
+    let (stale, seen) = outcome.unwrap();
+    assert_eq!(stale, 0, "a read after an autocommit write never misses it");
+    assert_eq!(
+        seen, 10,
+        "a later read, after the monitor placed the writes"
+    );
+}
+
+/// A replica far behind when the registry starts (replay stopped, rows
+/// written since) serves no reads while its lag is unknown, even with a
+/// `replica_max_lag` that a fresh history would call fresh.
+async fn a_replica_whose_lag_is_not_known_yet_serves_no_reads(kind: Kind) {
+    let _pausing = REPLAY.write().await;
+    let routing = RoutingConfig::default()
+        .replica_max_lag(Duration::from_secs(60))
+        .read_your_writes(false);
+    let Some((db, config)) = routed_with(kind, "routing_unknown_lag", routing, |_| {}).await else {
+        return;
+    };
+    pause(kind).await;
+    let outcome = async {
+        for id in 0..5 {
+            db.session(async |s| insert(s, id).await).await?;
+        }
+        // A new registry: its monitor's history starts now, after the
+        // rows the replica lacks.
+        let fresh = SqlConnectionRegistry::connect(config.clone()).await?;
+        let mut on_the_replica = 0;
+        for _ in 0..10 {
+            let (seen, replica) = fresh
+                .read_session(async |s| {
+                    Ok::<_, Error>((count_rows(s, "items").await?, on_replica(s).await?))
+                })
+                .await?;
+            if replica || seen < 5 {
+                on_the_replica += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let lag = fresh.host_stats()[1].lag_seconds;
+        fresh.close().await;
+        Ok::<_, Error>((on_the_replica, lag))
+    }
+    .await;
+    resume(kind).await;
+    let (on_the_replica, lag) = outcome.unwrap();
+    assert_eq!(
+        on_the_replica, 0,
+        "no read goes to a replica whose lag is not known"
+    );
+    assert_eq!(lag, None, "its lag is shown as unknown");
 }

@@ -56,7 +56,7 @@ pub(crate) use migrate::{MIGRATIONS_TABLE, MigrationLock, Recorded};
 pub(crate) use replication::{HostConn, Prober};
 pub(crate) use residue::Residue;
 pub(crate) use semconv::{identifier_quote, system_name};
-pub(crate) use sql_text::summary as statement_summary;
+pub(crate) use sql_text::{may_write, summary as statement_summary};
 
 /// One database's connections: sqlreg's pool for sessions, and the small
 /// sqlx pool that [`engine()`](crate::SqlConnectionRegistry::engine) wraps

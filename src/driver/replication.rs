@@ -130,14 +130,15 @@ impl Conn {
 }
 
 impl Probe<'_> {
-    /// Primary or standby, the timeline (PostgreSQL) it is on, and whether
-    /// it takes writes.
+    /// Primary or standby, the timeline (PostgreSQL) it is on, whether it
+    /// takes writes, and its position, in one round trip.
     pub(crate) async fn role(self) -> Result<Standing, sqlx::Error> {
         match self {
             Self::Sqlite(_) => Ok(Standing {
                 role: Role::Primary,
                 timeline: None,
                 writable: true,
+                position: None,
             }),
             Self::Postgres(conn) => postgres::replication::role(conn).await,
             Self::MySql(conn) => mysql::replication::role(conn).await,

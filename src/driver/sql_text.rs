@@ -60,6 +60,19 @@ fn past_comments(statement: &str) -> &str {
     }
 }
 
+/// Whether `sql` may write: anything but statements that only read
+/// (`SELECT` without `INTO`, `SHOW`, `EXPLAIN` without `ANALYZE`,
+/// `VALUES`, `TABLE`). A function called by a `SELECT` that writes is
+/// invisible here.
+pub(crate) fn may_write(sql: &str) -> bool {
+    statements(sql).any(|statement| {
+        let first = words(statement).next();
+        let reads = is_any(first, &["SELECT", "SHOW", "VALUES", "TABLE"])
+            || (is(first, "EXPLAIN") && !mentions(statement, "ANALYZE"));
+        !reads || mentions(statement, "INTO")
+    })
+}
+
 /// A short name for a statement in messages: its first words up to the
 /// object it names, never a literal (`CREATE TABLE IF NOT EXISTS audit`).
 pub(crate) fn summary(sql: &str) -> String {
@@ -109,5 +122,18 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS audit"
         );
         assert_eq!(summary("SET @x = 'secret'"), "SET @x =");
+    }
+
+    #[test]
+    fn reads_are_told_from_what_may_write() {
+        assert!(!super::may_write(
+            "SELECT 1; /* c */ show tables; VALUES (1)"
+        ));
+        assert!(super::may_write("SELECT 1 INTO t"));
+        assert!(super::may_write("INSERT INTO t VALUES (1)"));
+        assert!(super::may_write(
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"
+        ));
+        assert!(super::may_write("EXPLAIN ANALYZE DELETE FROM t"));
     }
 }

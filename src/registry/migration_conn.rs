@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::config::Pooler;
 use crate::driver::{Conn, Connecting, MigrationLock};
-use crate::host::Host;
+use crate::server::Server;
 
 /// How long closing the direct server's pool waits for its one connection.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -22,7 +22,7 @@ pub(crate) struct MigrationConn {
     pub(crate) conn: Conn,
     /// The server reached by `migrations.direct_url`, when migrations go
     /// there; closed with this.
-    direct: Option<Host>,
+    direct: Option<Server>,
     _lock: MigrationLock,
 }
 
@@ -30,10 +30,9 @@ impl SqlConnectionRegistry {
     /// Takes the migration lock and a connection.
     pub(crate) async fn migration_conn(&self) -> Result<MigrationConn> {
         let direct = self.direct_host().await?;
-        let cluster_host = self.inner.cluster.current();
-        let host = direct.as_ref().unwrap_or(cluster_host);
-        let lock = host.pool.migration_lock().await?;
-        let mut conn = host.acquire().await?;
+        let server = direct.as_ref().unwrap_or(self.inner.topology.current());
+        let lock = server.migration_lock().await?;
+        let mut conn = server.acquire().await?;
         // Migrators begin their own transactions and run DDL outside them.
         let writable = conn.writes_by_default(true).await;
         if let Err(err) = writable {
@@ -58,7 +57,7 @@ impl SqlConnectionRegistry {
     /// The server `migrations.direct_url` names, opened with one connection
     /// and no pooler, when `url` goes through a transaction pooler; an error
     /// saying why when that is so and no `direct_url` is given.
-    async fn direct_host(&self) -> Result<Option<Host>> {
+    async fn direct_host(&self) -> Result<Option<Server>> {
         let config = &self.inner.config;
         if config.session.pooler != Pooler::Transaction {
             return Ok(None);
@@ -82,14 +81,14 @@ impl SqlConnectionRegistry {
         direct_config.session.pooler = Pooler::None;
         direct_config.session.pool_size = 1;
         direct_config.session.max_overflow = 0;
-        let host = Host::open(
+        let server = Server::open(
             direct.to_db_url()?,
             &direct_config,
             Connecting::Eagerly,
             None,
         )
         .await?;
-        Ok(Some(host))
+        Ok(Some(server))
     }
 
     /// Reverts migrations newer than `target` while `held` keeps other
@@ -101,10 +100,10 @@ impl SqlConnectionRegistry {
         target: i64,
     ) -> Result<(), MigrateError> {
         match &held.direct {
-            Some(direct) => direct.pool.migrate_down(migrator, target).await,
+            Some(direct) => direct.migrate_down(migrator, target).await,
             None => {
-                let host = self.inner.cluster.current();
-                host.pool.migrate_down(migrator, target).await
+                let server = self.inner.topology.current();
+                server.migrate_down(migrator, target).await
             }
         }
     }
@@ -120,7 +119,7 @@ impl MigrationConn {
         self.conn.close_on_drop();
         drop(self.conn);
         if let Some(direct) = self.direct {
-            direct.pool.close(CLOSE_GRACE).await;
+            direct.close(CLOSE_GRACE).await;
         }
     }
 }

@@ -112,21 +112,14 @@ impl SqlConnectionRegistry {
     }
 
     /// A session for `request`; its isolation overrides the configured
-    /// level for this session only. Read sessions go to a replica when the
-    /// config lists any and one can serve them (at least as fresh as
-    /// `fresh_as`), everything else to the primary.
+    /// level for this session only (see [`Topology::session`](crate::topology::Topology::session)
+    /// for the server it goes to).
     pub(super) async fn open_session(&self, request: Request<'_>) -> Result<Session> {
         let request = Request {
             isolation: request.isolation.or(self.inner.config.session.isolation),
             ..request
         };
-        if request.mode == Mode::ReadOnly
-            && let Some(router) = &self.inner.router
-            && let Some(session) = router.read_session(&request).await?
-        {
-            return Ok(session);
-        }
-        self.inner.cluster.session(&request).await
+        self.inner.topology.session(&request).await
     }
 }
 

@@ -2,7 +2,6 @@
 //! `connection`) and the closure forms (`session`, `read_session`).
 
 use std::panic::Location;
-use std::sync::Arc;
 
 use super::SqlConnectionRegistry;
 use super::run::once;
@@ -92,15 +91,6 @@ impl SqlConnectionRegistry {
     #[track_caller]
     pub(crate) fn own_connection(&self) -> impl Future<Output = Result<Session>> + Send {
         let opened_at = Location::caller();
-        async move {
-            let primary = self.inner.cluster.current();
-            let conn = primary.acquire().await?;
-            let context = Arc::clone(&primary.context);
-            // No span: this is sqlreg's own work, not the application's.
-            let span = tracing::Span::none();
-            let session = Session::new(conn, context, Mode::Autocommit, None, opened_at, span);
-            primary.context.publish_gauges();
-            Ok(session)
-        }
+        Session::open_own(self.inner.topology.current(), opened_at)
     }
 }

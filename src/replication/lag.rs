@@ -21,6 +21,8 @@ const CAPACITY: usize = 64;
 #[derive(Debug)]
 pub(crate) struct LagEstimator {
     samples: VecDeque<(Instant, ReplicationPosition)>,
+    /// How far back the history is meant to reach.
+    window: Duration,
     /// Samples closer together than this are merged (the older moment is kept).
     resolution: Duration,
 }
@@ -32,6 +34,7 @@ impl LagEstimator {
     pub(crate) fn new(window: Duration) -> Self {
         Self {
             samples: VecDeque::with_capacity(CAPACITY),
+            window,
             // Samples are at least this far apart, so a full history spans
             // (CAPACITY - 1) steps: more than `window`.
             resolution: window / u32::try_from(CAPACITY - 2).unwrap_or(u32::MAX),
@@ -75,6 +78,27 @@ impl LagEstimator {
                     now.saturating_duration_since(*seen)
                 }),
         )
+    }
+}
+
+impl LagEstimator {
+    /// [`lag`](Self::lag), when it is known to be the replica's lag: a
+    /// replica that has not replayed even the oldest sample is at least
+    /// that sample's age behind, by how much more is unknown — `None`,
+    /// unless that age already exceeds the window (then it is far behind).
+    /// Right after a start or a failover, whose history begins afresh, a
+    /// replica is known only once it has replayed a sample.
+    pub(crate) fn known_lag(
+        &self,
+        replayed: &ReplicationPosition,
+        now: Instant,
+    ) -> Option<Duration> {
+        let (oldest_seen, oldest) = self.samples.front()?;
+        let age = now.saturating_duration_since(*oldest_seen);
+        if !replayed.covers(oldest) && age <= self.window {
+            return None;
+        }
+        self.lag(replayed, now)
     }
 }
 
@@ -168,5 +192,21 @@ mod tests {
             estimator.lag(&replayed, t0 + secs(9.0)),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn a_replica_behind_the_whole_short_history_has_no_known_lag() {
+        let t0 = Instant::now();
+        let mut estimator = LagEstimator::new(secs(5.0));
+        estimator.record(t0, lsn(1_000));
+        estimator.record(t0 + secs(0.2), lsn(2_000));
+        let now = t0 + secs(0.4);
+        // Behind the first sample of a fresh history: by how much is unknown.
+        assert_eq!(estimator.known_lag(&lsn(10), now), None);
+        assert_eq!(estimator.known_lag(&lsn(1_500), now), Some(secs(0.2)));
+        assert_eq!(estimator.known_lag(&lsn(2_000), now), Some(Duration::ZERO));
+        // Once the oldest sample is older than the window, it is far behind.
+        let late = t0 + secs(6.0);
+        assert_eq!(estimator.known_lag(&lsn(10), late), Some(secs(6.0)));
     }
 }

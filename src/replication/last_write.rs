@@ -1,18 +1,21 @@
-//! Where the primary's history stood after the newest write session of a
-//! registry committed: what a read session must see for read-your-writes.
+//! Where the primary's history stood after the newest write of a registry:
+//! what a read session must see for read-your-writes.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ReplicationPosition;
 
-/// The newest commit position of a registry's write sessions.
+/// The newest commit position of a registry's writes.
 #[derive(Debug, Default)]
 pub(crate) struct LastWrite {
     position: Mutex<Option<ReplicationPosition>>,
-    /// A commit's position could not be read: only the primary is sure to
-    /// have it, until the next commit's position is known.
-    unknown: AtomicBool,
+    /// Writes whose position could not be read when they ended (autocommit
+    /// statements, the engine, a commit whose outcome is unknown), counted.
+    unplaced: AtomicU64,
+    /// How many of those the monitor has placed: it read the primary's
+    /// position in a round that began after them.
+    placed: AtomicU64,
 }
 
 impl LastWrite {
@@ -24,18 +27,32 @@ impl LastWrite {
         {
             *last = Some(position);
         }
-        self.unknown.store(false, Ordering::Release);
     }
 
-    /// A commit happened whose position could not be read.
-    pub(crate) fn unknown(&self) {
-        self.unknown.store(true, Ordering::Release);
+    /// A write happened whose position is not known: only the primary is
+    /// sure to have it until the monitor has placed it.
+    pub(crate) fn unplaced(&self) {
+        self.unplaced.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The unplaced writes so far, if any is not placed yet; a monitor
+    /// round takes this before it reads the primary's position.
+    pub(crate) fn pending(&self) -> Option<u64> {
+        let unplaced = self.unplaced.load(Ordering::Acquire);
+        (unplaced > self.placed.load(Ordering::Acquire)).then_some(unplaced)
+    }
+
+    /// The primary was at `position` in a round that began after
+    /// `unplaced` writes: they are all at or before it.
+    pub(crate) fn place(&self, position: ReplicationPosition, unplaced: u64) {
+        self.advance(position);
+        self.placed.fetch_max(unplaced, Ordering::AcqRel);
     }
 
     /// What a read session must see: `Err(())` when only the primary is
     /// sure to have it, else the newest position recorded, if any.
     pub(crate) fn required(&self) -> Result<Option<ReplicationPosition>, ()> {
-        if self.unknown.load(Ordering::Acquire) {
+        if self.unplaced.load(Ordering::Acquire) > self.placed.load(Ordering::Acquire) {
             return Err(());
         }
         Ok(self.position.lock().ok().and_then(|last| last.clone()))

@@ -121,11 +121,12 @@ pub async fn probe_hosts(config: &DbConfig) -> Result<Vec<HostProbe>> {
 
 /// Role, timeline, position and round trip of one host.
 async fn describe(conn: &mut HostConn) -> Result<HostState> {
-    let Standing { role, timeline, .. } = conn.probe().role().await?;
-    let position = match role {
-        Role::Primary => conn.probe().commit_position().await?,
-        Role::Standby => conn.probe().replay_position().await?,
-    };
+    let Standing {
+        role,
+        timeline,
+        position,
+        ..
+    } = conn.probe().role().await?;
     let round_trip = conn.probe().round_trip().await?;
     Ok(HostState {
         role,

@@ -26,8 +26,9 @@ impl fmt::Display for Role {
 }
 
 /// What the role probe found on a host: enough to pick a host for a
-/// multi-host URL's `target_session_attrs` and to tell two primaries apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// multi-host URL's `target_session_attrs`, to tell two primaries apart,
+/// and to judge a replica's lag.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Standing {
     pub(crate) role: Role,
     /// PostgreSQL's timeline (higher after each promotion); `None` elsewhere.
@@ -36,4 +37,7 @@ pub(crate) struct Standing {
     /// read-only (PostgreSQL `default_transaction_read_only`, MariaDB
     /// `read_only`) — libpq's test for `read-write`.
     pub(crate) writable: bool,
+    /// What a primary has written, or what a standby has replayed; `None`
+    /// on SQLite (and on a standby that has replayed nothing yet).
+    pub(crate) position: Option<super::ReplicationPosition>,
 }

@@ -3,7 +3,6 @@
 //! session left state on it, closed when a reply may still be pending).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use sea_orm::DbErr;
 
@@ -53,14 +52,14 @@ impl Session {
             )));
         }
         if state.unobserved && state.aborted.is_none() && conn.transaction_depth() > 0 {
-            match self.context.within_limit(conn.transaction_survived()).await {
+            match self.server.within_limit(conn.transaction_survived()).await {
                 Ok(true) => {}
                 Ok(false) => state.aborted = Some(Abort::unobserved()),
                 Err(err) => return Err(self.commit_failed(conn, err).await),
             }
         }
         if let Some(abort) = self.state.get_mut().aborted.take() {
-            let observer = &self.context.observer;
+            let observer = &self.server.observer();
             self.observed.end(
                 observer,
                 SessionOutcome::Failed,
@@ -74,7 +73,7 @@ impl Session {
         let wrote = self.mode == Mode::Transaction && committing;
         let mut committed = Ok(());
         while committed.is_ok() && conn.transaction_depth() > 0 {
-            committed = self.context.within_limit(conn.commit()).await;
+            committed = self.server.within_limit(conn.commit()).await;
         }
         match committed {
             Ok(()) => {
@@ -83,9 +82,9 @@ impl Session {
                     self.state.get_mut().in_flight = false;
                 }
                 if wrote {
-                    self.context.note_commit(&mut conn).await;
+                    self.server.record_commit(&mut conn).await;
                 }
-                let observer = &self.context.observer;
+                let observer = &self.server.observer();
                 self.observed.end(observer, SessionOutcome::Committed, None);
                 self.end(conn);
                 Ok(())
@@ -97,18 +96,21 @@ impl Session {
     /// Cleans up after a failed commit: a lost connection is closed, anything
     /// else rolled back; either way the connection is released.
     async fn commit_failed(&mut self, mut conn: Conn, err: sqlx::Error) -> Error {
-        let observer = &self.context.observer;
+        let observer = &self.server.observer();
         let error_type = observe::error_type(&err);
         self.observed
             .end(observer, SessionOutcome::Failed, Some(&error_type));
         let lost = driver::is_fatal(&err);
         if lost {
-            self.context.evict(&mut conn);
+            self.server.evict(&mut conn);
         } else {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
         }
         self.end(conn);
         if lost {
+            // Whether it committed is unknown: reads stay on the primary
+            // until the monitor has read a position past this attempt.
+            self.server.record_unplaced_write();
             return Error::Commit(DbErr::Custom(format!(
                 "the connection was lost after COMMIT was sent ({err}): whether the transaction \
                  was committed is unknown, so it is never retried"
@@ -165,23 +167,24 @@ impl Session {
     fn end(&mut self, mut conn: Conn) {
         self.leave();
         let state = self.state.get_mut();
+        if state.wrote_unplaced {
+            // Placed after the last of its writes (a savepoint's commit too).
+            self.server.record_unplaced_write();
+        }
         // A statement whose future was dropped mid-round-trip (the body
         // went on without it) may still have a reply, or a BEGIN, pending.
         if state.in_flight {
-            self.context.evict(&mut conn);
+            self.server.evict(&mut conn);
         }
         let residue = state.residue;
-        self.context.release(conn, residue);
+        self.server.release(conn, residue);
     }
 
     /// Leaves `in_use` and stops the leak watch; idempotent.
     fn leave(&mut self) {
-        if !self.left {
-            self.left = true;
-            self.context.counters.in_use.fetch_sub(1, Ordering::Relaxed);
-            if let Some(watch) = self.leak_watch.take() {
-                watch.finish();
-            }
+        self.in_use = None;
+        if let Some(watch) = self.leak_watch.take() {
+            watch.finish();
         }
     }
 
@@ -226,7 +229,7 @@ impl Session {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
             SessionOutcome::RolledBack
         };
-        self.observed.end(&self.context.observer, outcome, None);
+        self.observed.end(self.server.observer(), outcome, None);
         self.end(conn);
     }
 }
@@ -250,12 +253,15 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.leave();
         let state = self.state.get_mut();
+        if state.wrote_unplaced {
+            self.server.record_unplaced_write();
+        }
         let outcome = if state.broken {
             SessionOutcome::Failed
         } else {
             SessionOutcome::RolledBack
         };
-        self.observed.end(&self.context.observer, outcome, None);
+        self.observed.end(self.server.observer(), outcome, None);
         let Some(mut conn) = state.conn.take() else {
             return;
         };
@@ -263,10 +269,10 @@ impl Drop for Session {
         // A reply still pending (a BEGIN, a statement, a savepoint cut off
         // mid-round-trip) is never handed to the next session: closed.
         if state.in_flight {
-            self.context.evict(&mut conn);
+            self.server.evict(&mut conn);
         }
         if state.broken || state.in_flight || conn.transaction_depth() == 0 {
-            self.context.release(conn, residue);
+            self.server.release(conn, residue);
             return;
         }
         tracing::warn!(
@@ -275,10 +281,10 @@ impl Drop for Session {
         );
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let context = Arc::clone(&self.context);
+                let server = Arc::clone(&self.server);
                 runtime.spawn(async move {
                     conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
-                    context.release(conn, residue);
+                    server.release(conn, residue);
                 });
             }
             Err(_) => conn.close_on_drop(),

@@ -23,7 +23,7 @@ impl Session {
         state.in_flight = true;
         let conn = state.usable()?;
         let waited = self
-            .context
+            .server
             .within_limit(conn.probe().wait_for(position, bound))
             .await;
         state.in_flight = false;

@@ -6,10 +6,31 @@
 
 use std::panic::Location;
 
-use super::Mode;
 use crate::config::Isolation;
 use crate::replication::ReplicationPosition;
 use crate::retry::Retry;
+
+/// Whether statements run inside one transaction or each on its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `get()` / `session()`: one transaction, begun by the first statement.
+    Transaction,
+    /// `get_read_only()` / `read_session()`: one read-only transaction.
+    ReadOnly,
+    /// `connection()`: every statement commits by itself.
+    Autocommit,
+}
+
+impl Mode {
+    /// The session span's `sqlreg.session.access`.
+    pub(crate) fn access(self) -> &'static str {
+        match self {
+            Self::Transaction => "read_write",
+            Self::ReadOnly => "read_only",
+            Self::Autocommit => "autocommit",
+        }
+    }
+}
 
 /// One session (or one retrying run of sessions) as a caller asked for it.
 #[derive(Clone, Copy)]

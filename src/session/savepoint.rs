@@ -63,7 +63,7 @@ impl Session {
         };
         state.in_flight = true;
         let opened = self
-            .context
+            .server
             .within_limit(state.usable()?.savepoint(level))
             .await;
         state.in_flight = false;
@@ -94,11 +94,11 @@ impl Session {
         state.in_flight = true;
         let conn = state.open()?;
         let ended = if release {
-            self.context
+            self.server
                 .within_limit(conn.release_savepoint(level))
                 .await
         } else {
-            self.context.within_limit(conn.undo_savepoint(level)).await
+            self.server.within_limit(conn.undo_savepoint(level)).await
         };
         state.in_flight = false;
         let ended = self.check(&mut state, ended).await;
@@ -131,7 +131,7 @@ impl Session {
         }
         state.in_flight = true;
         let conn = state.open()?;
-        let undone = self.context.within_limit(conn.undo_savepoint(level)).await;
+        let undone = self.server.within_limit(conn.undo_savepoint(level)).await;
         state.in_flight = false;
         match undone {
             Ok(()) => {

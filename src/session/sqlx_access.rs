@@ -65,7 +65,7 @@ impl Session {
         .map_err(|_| {
             Error::Query(DbErr::Custom(format!(
                 "this session is on {:?}, not {}",
-                self.context.backend,
+                self.server.backend(),
                 DB::NAME
             )))
         })

@@ -50,6 +50,9 @@ pub(super) struct State {
     /// What the session may have left on the connection beyond its
     /// transaction: the connection is reset or closed on release.
     pub(super) residue: Residue,
+    /// An autocommit statement that may write ran: its position is not
+    /// read, so reads stay on the primary until the monitor places it.
+    pub(super) wrote_unplaced: bool,
 }
 
 /// How and why the session's transaction can no longer commit.
@@ -148,6 +151,7 @@ impl State {
             committed_by: None,
             left_transaction: false,
             residue: Residue::None,
+            wrote_unplaced: false,
         }
     }
 

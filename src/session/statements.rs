@@ -17,12 +17,12 @@ macro_rules! run {
         let commits = $session.before_statement(&mut state, $sql)?;
         let $conn = state.usable()?;
         let outcome = $session
-            .context
-            .observer
+            .server
+            .observer()
             .statement(
                 $session.observed.span(),
                 $sql,
-                $session.context.within_limit($round_trip),
+                $session.server.within_limit($round_trip),
             )
             .await;
         state.in_flight = false;
@@ -31,6 +31,9 @@ macro_rules! run {
         }
         let outcome = $session.check(&mut state, outcome).await;
         $session.end_autocommit(&mut state, outcome.is_ok()).await?;
+        if state.wrote_unplaced {
+            $session.server.record_unplaced_write();
+        }
         outcome.map_err(|err| reclassify(err, $error_kind))
     }};
 }
@@ -55,6 +58,9 @@ impl Session {
             && conn.transaction_depth() > 0
             && conn.commits_implicitly(sql);
         state.residue = state.residue.max(residue);
+        if self.mode == Mode::Autocommit && driver::may_write(sql) {
+            state.wrote_unplaced = true;
+        }
         state.in_flight = true;
         Ok(commits)
     }
@@ -75,9 +81,9 @@ impl Session {
         state.in_flight = true;
         let conn = state.open()?;
         let ended = if succeeded {
-            self.context.within_limit(conn.commit()).await
+            self.server.within_limit(conn.commit()).await
         } else {
-            self.context.within_limit(conn.rollback()).await
+            self.server.within_limit(conn.rollback()).await
         };
         state.in_flight = false;
         // The failed statement's transaction is gone: the next one starts clean.
@@ -114,7 +120,7 @@ fn reclassify(err: DbErr, kind: fn(RuntimeErr) -> DbErr) -> DbErr {
 #[async_trait::async_trait]
 impl ConnectionTrait for Session {
     fn get_database_backend(&self) -> DbBackend {
-        self.context.backend
+        self.server.backend()
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {

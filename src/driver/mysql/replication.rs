@@ -25,25 +25,35 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
 }
 
 /// A replica when `read_only` or when a replication thread runs (a replica
-/// left writable is still one); writable unless `read_only`. MariaDB has no
-/// timelines.
+/// left writable is still one); writable unless `read_only`; its position
+/// (a primary's binary log, a replica's applied GTIDs), in one round trip.
+/// MariaDB has no timelines.
 pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standing, sqlx::Error> {
-    let (read_only, replicating): (i64, Option<i64>) = sqlx::query_as(
+    let (read_only, replicating, written, applied): (
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    ) = sqlx::query_as(
         "SELECT CAST(@@read_only AS SIGNED), \
-           (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS \
-            WHERE VARIABLE_NAME = 'SLAVES_RUNNING')",
+               (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS \
+                WHERE VARIABLE_NAME = 'SLAVES_RUNNING'), \
+               CAST(@@gtid_binlog_pos AS CHAR), CAST(@@gtid_current_pos AS CHAR)",
     )
     .fetch_one(conn)
     .await?;
-    let role = if read_only != 0 || replicating.unwrap_or(0) > 0 {
-        Role::Standby
+    let (role, position) = if read_only != 0 || replicating.unwrap_or(0) > 0 {
+        (Role::Standby, applied)
     } else {
-        Role::Primary
+        (Role::Primary, written)
     };
     Ok(Standing {
         role,
         timeline: None,
         writable: read_only == 0,
+        position: position
+            .map(|text| text.parse().map_err(sqlx::Error::Protocol))
+            .transpose()?,
     })
 }
 

@@ -30,19 +30,23 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
 
 /// Standby or primary, the timeline it is on — a primary's from the WAL
 /// it writes (`pg_control_checkpoint()` lags a promotion until the next
-/// checkpoint), a standby's from the WAL it receives — and whether it takes
-/// writes by default (libpq's `read-write` test). Read on a connection of
-/// its own, whose `default_transaction_read_only` is the server's.
+/// checkpoint), a standby's from the WAL it receives — whether it takes
+/// writes by default (libpq's `read-write` test), and how far its history
+/// goes (as [`replay_position`]), in one round trip. Read on a connection
+/// of its own, whose `default_transaction_read_only` is the server's.
 pub(in crate::driver) async fn role(conn: &mut PgConnection) -> Result<Standing, sqlx::Error> {
-    let (standby, timeline, read_only): (bool, Option<i64>, String) = sqlx::query_as(
-        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() \
-           THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), \
-                         (SELECT timeline_id FROM pg_control_checkpoint()))::bigint \
-           ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END, \
-           current_setting('default_transaction_read_only')",
-    )
-    .fetch_one(conn)
-    .await?;
+    let (standby, timeline, read_only, lsn): (bool, Option<i64>, String, Option<String>) =
+        sqlx::query_as(
+            "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() \
+               THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), \
+                             (SELECT timeline_id FROM pg_control_checkpoint()))::bigint \
+               ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END, \
+               current_setting('default_transaction_read_only'), \
+               (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                ELSE pg_current_wal_insert_lsn() END)::text",
+        )
+        .fetch_one(conn)
+        .await?;
     let role = if standby {
         Role::Standby
     } else {
@@ -52,6 +56,7 @@ pub(in crate::driver) async fn role(conn: &mut PgConnection) -> Result<Standing,
         role,
         timeline: timeline.and_then(|t| u64::try_from(t).ok()),
         writable: !standby && read_only == "off",
+        position: lsn.as_deref().map(parse).transpose()?,
     })
 }
 

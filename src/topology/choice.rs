@@ -1,24 +1,13 @@
-//! Which hosts of a cluster may serve sessions, from what each said about
-//! itself: those that fit `target_session_attrs` (libpq's rules), minus a
+//! Which hosts of the primary's set may serve sessions, from what each
+//! said about itself: those that fit `target_session_attrs` (libpq's rules), minus a
 //! primary that lost a split brain. When two hosts both take writes, the
 //! one on the newer timeline (the one promoted last) keeps them; when that
 //! cannot be told (same or unknown timelines, as on MariaDB), neither gets
 //! sessions that need a primary, and a WARN says why.
 
 use crate::replication::{Role, Standing};
+use crate::server::Answer;
 use crate::url::TargetSessionAttrs;
-
-/// What the monitor last saw of one host.
-#[derive(Debug, Clone, Default)]
-pub(super) enum Seen {
-    /// Not asked yet.
-    #[default]
-    Unknown,
-    /// It answered.
-    Up(Standing),
-    /// It could not be reached or asked; why.
-    Down(String),
-}
 
 /// The hosts that serve sessions, and why the others do not.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,15 +22,15 @@ pub(super) struct Choice {
 
 impl Choice {
     /// Chooses among hosts that were `seen` so, named by `addresses`.
-    pub(super) fn make(seen: &[Seen], target: TargetSessionAttrs, addresses: &[String]) -> Self {
+    pub(super) fn make(seen: &[Answer], target: TargetSessionAttrs, addresses: &[String]) -> Self {
         let (losers, split_brain) = split_brain(seen, addresses);
         let standing = |index: usize| match &seen[index] {
-            Seen::Up(standing) if !losers.contains(&index) => Some(*standing),
+            Answer::Up(standing) if !losers.contains(&index) => Some(standing),
             _ => None,
         };
         let fitting = |fits: &dyn Fn(&Standing) -> bool| -> Vec<usize> {
             (0..seen.len())
-                .filter(|&index| standing(index).is_some_and(|s| fits(&s)))
+                .filter(|&index| standing(index).is_some_and(fits))
                 .collect()
         };
         let serving = match target {
@@ -115,12 +104,12 @@ impl Choice {
 
 /// The primaries that lost a split brain, and the WARN text; none when at
 /// most one host takes writes.
-fn split_brain(seen: &[Seen], addresses: &[String]) -> (Vec<usize>, Option<String>) {
+fn split_brain(seen: &[Answer], addresses: &[String]) -> (Vec<usize>, Option<String>) {
     let primaries: Vec<(usize, Option<u64>)> = seen
         .iter()
         .enumerate()
         .filter_map(|(index, seen)| match seen {
-            Seen::Up(s) if s.role == Role::Primary => Some((index, s.timeline)),
+            Answer::Up(s) if s.role == Role::Primary => Some((index, s.timeline)),
             _ => None,
         })
         .collect();
@@ -163,11 +152,11 @@ fn split_brain(seen: &[Seen], addresses: &[String]) -> (Vec<usize>, Option<Strin
     }
 }
 
-fn describe(seen: &Seen) -> String {
+fn describe(seen: &Answer) -> String {
     match seen {
-        Seen::Unknown => "not asked yet".to_owned(),
-        Seen::Down(reason) => format!("unreachable ({reason})"),
-        Seen::Up(s) => {
+        Answer::Unknown => "not asked yet".to_owned(),
+        Answer::Down(reason) => format!("unreachable ({reason})"),
+        Answer::Up(s) => {
             let mut text = s.role.to_string();
             if s.role == Role::Primary && !s.writable {
                 text.push_str(", read-only");
@@ -184,11 +173,12 @@ fn describe(seen: &Seen) -> String {
 mod tests {
     use super::*;
 
-    fn up(role: Role, timeline: u64, writable: bool) -> Seen {
-        Seen::Up(Standing {
+    fn up(role: Role, timeline: u64, writable: bool) -> Answer {
+        Answer::Up(Standing {
             role,
             timeline: Some(timeline),
             writable,
+            position: None,
         })
     }
 
@@ -199,7 +189,7 @@ mod tests {
     #[test]
     fn each_target_picks_what_libpq_picks() {
         let seen = [
-            Seen::Down("refused".into()),
+            Answer::Down("refused".into()),
             up(Role::Standby, 1, false),
             up(Role::Primary, 1, true),
             up(Role::Primary, 1, false),
@@ -240,10 +230,11 @@ mod tests {
 
     #[test]
     fn split_brain_without_timelines_refuses_both() {
-        let no_timeline = Seen::Up(Standing {
+        let no_timeline = Answer::Up(Standing {
             role: Role::Primary,
             timeline: None,
             writable: true,
+            position: None,
         });
         let seen = [no_timeline.clone(), no_timeline];
         let choice = Choice::make(&seen, TargetSessionAttrs::ReadWrite, &names(2));

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::Host;
+use super::Server;
 use crate::driver::Conn;
 use crate::error::{Error, Result};
 use crate::pool::CheckoutError;
 use crate::stats::Gauge;
 
-impl Host {
+impl Server {
     /// Checks a connection out, turning the pool's errors into ones that say
     /// what the pool looked like or why the server could not be reached.
     pub(crate) async fn acquire(&self) -> Result<Conn> {
