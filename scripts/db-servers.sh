@@ -36,7 +36,9 @@
 #     startup parameter: options"): one in transaction mode
 #     (default_pool_size = 4, so clients share server connections), one in
 #     session mode (default_pool_size = 20, server_reset_query = DISCARD
-#     ALL); both max_client_conn = 500, no unix socket.
+#     ALL); both max_client_conn = 500, no unix socket; and a third in
+#     transaction mode in front of the standby (default_pool_size = 4), for
+#     replicas and multi-host URLs behind a pooler per host.
 #
 # Environment read (all optional):
 #   SQLREG_PG_PORT           PostgreSQL port          (default 55432)
@@ -45,6 +47,8 @@
 #   SQLREG_MARIADB_REPLICA_PORT  MariaDB replica port (default MariaDB port + 1)
 #   SQLREG_PGBOUNCER_PORT    PgBouncer, transaction mode (default PostgreSQL port + 2)
 #   SQLREG_PGBOUNCER_SESSION_PORT  PgBouncer, session mode (default PostgreSQL port + 3)
+#   SQLREG_PGBOUNCER_STANDBY_PORT  PgBouncer, transaction mode, in front of the standby
+#                            (default PostgreSQL port + 4)
 #   SQLREG_DB_TMPDIR         parent of the temp dir   (default /tmp; the
 #                            `postgres` and `mysql` users must be able to
 #                            traverse it, and socket paths must stay short)
@@ -56,6 +60,7 @@
 #   SQLREG_TEST_MARIADB_PORT     MariaDB TCP port
 #   SQLREG_TEST_PGBOUNCER_PORT   PgBouncer in transaction mode (in front of SQLREG_TEST_PG_PORT)
 #   SQLREG_TEST_PGBOUNCER_SESSION_PORT  PgBouncer in session mode (the same server)
+#   SQLREG_TEST_PGBOUNCER_STANDBY_PORT  PgBouncer in transaction mode in front of SQLREG_TEST_PG_STANDBY_PORT
 #   SQLREG_TEST_USER             sqlreg
 #   SQLREG_TEST_PASSWORD         the password (contains @ : / # %)
 #   SQLREG_TEST_DATABASE         sqlreg_test
@@ -88,11 +93,13 @@
 # EOF until the server is stopped, i.e. hangs. The helper scripts are immune.
 #
 # The PgBouncers' files (pgbouncer.ini, userlist.txt, pgbouncer.log,
-# pgbouncer.pid) are in $SQLREG_TEST_DB_DIR/pgbouncer-tx and
-# $SQLREG_TEST_DB_DIR/pgbouncer-session; each has a helper of the same kind
-# (same commands; `stop` is SIGTERM, pgbouncer's immediate shutdown, `kill`
-# SIGKILL): $SQLREG_TEST_DB_DIR/pgbouncer-tx-ctl and
-# $SQLREG_TEST_DB_DIR/pgbouncer-session-ctl.
+# pgbouncer.pid) are in $SQLREG_TEST_DB_DIR/pgbouncer-tx,
+# $SQLREG_TEST_DB_DIR/pgbouncer-session and
+# $SQLREG_TEST_DB_DIR/pgbouncer-standby-tx; each has a helper of the same
+# kind (same commands; `stop` is SIGTERM, pgbouncer's immediate shutdown,
+# `kill` SIGKILL): $SQLREG_TEST_DB_DIR/pgbouncer-tx-ctl,
+# $SQLREG_TEST_DB_DIR/pgbouncer-session-ctl and
+# $SQLREG_TEST_DB_DIR/pgbouncer-standby-tx-ctl.
 #
 # Destructive failover tests start primary/standby pairs of their own under
 # $SQLREG_TEST_DB_DIR/pairs with scripts/db/pair.sh; sqlreg_db_stop stops any
@@ -123,6 +130,7 @@ source "$_SQLREG_SCRIPTS_DB/pgbouncer.sh"
 _sqlreg_unexport() {
     unset SQLREG_TEST_HOST SQLREG_TEST_PG_PORT SQLREG_TEST_MARIADB_PORT \
         SQLREG_TEST_PGBOUNCER_PORT SQLREG_TEST_PGBOUNCER_SESSION_PORT \
+        SQLREG_TEST_PGBOUNCER_STANDBY_PORT \
         SQLREG_TEST_USER SQLREG_TEST_PASSWORD SQLREG_TEST_DATABASE \
         SQLREG_TEST_PG_URL SQLREG_TEST_MARIADB_URL SQLREG_TEST_DB_DIR \
         SQLREG_TEST_PG_BIN SQLREG_TEST_PG_DATA SQLREG_TEST_PG_PIDFILE SQLREG_TEST_PG_SOCKET_DIR \
@@ -149,19 +157,21 @@ sqlreg_db_start() {
     _SQLREG_MARIADB_REPLICA_PORT=${SQLREG_MARIADB_REPLICA_PORT:-$((_SQLREG_MARIADB_PORT + 1))}
     _SQLREG_PGBOUNCER_PORT=${SQLREG_PGBOUNCER_PORT:-$((_SQLREG_PG_PORT + 2))}
     _SQLREG_PGBOUNCER_SESSION_PORT=${SQLREG_PGBOUNCER_SESSION_PORT:-$((_SQLREG_PG_PORT + 3))}
+    _SQLREG_PGBOUNCER_STANDBY_PORT=${SQLREG_PGBOUNCER_STANDBY_PORT:-$((_SQLREG_PG_PORT + 4))}
     _SQLREG_TIMEOUT=${SQLREG_DB_START_TIMEOUT:-60}
     local port ports
     ports=$(printf '%s\n' "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
-        "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" |
-        sort -u | wc -l)
-    if [ "$ports" -ne 6 ]; then
-        _sqlreg_log "the six server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
+        "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
+        "$_SQLREG_PGBOUNCER_STANDBY_PORT" | sort -u | wc -l)
+    if [ "$ports" -ne 7 ]; then
+        _sqlreg_log "the seven server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
             "SQLREG_PG_STANDBY_PORT, SQLREG_MARIADB_REPLICA_PORT, SQLREG_PGBOUNCER_PORT," \
-            "SQLREG_PGBOUNCER_SESSION_PORT)"
+            "SQLREG_PGBOUNCER_SESSION_PORT, SQLREG_PGBOUNCER_STANDBY_PORT)"
         return 1
     fi
     for port in "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
-        "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT"; do
+        "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
+        "$_SQLREG_PGBOUNCER_STANDBY_PORT"; do
         if _sqlreg_port_busy "$port"; then
             _sqlreg_log "port 127.0.0.1:$port is already in use (a leftover server?" \
                 "set SQLREG_PG_PORT / SQLREG_MARIADB_PORT to use other ports)"
@@ -211,6 +221,12 @@ sqlreg_db_start() {
         sqlreg_db_stop
         return 1
     fi
+    if ! _sqlreg_start_pgbouncer standby-tx "$_SQLREG_PGBOUNCER_STANDBY_PORT" transaction 4 \
+            "$_SQLREG_PG_STANDBY_PORT"; then
+        _sqlreg_log "PgBouncer (transaction mode, in front of the standby) failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
 
     pw_url=$(_sqlreg_urlencode "$SQLREG_DB_PASSWORD")
     export SQLREG_TEST_HOST=127.0.0.1
@@ -218,6 +234,7 @@ sqlreg_db_start() {
     export SQLREG_TEST_MARIADB_PORT=$_SQLREG_MARIADB_PORT
     export SQLREG_TEST_PGBOUNCER_PORT=$_SQLREG_PGBOUNCER_PORT
     export SQLREG_TEST_PGBOUNCER_SESSION_PORT=$_SQLREG_PGBOUNCER_SESSION_PORT
+    export SQLREG_TEST_PGBOUNCER_STANDBY_PORT=$_SQLREG_PGBOUNCER_STANDBY_PORT
     export SQLREG_TEST_USER=$SQLREG_DB_USER
     export SQLREG_TEST_PASSWORD=$SQLREG_DB_PASSWORD
     export SQLREG_TEST_DATABASE=$SQLREG_DB_NAME
@@ -251,7 +268,8 @@ sqlreg_db_start() {
     _sqlreg_log "up in $((SECONDS - t0))s: PostgreSQL ${pg_version:-?} on 127.0.0.1:$_SQLREG_PG_PORT," \
         "MariaDB ${mariadb_version:-?} on 127.0.0.1:$_SQLREG_MARIADB_PORT, their replicas on" \
         "$_SQLREG_PG_STANDBY_PORT and $_SQLREG_MARIADB_REPLICA_PORT, PgBouncer in transaction" \
-        "mode on $_SQLREG_PGBOUNCER_PORT and in session mode on $_SQLREG_PGBOUNCER_SESSION_PORT" \
+        "mode on $_SQLREG_PGBOUNCER_PORT and in session mode on $_SQLREG_PGBOUNCER_SESSION_PORT," \
+        "and in transaction mode in front of the standby on $_SQLREG_PGBOUNCER_STANDBY_PORT" \
         "(files in $_SQLREG_DB_DIR)"
 }
 
@@ -267,7 +285,7 @@ sqlreg_db_stop() {
     done
     # The PgBouncers before the PostgreSQL server behind them.
     local bouncer
-    for bouncer in tx session; do
+    for bouncer in tx session standby-tx; do
         if [ -x "$dir/pgbouncer-$bouncer-ctl" ]; then
             "$dir/pgbouncer-$bouncer-ctl" stop || rc=1
         fi
