@@ -4,7 +4,10 @@
 //! read sessions still refuse writes, nothing a session does reaches
 //! another client of the pooler, and statements that would are refused;
 //! in session mode the registry's settings hold per connection. Without
-//! `session.pooler`, the connect error names the setting.
+//! `session.pooler`, the connect error names the setting. With a pooler in
+//! front of the standby too (one pooler per host), replicas and multi-host
+//! URLs work through them: reads on the replica, read-your-writes, the
+//! probes of every host.
 
 mod common;
 
@@ -13,17 +16,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::item;
-use common::server::number;
+use common::server::{number, on_replica};
 use common::{Kind, TestDb};
 use sea_orm::{ConnectionTrait, Statement};
 use sqlreg::{Config, DbConfig, Error, Isolation, Session, SqlConnectionRegistry};
 use sqlx::Connection as _;
 
-/// The pooler's port in `mode` (`transaction` or `session`), from the test
-/// script; `None` on a developer machine without it (a failure under CI).
+/// The pooler's port in `mode` (`transaction` or `session` in front of the
+/// primary, `standby` — transaction mode — in front of the standby), from
+/// the test script; `None` on a developer machine without it (a failure
+/// under CI).
 fn pooler_port(mode: &str) -> Option<u16> {
     let var = match mode {
         "transaction" => "SQLREG_TEST_PGBOUNCER_PORT",
+        "standby" => "SQLREG_TEST_PGBOUNCER_STANDBY_PORT",
         _ => "SQLREG_TEST_PGBOUNCER_SESSION_PORT",
     };
     match std::env::var(var) {
@@ -553,4 +559,238 @@ async fn a_session_mode_pooler_keeps_the_registrys_settings() {
         .unwrap_err();
     assert!(err.to_string().contains("read-only transaction"), "{err}");
     assert_eq!(item::names(&registry).await, ["kept"]);
+}
+
+/// A fresh database reached through the transaction pooler in front of the
+/// primary (`session` settings as in [`through_pooler`]), committing with
+/// `synchronous_commit = on` as production servers do (the test server
+/// runs with it off, which delays streaming by up to `wal_writer_delay`;
+/// the `options` startup parameter that tests/routing.rs uses for it is
+/// refused by a pooler, so it is a setting of the database), and the port
+/// of the pooler in front of the standby.
+async fn replicated_through_poolers(test: &str, session: &str) -> Option<(TestDb, DbConfig, u16)> {
+    let (db, config) = through_pooler("transaction", test, session).await?;
+    let standby = pooler_port("standby")?;
+    let direct = SqlConnectionRegistry::connect(db.config.clone())
+        .await
+        .unwrap();
+    exec(
+        &direct.connection().await.unwrap(),
+        &format!("ALTER DATABASE \"{}\" SET synchronous_commit = on", db.name),
+    )
+    .await
+    .unwrap();
+    direct.close().await;
+    Some((db, config, standby))
+}
+
+/// `url` → the transaction pooler in front of the primary, `replicas:` →
+/// the one in front of the standby: read sessions are served by the
+/// standby through its pooler, writes by the primary, the monitor's
+/// probes reach both (the replica's lag is known, nobody is down), and a
+/// read after a write always sees it — two registries (two applications)
+/// with two tasks each, so that clients share the poolers' server
+/// connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_behind_poolers_serve_reads_and_see_writes() {
+    let Some((_db, config, standby)) =
+        replicated_through_poolers("pooler_replicas", "pooler: transaction").await
+    else {
+        return;
+    };
+    let config = config.replica(sqlreg::ReplicaParts::default().port(standby));
+    let first = item::registry_with(config.clone()).await;
+    common::server::read_on_replica(&first, "items").await;
+    let registries = [first, SqlConnectionRegistry::connect(config).await.unwrap()];
+    let registry = &registries[0];
+    let write_on_replica = registry
+        .session(async |s| on_replica(s).await)
+        .await
+        .unwrap();
+    assert!(!write_on_replica, "a write session runs on the primary");
+    let err = registry
+        .read_session(async |s| item::insert(s, "refused").await.map(drop))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only transaction"), "{err}");
+
+    let mut tasks = Vec::new();
+    for (app, registry) in registries.iter().enumerate() {
+        for task in 0..2 {
+            let registry = registry.clone();
+            tasks.push(tokio::spawn(async move {
+                let (mut stale, mut served_by_replica) = (0, 0);
+                for n in 0..50 {
+                    let name = format!("a{app}t{task}n{n}");
+                    registry
+                        .session(async |s| item::insert(s, &name).await.map(drop))
+                        .await
+                        .unwrap();
+                    let sql = format!("SELECT count(*) FROM items WHERE name = '{name}'");
+                    let (seen, replica) = registry
+                        .read_session(async |s| {
+                            Ok::<_, Error>((number(s, &sql).await?, on_replica(s).await?))
+                        })
+                        .await
+                        .unwrap();
+                    stale += u32::from(seen == 0);
+                    served_by_replica += u32::from(replica);
+                }
+                (stale, served_by_replica)
+            }));
+        }
+    }
+    let (mut stale, mut served_by_replica) = (0, 0);
+    for task in tasks {
+        let (task_stale, task_replica) = task.await.unwrap();
+        stale += task_stale;
+        served_by_replica += task_replica;
+    }
+    let trials = 2 * 2 * 50;
+    // Another application reads fresh as a position carried as text.
+    let position = registries[0]
+        .write_position()
+        .expect("writes were recorded");
+    let carried = registries[1]
+        .options()
+        .fresh_as(position.to_string().parse().unwrap())
+        .read_session(async |s| Ok::<_, Error>(item::count_on(s).await))
+        .await
+        .unwrap();
+    assert!(
+        carried >= 100,
+        "the first application's 100 rows at least: {carried}"
+    );
+    // A few monitor rounds (every 200 ms) through both poolers.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    println!(
+        "through PgBouncer (primary and standby): {trials} write-then-read trials, {stale} stale, \
+         {served_by_replica} reads on the replica; {:#?}",
+        registries[0].host_stats()
+    );
+    assert_eq!(stale, 0, "a read after a committed write never misses it");
+    assert!(
+        served_by_replica > trials / 2,
+        "most reads are served by the replica ({served_by_replica} of {trials})"
+    );
+    for registry in registries {
+        let hosts = registry.host_stats();
+        assert_eq!(hosts.len(), 2, "{hosts:#?}");
+        assert!(hosts[1].replica && hosts[1].pool.acquired > 0, "{hosts:#?}");
+        assert!(
+            hosts.iter().all(|host| host.down.is_none()),
+            "every host answers its probes: {hosts:#?}"
+        );
+        assert!(
+            hosts[1].lag_seconds.is_some(),
+            "the replica's lag is known: {hosts:#?}"
+        );
+        registry.close().await;
+    }
+}
+
+/// A multi-host URL listing the poolers in front of the standby and of the
+/// primary, in that order, with `target_session_attrs=read-write`: every
+/// session goes to the primary through its pooler, the hosts' roles are
+/// known, and the probes of three registries' monitors and of
+/// `probe_hosts` (`sqlreg check`), sharing the poolers' server connections
+/// with the sessions, never fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_host_url_of_poolers_finds_the_primary() {
+    let Some((_db, mut config, standby)) =
+        replicated_through_poolers("pooler_multi_host", "pooler: transaction, pool_size: 2").await
+    else {
+        return;
+    };
+    let primary = pooler_port("transaction").unwrap();
+    let sqlreg::UrlConfig::Parts(parts) = &mut config.url else {
+        panic!("the test config gives the URL as parts");
+    };
+    parts.host = Some(format!("127.0.0.1:{standby},127.0.0.1:{primary}"));
+    parts.port = None;
+    parts
+        .query
+        .insert("target_session_attrs".into(), "read-write".into());
+    let first = item::registry_with(config.clone()).await;
+    let mut registries = vec![first];
+    for _ in 1..3 {
+        registries.push(
+            SqlConnectionRegistry::connect(config.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let mut tasks = Vec::new();
+    for (client, registry) in registries.iter().enumerate() {
+        let registry = registry.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut on_the_standby = 0;
+            for n in 0..60 {
+                let name = format!("c{client}n{n}");
+                registry
+                    .session(async |s| item::insert(s, &name).await.map(drop))
+                    .await
+                    .unwrap();
+                if registry
+                    .read_session(async |s| on_replica(s).await)
+                    .await
+                    .unwrap()
+                {
+                    on_the_standby += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            on_the_standby
+        }));
+    }
+    let probes: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move { sqlreg::replication::probe_hosts(&config).await })
+        })
+        .collect();
+    for probe in probes {
+        let found = probe.await.unwrap().unwrap();
+        let roles: Vec<_> = found
+            .iter()
+            .map(|host| match &host.state {
+                Ok(state) => state.role,
+                Err(err) => panic!("{}: {err}", host.url),
+            })
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                sqlreg::replication::Role::Standby,
+                sqlreg::replication::Role::Primary
+            ],
+            "{found:#?}"
+        );
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 0, "no session ran on the standby");
+    }
+    assert_eq!(item::names(&registries[0]).await.len(), 3 * 60);
+    for registry in &registries {
+        let hosts = registry.host_stats();
+        assert_eq!(hosts.len(), 2, "{hosts:#?}");
+        assert_eq!(
+            (hosts[0].role, hosts[1].role),
+            (
+                Some(sqlreg::replication::Role::Standby),
+                Some(sqlreg::replication::Role::Primary)
+            ),
+            "{hosts:#?}"
+        );
+        assert!(
+            hosts.iter().all(|host| host.down.is_none()),
+            "every host answers its probes: {hosts:#?}"
+        );
+        assert_eq!(hosts[0].pool.acquired, 0, "{hosts:#?}");
+        assert_eq!(registry.stats(), hosts[1].pool, "{hosts:#?}");
+    }
+    println!("{:#?}", registries[0].host_stats());
+    for registry in registries {
+        registry.close().await;
+    }
 }

@@ -1,11 +1,20 @@
 //! PostgreSQL's side of replication: a host's role and timeline, WAL
 //! locations as [`ReplicationPosition::Lsn`], and waiting for a standby to
 //! replay one (PostgreSQL 15 has no wait function: short polls, bounded).
+//!
+//! Every probe is one simple query (`sqlx::raw_sql`): one message and one
+//! round trip, no prepared statement left on the server connection and
+//! nothing read from the session. Behind a transaction pooler the probes
+//! run outside a transaction, where each query may reach another server
+//! connection: a named statement could collide with another client's
+//! (42P05) or be missing there (26000), and an unnamed one's Parse and
+//! Bind could land on two server connections. All these queries ask about
+//! the server as a whole, so any of its connections answers the same.
 
 use std::time::{Duration, Instant};
 
-use sqlx::Postgres;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Postgres, Row};
 
 use super::super::connect;
 use crate::config::DbConfig;
@@ -34,19 +43,25 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
 /// writes by default (libpq's `read-write` test), and how far its history
 /// goes (as [`replay_position`]), in one round trip. Read on a connection
 /// of its own, whose `default_transaction_read_only` is the server's.
+/// Behind a transaction pooler that setting is the server's too, as long
+/// as no client of the pooler leaves a session `SET` behind (sqlreg refuses
+/// them there).
 pub(in crate::driver) async fn role(conn: &mut PgConnection) -> Result<Standing, sqlx::Error> {
-    let (standby, timeline, read_only, lsn): (bool, Option<i64>, String, Option<String>) =
-        sqlx::query_as(
-            "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() \
-               THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), \
-                             (SELECT timeline_id FROM pg_control_checkpoint()))::bigint \
-               ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END, \
-               current_setting('default_transaction_read_only'), \
-               (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
-                ELSE pg_current_wal_insert_lsn() END)::text",
-        )
-        .fetch_one(conn)
-        .await?;
+    let row = one_row(
+        conn,
+        "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() \
+           THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), \
+                         (SELECT timeline_id FROM pg_control_checkpoint()))::bigint \
+           ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END, \
+           current_setting('default_transaction_read_only'), \
+           (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+            ELSE pg_current_wal_insert_lsn() END)::text",
+    )
+    .await?;
+    let standby: bool = row.try_get(0)?;
+    let timeline: Option<i64> = row.try_get(1)?;
+    let read_only: String = row.try_get(2)?;
+    let lsn: Option<String> = row.try_get(3)?;
     let role = if standby {
         Role::Standby
     } else {
@@ -67,9 +82,8 @@ pub(in crate::driver) async fn role(conn: &mut PgConnection) -> Result<Standing,
 pub(in crate::driver) async fn commit_position(
     conn: &mut PgConnection,
 ) -> Result<Option<ReplicationPosition>, sqlx::Error> {
-    let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
-        .fetch_one(conn)
-        .await?;
+    let row = one_row(conn, "SELECT pg_current_wal_insert_lsn()::text").await?;
+    let lsn: String = row.try_get(0)?;
     Ok(Some(parse(&lsn)?))
 }
 
@@ -78,12 +92,13 @@ pub(in crate::driver) async fn commit_position(
 pub(in crate::driver) async fn replay_position(
     conn: &mut PgConnection,
 ) -> Result<Option<ReplicationPosition>, sqlx::Error> {
-    let lsn: Option<String> = sqlx::query_scalar(
+    let row = one_row(
+        conn,
         "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
                  ELSE pg_current_wal_insert_lsn() END)::text",
     )
-    .fetch_one(conn)
     .await?;
+    let lsn: Option<String> = row.try_get(0)?;
     lsn.as_deref().map(parse).transpose()
 }
 
@@ -110,6 +125,12 @@ pub(in crate::driver) async fn wait_for(
         tokio::time::sleep(pause.min(left)).await;
         pause = (pause * 2).min(LONGEST_POLL);
     }
+}
+
+/// The one row `sql` returns, as a simple query (see the module docs);
+/// its values come as text, which sqlx decodes by the column's type.
+async fn one_row(conn: &mut PgConnection, sql: &'static str) -> Result<PgRow, sqlx::Error> {
+    sqlx::raw_sql(sql).fetch_one(conn).await
 }
 
 fn parse(lsn: &str) -> Result<ReplicationPosition, sqlx::Error> {
