@@ -794,3 +794,142 @@ async fn a_multi_host_url_of_poolers_finds_the_primary() {
         registry.close().await;
     }
 }
+
+/// Failover behind a pooler per host, on a pair of the test's own
+/// (synchronous replication): a multi-host URL of the two poolers, four
+/// tasks writing through `transaction()` while the primary crashes (its
+/// pooler stays up) and the standby is promoted; writes continue through
+/// the new primary's pooler and no acknowledged write is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_behind_poolers_keeps_writing() {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    let Some(pair) = common::pair::PgPair::start("pooler_failover").await else {
+        return;
+    };
+    pair.sync(true).await;
+    let poolers = pair.poolers().await;
+    let yaml = format!(
+        "db:\n  url: '{}'\n  create_db: false\n  session:\n    pooler: transaction\n    \
+         connect_timeout: 2\n    statement_timeout: 2\n    pool_timeout: 60\n",
+        pair.multi_host_url_through(poolers)
+    );
+    let config: DbConfig = Config::from_yaml_str(&yaml).unwrap().at("db").unwrap();
+    let db = SqlConnectionRegistry::connect(config).await.unwrap();
+    db.session(async |s| {
+        exec(
+            s,
+            "CREATE TABLE ledger (task INT, seq INT, PRIMARY KEY (task, seq))",
+        )
+        .await
+    })
+    .await
+    .unwrap();
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<((i64, i64), Instant)>::new()));
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let unknown = Arc::new(AtomicU32::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4i64)
+        .map(|task| {
+            let db = db.clone();
+            let (acknowledged, failed, unknown, stop) = (
+                Arc::clone(&acknowledged),
+                Arc::clone(&failed),
+                Arc::clone(&unknown),
+                Arc::clone(&stop),
+            );
+            tokio::spawn(async move {
+                let mut seq = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    let sql = format!("INSERT INTO ledger (task, seq) VALUES ({task}, {seq})");
+                    match db.transaction(async |s| exec(s, &sql).await).await {
+                        Ok(()) => acknowledged
+                            .lock()
+                            .unwrap()
+                            .push(((task, seq), Instant::now())),
+                        Err(Error::Commit(_)) => drop(unknown.fetch_add(1, Ordering::SeqCst)),
+                        Err(err) => failed.lock().unwrap().push(err.to_string()),
+                    }
+                    seq += 1;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let old_primary = pair.primary_port();
+    pair.stop_primary().await;
+    let crashed = Instant::now();
+    pair.promote().await;
+    let promoted = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acknowledged
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, at)| *at > promoted)
+        .count()
+        < 50
+    {
+        assert!(
+            Instant::now() < deadline,
+            "writes never succeeded again after the failover: {:?}",
+            failed.lock().unwrap().iter().take(5).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let new_primary = pair.primary_port();
+    assert_ne!(new_primary, old_primary);
+    let mut direct = sqlx::PgConnection::connect(&pair.url(new_primary))
+        .await
+        .unwrap();
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT task::bigint, seq::bigint FROM ledger")
+        .fetch_all(&mut direct)
+        .await
+        .unwrap();
+    let rows: std::collections::BTreeSet<_> = rows.into_iter().collect();
+    let acknowledged = acknowledged.lock().unwrap();
+    let lost = acknowledged
+        .iter()
+        .filter(|(row, _)| !rows.contains(row))
+        .count();
+    let recovered = acknowledged
+        .iter()
+        .map(|(_, at)| *at)
+        .filter(|at| *at > crashed)
+        .min()
+        .unwrap();
+    let failed = failed.lock().unwrap();
+    let hosts = db.host_stats();
+    println!(
+        "failover behind poolers: {} acknowledged, {lost} lost, {} failed ({:?}), {} commit \
+         outcomes unknown; writes again {:?} after the crash ({:?} after the promotion \
+         returned); {hosts:#?}",
+        acknowledged.len(),
+        failed.len(),
+        failed.iter().take(3).collect::<Vec<_>>(),
+        unknown.load(Ordering::SeqCst),
+        recovered - crashed,
+        recovered.saturating_duration_since(promoted),
+    );
+    assert_eq!(
+        lost, 0,
+        "with synchronous replication nothing acknowledged is lost"
+    );
+    assert!(
+        failed.is_empty(),
+        "interrupted sessions ran again on the new primary"
+    );
+    assert_eq!(
+        hosts[1].role,
+        Some(sqlreg::replication::Role::Primary),
+        "{hosts:#?}"
+    );
+    db.close().await;
+}

@@ -11,6 +11,7 @@
 #   bash scripts/db/pair.sh pg-promote DIR
 #   bash scripts/db/pair.sh pg-rewind DIR
 #   bash scripts/db/pair.sh pg-split-brain DIR
+#   bash scripts/db/pair.sh pg-poolers DIR PORT_A PORT_B
 #   bash scripts/db/pair.sh start-mariadb DIR PRIMARY_PORT REPLICA_PORT
 #   bash scripts/db/pair.sh mariadb-stop-primary DIR
 #   bash scripts/db/pair.sh mariadb-promote DIR
@@ -27,6 +28,13 @@
 # in `a.port` / `b.port`, and the roles in `primary` and `standby` (each holds
 # `a` or `b`). Promotion swaps the roles, so every command keeps acting on
 # the server that has the role *now*.
+#
+# `pg-poolers` puts a PgBouncer in transaction mode in front of each server
+# of a PostgreSQL pair (one pooler per host, as scripts/db-servers.sh starts
+# them: `pgbouncer-a` / `pgbouncer-b`, helpers `pgbouncer-a-ctl` /
+# `pgbouncer-b-ctl`, ports in `pgbouncer-a.port` / `pgbouncer-b.port`); a
+# pooler stays up when its server crashes, as in production. `stop` stops
+# them before the servers.
 #
 # PostgreSQL: the standby is cloned with `pg_basebackup -R` while
 # synchronous_standby_names is still empty (a standby cloned from a
@@ -61,7 +69,7 @@ die() {
 }
 
 usage() {
-    sed -n '8,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '8,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -415,10 +423,34 @@ cmd_mariadb_promote() {
 
 # --- both ---------------------------------------------------------------
 
+cmd_pg_poolers() {
+    local node port
+    need_kind pg
+    [ "$1" != "$2" ] || die "the two ports must differ"
+    _sqlreg_ensure_pgbouncer || die "no pgbouncer"
+    _SQLREG_PG_PSQL=$_SQLREG_PG_BIN/psql
+    # _sqlreg_start_pgbouncer keeps its files under $_SQLREG_DB_DIR.
+    _SQLREG_DB_DIR=$DIR
+    for node in a b; do
+        port=$1
+        shift
+        # The server log shown if a login through the pooler fails.
+        _SQLREG_PG_LOG=$DIR/$node/postgresql.log
+        _sqlreg_start_pgbouncer "$node" "$port" transaction 4 "$(port_of "$node")" ||
+            die "PgBouncer in front of $node did not start"
+        printf '%s\n' "$port" >"$DIR/pgbouncer-$node.port"
+    done
+}
+
 cmd_stop() {
     local node rc=0
     [ -d "$DIR" ] || return 0
     [ -f "$DIR/kind" ] || die "$DIR holds no pair; not touching it"
+    for node in b a; do
+        if [ -x "$DIR/pgbouncer-$node-ctl" ]; then
+            "$DIR/pgbouncer-$node-ctl" kill || rc=1
+        fi
+    done
     for node in b a; do
         if [ -x "$DIR/$node.ctl" ]; then
             "$DIR/$node.ctl" kill || rc=1
@@ -442,6 +474,7 @@ case $COMMAND in
     pg-promote) cmd_pg_promote ;;
     pg-rewind) cmd_pg_rewind ;;
     pg-split-brain) cmd_pg_split_brain ;;
+    pg-poolers) [ $# -eq 2 ] || usage; cmd_pg_poolers "$@" ;;
     start-mariadb) [ $# -eq 2 ] || usage; cmd_start_mariadb "$@" ;;
     mariadb-stop-primary) cmd_mariadb_stop_primary ;;
     mariadb-promote) cmd_mariadb_promote ;;

@@ -46,6 +46,29 @@ impl PgPair {
         )
     }
 
+    /// Starts a PgBouncer in transaction mode in front of each server (one
+    /// pooler per host; it stays up when its server crashes) and returns
+    /// their ports: the first primary's pooler first.
+    pub async fn poolers(&self) -> (u16, u16) {
+        let (a, b) = free_ports();
+        self.0
+            .run(&["pg-poolers", &a.to_string(), &b.to_string()])
+            .await;
+        (a, b)
+    }
+
+    /// [`multi_host_url`](Self::multi_host_url) through the poolers on
+    /// `ports` instead of the servers themselves.
+    pub fn multi_host_url_through(&self, ports: (u16, u16)) -> String {
+        format!(
+            "postgresql://{}@127.0.0.1:{},127.0.0.1:{}/{}?target_session_attrs=read-write",
+            self.0.userinfo(),
+            ports.0,
+            ports.1,
+            self.0.database
+        )
+    }
+
     /// The port of the current primary.
     pub fn primary_port(&self) -> u16 {
         self.0.role_port("primary")
