@@ -7,7 +7,8 @@
 //! `session.pooler`, the connect error names the setting. With a pooler in
 //! front of the standby too (one pooler per host), replicas and multi-host
 //! URLs work through them: reads on the replica, read-your-writes, the
-//! probes of every host.
+//! probes of every host; and a failover, on a pair of the test's own with
+//! a pooler in front of each server.
 
 mod common;
 
