@@ -895,7 +895,7 @@ async fn failover_behind_poolers_keeps_writing() {
         .await
         .unwrap();
     let rows: std::collections::BTreeSet<_> = rows.into_iter().collect();
-    let acknowledged = acknowledged.lock().unwrap();
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
     let lost = acknowledged
         .iter()
         .filter(|(row, _)| !rows.contains(row))
@@ -906,7 +906,7 @@ async fn failover_behind_poolers_keeps_writing() {
         .filter(|at| *at > crashed)
         .min()
         .unwrap();
-    let failed = failed.lock().unwrap();
+    let failed = std::mem::take(&mut *failed.lock().unwrap());
     let hosts = db.host_stats();
     println!(
         "failover behind poolers: {} acknowledged, {lost} lost, {} failed ({:?}), {} commit \
