@@ -37,6 +37,4 @@ pub use session::Session;
 #[cfg(feature = "macros")]
 pub use sqlreg_macros::test;
 pub use stats::{HostStats, PoolStats};
-pub use url::{
-    Backend, DbUrl, ReplicaParts, ReplicaUrl, SqliteTarget, TargetSessionAttrs, UrlConfig, UrlParts,
-};
+pub use url::{Backend, DbUrl, SqliteTarget, TargetSessionAttrs, UrlConfig, UrlParts};

@@ -49,7 +49,6 @@ pub struct SqlConnectionRegistry {
 struct Inner {
     /// The servers: the hosts of `url` and the replicas.
     topology: Topology,
-    engine: DatabaseConnection,
     config: DbConfig,
     /// Where the retrying form's attempts pass (a last attempt runs alone).
     gate: Gate,
@@ -92,7 +91,6 @@ impl SqlConnectionRegistry {
         tracing::info!(url = %topology.url(), pool_size = config.session.pool_size, "database connected");
         Ok(Self {
             inner: Arc::new(Inner {
-                engine: topology.current().database_connection(),
                 topology,
                 config,
                 gate: Gate::default(),
@@ -110,7 +108,7 @@ impl SqlConnectionRegistry {
     /// (`get_postgres_connection_pool()` and its twins).
     #[must_use]
     pub fn engine(&self) -> &DatabaseConnection {
-        &self.inner.engine
+        self.inner.topology.engine()
     }
 
     /// The database URL (its `Display` hides the password).

@@ -69,7 +69,14 @@ impl Server {
         last_write: Option<Arc<LastWrite>>,
     ) -> crate::Result<Self> {
         let counters = Arc::new(Counters::new(url.redacted()));
-        let opened = Pool::open(&url, config, Arc::clone(&counters), connecting).await?;
+        let opened = Pool::open(
+            &url,
+            config,
+            Arc::clone(&counters),
+            connecting,
+            last_write.clone(),
+        )
+        .await?;
         let session = &config.session;
         Ok(Self {
             address: address(&url),
@@ -113,8 +120,9 @@ impl Server {
         &self.health
     }
 
-    /// sea-orm's view of the engine's pool.
-    pub(crate) fn database_connection(&self) -> DatabaseConnection {
+    /// sea-orm's view of the engine's pool; only the server the registry
+    /// started on (opened eagerly) has one.
+    pub(crate) fn database_connection(&self) -> Option<DatabaseConnection> {
         self.pool.database_connection()
     }
 

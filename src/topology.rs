@@ -18,6 +18,7 @@ mod reads;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sea_orm::DatabaseConnection;
 use tokio::time::Instant;
 
 use self::choice::Choice;
@@ -38,6 +39,9 @@ use crate::url::{DbUrl, TargetSessionAttrs};
 pub(crate) struct Topology {
     /// The URL as written, every host in it.
     url: DbUrl,
+    /// The engine of the host the registry started on (see
+    /// [`SqlConnectionRegistry::engine`](crate::SqlConnectionRegistry::engine)).
+    engine: DatabaseConnection,
     sets: Arc<Sets>,
     /// `None` when nothing is watched (a plain URL, no replicas).
     monitor: Option<Monitor>,
@@ -99,6 +103,11 @@ impl Topology {
             }
             Some(HostSet::new(servers, Reads::new(config.routing.clone())))
         };
+        let engine = primary
+            .servers()
+            .iter()
+            .find_map(|server| server.database_connection())
+            .expect("the host the registry starts on is opened eagerly, with an engine");
         let watched = primary.policy().chooses() || replicas.is_some();
         let sets = Arc::new(Sets {
             primary,
@@ -112,6 +121,7 @@ impl Topology {
         };
         Ok(Self {
             url,
+            engine,
             sets,
             monitor,
             pool_timeout: config.session.pool_timeout,
@@ -121,6 +131,12 @@ impl Topology {
     /// The URL as written (its `Display` hides the password).
     pub(crate) fn url(&self) -> &DbUrl {
         &self.url
+    }
+
+    /// The sea-orm connection outside sessions: it stays on the host chosen
+    /// when the registry connected.
+    pub(crate) fn engine(&self) -> &DatabaseConnection {
+        &self.engine
     }
 
     /// The host of `url` sessions go to now, without waiting (the first

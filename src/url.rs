@@ -6,7 +6,6 @@ mod host_choice;
 mod hosts;
 mod parse;
 mod parts;
-mod replica;
 mod sqlx_url;
 mod url_config;
 
@@ -19,7 +18,6 @@ use self::host_choice::HostChoice;
 pub use self::host_choice::TargetSessionAttrs;
 use self::hosts::Host;
 pub use self::parts::UrlParts;
-pub use self::replica::{ReplicaParts, ReplicaUrl};
 pub use self::url_config::UrlConfig;
 use crate::redact;
 

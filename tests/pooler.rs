@@ -599,7 +599,7 @@ async fn replicas_behind_poolers_serve_reads_and_see_writes() {
     else {
         return;
     };
-    let config = config.replica(sqlreg::ReplicaParts::default().port(standby));
+    let config = config.replica(sqlreg::UrlParts::default().port(standby));
     let first = item::registry_with(config.clone()).await;
     common::server::read_on_replica(&first, "items").await;
     let registries = [first, SqlConnectionRegistry::connect(config).await.unwrap()];

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sqlreg::{Config, DbConfig, Fallback, ReplicaParts, RoutingConfig};
+use sqlreg::{Config, DbConfig, Fallback, RoutingConfig, UrlParts};
 
 /// Safe in a URL string unencoded, as the issue's YAML writes it.
 const PASSWORD: &str = "Pw-s3cr3t-replica";
@@ -157,7 +157,7 @@ fn replicas_that_cannot_be_replicas_are_refused() {
 fn no_password_in_debug_or_errors() {
     let db = load(ISSUE_YAML).unwrap();
     let mut with_parts = db.clone().replica({
-        let mut parts = ReplicaParts::host("replica3");
+        let mut parts = UrlParts::default().host("replica3");
         parts.password = Some(PASSWORD.to_owned());
         parts
     });

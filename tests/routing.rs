@@ -11,7 +11,7 @@ use common::Kind;
 use common::server::{count_rows, number, on_replica, read_on_replica};
 use sea_orm::ConnectionTrait;
 use sqlreg::config::{Fallback, RoutingConfig};
-use sqlreg::{DbConfig, Error, ReplicaParts, Session, SqlConnectionRegistry};
+use sqlreg::{DbConfig, Error, Session, SqlConnectionRegistry, UrlParts};
 
 on_servers!(
     reads_go_to_the_replica_and_writes_to_the_primary,
@@ -20,6 +20,7 @@ on_servers!(
     a_read_transaction_outlives_a_lost_replica_connection,
     an_autocommit_write_is_seen_by_the_next_read,
     a_replica_whose_lag_is_not_known_yet_serves_no_reads,
+    a_commit_of_unknown_outcome_keeps_reads_on_the_primary,
 );
 
 /// Held for reading by every test that expects the standby to replay, and
@@ -57,7 +58,7 @@ async fn routed_with(
     let mut config: DbConfig = db
         .config
         .clone()
-        .replica(ReplicaParts::default().port(port))
+        .replica(UrlParts::default().port(port))
         .routing(routing);
     tune(&mut config);
     if kind == Kind::Postgres {
@@ -265,10 +266,7 @@ async fn an_unreachable_replica_sends_reads_to_the_primary_or_fails() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let config = db
-        .config
-        .clone()
-        .replica(ReplicaParts::default().port(port));
+    let config = db.config.clone().replica(UrlParts::default().port(port));
     let registry = SqlConnectionRegistry::connect(config.clone())
         .await
         .unwrap();
@@ -391,8 +389,8 @@ async fn mariadb_replica(sql: &str) {
         .unwrap();
 }
 
-/// A write through `connection()` (autocommit, its position never read)
-/// is seen by the next read session, with the replica paused but within
+/// A write through `connection()` or the engine (autocommit, its position
+/// never read) is seen by the next read session, with the replica paused but within
 /// `replica_max_lag`: reads stay on the primary until the monitor has
 /// read a position past the write.
 async fn an_autocommit_write_is_seen_by_the_next_read(kind: Kind) {
@@ -404,6 +402,17 @@ async fn an_autocommit_write_is_seen_by_the_next_read(kind: Kind) {
     pause(kind).await;
     let outcome = async {
         let mut stale = 0;
+        // The engine, outside sessions, is an autocommit writer too: the
+        // first write since the replica paused.
+        db.engine()
+            .execute_unprepared("INSERT INTO items (id, note) VALUES (10, 'engine')")
+            .await?;
+        let seen = db
+            .read_session(async |s| count_rows(s, "items").await)
+            .await?;
+        if seen < 1 {
+            stale += 1;
+        }
         for id in 0..10 {
             let conn = db.connection().await?;
             insert(&conn, id).await?;
@@ -411,7 +420,7 @@ async fn an_autocommit_write_is_seen_by_the_next_read(kind: Kind) {
             let seen = db
                 .read_session(async |s| count_rows(s, "items").await)
                 .await?;
-            if seen < id + 1 {
+            if seen < id + 2 {
                 stale += 1;
             }
         }
@@ -428,7 +437,7 @@ async fn an_autocommit_write_is_seen_by_the_next_read(kind: Kind) {
     let (stale, seen) = outcome.unwrap();
     assert_eq!(stale, 0, "a read after an autocommit write never misses it");
     assert_eq!(
-        seen, 10,
+        seen, 11,
         "a later read, after the monitor placed the writes"
     );
 }
@@ -476,4 +485,42 @@ async fn a_replica_whose_lag_is_not_known_yet_serves_no_reads(kind: Kind) {
         "no read goes to a replica whose lag is not known"
     );
     assert_eq!(lag, None, "its lag is shown as unknown");
+}
+
+/// A commit whose reply never came (the connection was lost after COMMIT
+/// reached the server, which committed): the caller's natural "did it
+/// commit?" read goes to the primary, never to the paused replica that
+/// would answer "no" and invite a duplicate.
+async fn a_commit_of_unknown_outcome_keeps_reads_on_the_primary(kind: Kind) {
+    let _pausing = REPLAY.write().await;
+    let routing = RoutingConfig::default().replica_max_lag(Duration::from_secs(60));
+    let Some((_db, config)) = routed_with(kind, "routing_unknown_commit", routing, |_| {}).await
+    else {
+        return;
+    };
+    let proxy = common::proxy::CountingProxy::start(&config).await;
+    let db = SqlConnectionRegistry::connect(proxy.route(&config))
+        .await
+        .unwrap();
+    read_on_replica(&db, "items").await;
+    pause(kind).await;
+    let outcome = async {
+        proxy.cut_after_next_commit();
+        let committed = db.transaction(async |s| insert(s, 7).await).await;
+        let seen = db
+            .read_session(async |s| {
+                Ok::<_, Error>((count_rows(s, "items").await?, on_replica(s).await?))
+            })
+            .await?;
+        Ok::<_, Error>((committed, seen))
+    }
+    .await;
+    resume(kind).await;
+    let (committed, (seen, replica)) = outcome.unwrap();
+    assert!(
+        matches!(&committed, Err(Error::Commit(_))),
+        "the commit's outcome is unknown: {committed:?}"
+    );
+    assert!(!replica, "the read after it goes to the primary");
+    assert_eq!(seen, 1, "and sees that the commit went through");
 }

@@ -10,7 +10,7 @@ use super::pooler::Pooler;
 use super::transaction::{Isolation, RetryConfig};
 use super::{MigrationsConfig, RoutingConfig, defaults, lenient};
 use crate::error::{Error, Result};
-use crate::url::{Backend, DbUrl, ReplicaUrl, UrlConfig};
+use crate::url::{Backend, DbUrl, UrlConfig};
 
 /// One database's section (core-lib's `db:` block).
 ///
@@ -35,7 +35,7 @@ pub struct DbConfig {
     /// that differ from `url` (`{ host: replica2 }`). See
     /// [`DbConfig::replica_urls`].
     #[serde(default)]
-    pub replicas: Vec<ReplicaUrl>,
+    pub replicas: Vec<UrlConfig>,
     /// How read sessions use the replicas.
     #[serde(default)]
     pub routing: RoutingConfig,
@@ -158,7 +158,7 @@ impl DbConfig {
 
     /// Adds a read replica.
     #[must_use]
-    pub fn replica(mut self, replica: impl Into<ReplicaUrl>) -> Self {
+    pub fn replica(mut self, replica: impl Into<UrlConfig>) -> Self {
         self.replicas.push(replica.into());
         self
     }
@@ -192,7 +192,7 @@ impl DbConfig {
             .enumerate()
             .map(|(index, replica)| {
                 let path = format!("replicas[{index}]");
-                let url = replica.to_db_url(&primary).map_err(|err| match err {
+                let url = replica.to_db_url_over(&primary).map_err(|err| match err {
                     Error::Url { url, message } => {
                         Error::config(&path, format!("invalid database url `{url}`: {message}"))
                     }

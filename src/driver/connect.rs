@@ -13,6 +13,7 @@ use super::{Pools, engine};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
 use crate::pool::{ConnectError, ConnectionPool, Explain, Fresh, Refresh, Setup};
+use crate::replication::LastWrite;
 use crate::stats::Counters;
 use crate::url::DbUrl;
 
@@ -148,15 +149,16 @@ impl<DB: Database> Opening<DB> {
     }
 }
 
-/// Both pools of one database: sqlreg's pool for sessions and the engine's
-/// sqlx pool.
+/// The pools of one database: sqlreg's pool for sessions and, when given
+/// its opening, the engine's sqlx pool, whose releases count in `writes`.
 pub(super) fn pools<DB: Database>(
     sessions: Opening<DB>,
-    engine: Opening<DB>,
+    engine: Option<Opening<DB>>,
     url: &DbUrl,
     config: &DbConfig,
     counters: Arc<Counters>,
     classify: ClassifyDatabaseError,
+    writes: Option<Arc<LastWrite>>,
 ) -> Pools<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -180,7 +182,9 @@ where
     );
     Pools {
         sessions,
-        engine: engine::engine_pool(engine.options, config, counters, engine.setup),
+        engine: engine.map(|engine| {
+            engine::engine_pool(engine.options, config, counters, engine.setup, writes)
+        }),
     }
 }
 

@@ -37,9 +37,8 @@ impl Pool {
         let Self::Sqlite(pools) = self else {
             return Ok(MigrationLock { _file: None });
         };
-        // The engine's pool has the same connect options as the sessions'.
         let mut path = pools
-            .engine
+            .sessions
             .connect_options()
             .get_filename()
             .as_os_str()
@@ -79,7 +78,12 @@ impl Pool {
         migrator: &Migrator,
         target: i64,
     ) -> Result<(), MigrateError> {
-        each_backend!(self, Pool(pools) => undo_alone(&pools.engine, migrator, target).await)
+        each_backend!(self, Pool(pools) => match &pools.engine {
+            Some(engine) => undo_alone(engine, migrator, target).await,
+            None => Err(MigrateError::Execute(sqlx::Error::Protocol(
+                "migrations run on the server the registry started on".into(),
+            ))),
+        })
     }
 }
 

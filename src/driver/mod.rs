@@ -45,6 +45,7 @@ use sqlx::{MySql, Postgres, Sqlite};
 use crate::config::DbConfig;
 use crate::error::Result;
 use crate::pool::{CheckoutError, ConnectError, ConnectionPool, Pooled};
+use crate::replication::LastWrite;
 use crate::stats::Counters;
 use crate::url::{Backend, DbUrl};
 
@@ -58,12 +59,13 @@ pub(crate) use residue::Residue;
 pub(crate) use semconv::{identifier_quote, system_name};
 pub(crate) use sql_text::{may_write, summary as statement_summary};
 
-/// One database's connections: sqlreg's pool for sessions, and the small
-/// sqlx pool that [`engine()`](crate::SqlConnectionRegistry::engine) wraps
-/// (sea-orm can only wrap a `sqlx::Pool`), opened lazily.
+/// One database's connections: sqlreg's pool for sessions, and — on the
+/// server the registry starts on — the small sqlx pool that
+/// [`engine()`](crate::SqlConnectionRegistry::engine) wraps (sea-orm can
+/// only wrap a `sqlx::Pool`), opened lazily.
 pub(crate) struct Pools<DB: sqlx::Database> {
     sessions: ConnectionPool<DB>,
-    engine: sqlx::Pool<DB>,
+    engine: Option<sqlx::Pool<DB>>,
 }
 
 impl<DB: sqlx::Database> Clone for Pools<DB> {
@@ -100,28 +102,32 @@ pub(crate) struct Opened {
 /// Whether opening a host's pools connects once first.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Connecting {
-    /// The primary: connect once (creating the database first if
-    /// `create_db` allows and it is missing), so a wrong password or a
-    /// closed port fails at startup with the real cause.
+    /// The server the registry starts on: connect once (creating the
+    /// database first if `create_db` allows and it is missing), so a wrong
+    /// password or a closed port fails at startup with the real cause; its
+    /// pools include the engine's.
     Eagerly,
-    /// A replica: connect when a session needs it, so a replica that is down
-    /// at startup only sends reads elsewhere.
+    /// A replica, or another host of a multi-host `url`: connect when a
+    /// session needs it, so a server that is down at startup only sends
+    /// sessions elsewhere; no engine.
     Lazily,
 }
 
 impl Pool {
     /// Builds the pools of the database at `url`, connecting first when
-    /// `connecting` says so.
+    /// `connecting` says so. Every connection the engine hands back counts
+    /// as a write in `writes` (read-your-writes cannot see its statements).
     pub(crate) async fn open(
         url: &DbUrl,
         config: &DbConfig,
         counters: Arc<Counters>,
         connecting: Connecting,
+        writes: Option<Arc<LastWrite>>,
     ) -> Result<Opened> {
         match url.backend() {
-            Backend::Sqlite => sqlite::open(url, config, counters, connecting).await,
-            Backend::Postgres => postgres::open(url, config, counters, connecting).await,
-            Backend::MySql => mysql::open(url, config, counters, connecting).await,
+            Backend::Sqlite => sqlite::open(url, config, counters, connecting, writes).await,
+            Backend::Postgres => postgres::open(url, config, counters, connecting, writes).await,
+            Backend::MySql => mysql::open(url, config, counters, connecting, writes).await,
         }
     }
 
@@ -153,7 +159,7 @@ impl Pool {
 
     /// Open connections, idle or not: the sessions' and the engine's.
     pub(crate) fn size(&self) -> u32 {
-        each_backend!(self, Pool(pools) => pools.sessions.size() + pools.engine.size())
+        each_backend!(self, Pool(pools) => pools.sessions.size() + pools.engine.as_ref().map_or(0, sqlx::Pool::size))
     }
 
     /// Open connections that nobody holds: the sessions' and the engine's.
@@ -162,9 +168,11 @@ impl Pool {
             // sqlx counts a released connection idle only after a checkout
             // may already have taken it back out, so its count can wrap
             // below zero for a moment: never more idle than open.
-            let engine = u32::try_from(pools.engine.num_idle())
-                .unwrap_or(u32::MAX)
-                .min(pools.engine.size());
+            let engine = pools.engine.as_ref().map_or(0, |engine| {
+                u32::try_from(engine.num_idle())
+                    .unwrap_or(u32::MAX)
+                    .min(engine.size())
+            });
             pools.sessions.idle() + engine
         })
     }
@@ -191,15 +199,20 @@ impl Pool {
         each_backend!(self, Pool(pools) => {
             let (sessions, engine) = tokio::join!(
                 pools.sessions.close(grace),
-                tokio::time::timeout(grace, pools.engine.close()),
+                tokio::time::timeout(grace, async {
+                    if let Some(engine) = &pools.engine {
+                        engine.close().await;
+                    }
+                }),
             );
             sessions && engine.is_ok()
         })
     }
 
-    /// sea-orm's view of the engine's pool.
-    pub(crate) fn database_connection(&self) -> DatabaseConnection {
-        each_backend!(self, Pool(pools) => DatabaseConnection::from(pools.engine.clone()))
+    /// sea-orm's view of the engine's pool; `None` on a server opened
+    /// lazily, which has none.
+    pub(crate) fn database_connection(&self) -> Option<DatabaseConnection> {
+        each_backend!(self, Pool(pools) => pools.engine.clone().map(DatabaseConnection::from))
     }
 
     /// The SQL dialect sea-orm builds statements for.

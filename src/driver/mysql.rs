@@ -14,6 +14,7 @@ use super::connect::{self, Opening};
 use super::{Connecting, Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
+use crate::replication::LastWrite;
 use crate::stats::Counters;
 use crate::url::DbUrl;
 
@@ -22,6 +23,7 @@ pub(super) async fn open(
     config: &DbConfig,
     counters: Arc<Counters>,
     connecting: Connecting,
+    writes: Option<Arc<LastWrite>>,
 ) -> Result<Opened> {
     let options = connect_options(url, config)?;
     if connecting == Connecting::Eagerly {
@@ -44,11 +46,12 @@ pub(super) async fn open(
         refresh: connect::password_refresh::<MySql>(url, MySqlConnectOptions::password),
         ..Opening::new(options.clone())
     };
-    let engine = Opening {
+    // Only the server the registry starts on wraps its engine.
+    let engine = (connecting == Connecting::Eagerly).then(|| Opening {
         setup,
         ..Opening::new(options)
-    };
-    let pools = connect::pools(sessions, engine, url, config, counters, classify);
+    });
+    let pools = connect::pools(sessions, engine, url, config, counters, classify, writes);
     Ok(Opened {
         pool: Pool::MySql(pools),
         memory: None,

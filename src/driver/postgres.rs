@@ -15,6 +15,7 @@ use super::connect;
 use super::{Connecting, Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
+use crate::replication::LastWrite;
 use crate::stats::Counters;
 use crate::url::DbUrl;
 
@@ -26,6 +27,7 @@ pub(super) async fn open(
     config: &DbConfig,
     counters: Arc<Counters>,
     connecting: Connecting,
+    writes: Option<Arc<LastWrite>>,
 ) -> Result<Opened> {
     let options = connect_options(url, config)?;
     let mut sessions = pooler::sessions(options.clone(), config);
@@ -38,8 +40,9 @@ pub(super) async fn open(
         })
         .await?;
     }
-    let engine = pooler::engine(options, config);
-    let pools = connect::pools(sessions, engine, url, config, counters, classify);
+    // Only the server the registry starts on wraps its engine.
+    let engine = (connecting == Connecting::Eagerly).then(|| pooler::engine(options, config));
+    let pools = connect::pools(sessions, engine, url, config, counters, classify, writes);
     Ok(Opened {
         pool: Pool::Postgres(pools),
         memory: None,

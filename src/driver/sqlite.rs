@@ -12,6 +12,7 @@ use super::connect::{self, MemoryDatabase, Opening};
 use super::{Connecting, Opened, Pool};
 use crate::config::{DbConfig, Isolation};
 use crate::error::{ConnectFailure, Error, Result};
+use crate::replication::LastWrite;
 use crate::stats::Counters;
 use crate::url::{DbUrl, SqliteTarget};
 
@@ -26,6 +27,7 @@ pub(super) async fn open(
     config: &DbConfig,
     counters: Arc<Counters>,
     connecting: Connecting,
+    writes: Option<Arc<LastWrite>>,
 ) -> Result<Opened> {
     let (options, memory) = connect_options(url, config)?;
     // SQLite creates the file itself (create_if_missing), so there is nothing
@@ -35,8 +37,9 @@ pub(super) async fn open(
     }
     // SQLite does not enforce read-only access: nothing to change.
     let sessions = Opening::new(options.clone());
-    let engine = Opening::new(options);
-    let pools = connect::pools(sessions, engine, url, config, counters, classify);
+    // Only the server the registry starts on wraps its engine.
+    let engine = (connecting == Connecting::Eagerly).then(|| Opening::new(options));
+    let pools = connect::pools(sessions, engine, url, config, counters, classify, writes);
     Ok(Opened {
         pool: Pool::Sqlite(pools),
         memory,

@@ -88,6 +88,11 @@ pub(crate) struct SqlxManager<DB: Database> {
 }
 
 impl<DB: Database> SqlxManager<DB> {
+    /// The connect options new connections start from.
+    pub(super) fn options(&self) -> &<DB::Connection as Connection>::Options {
+        &self.options
+    }
+
     pub(super) fn new(
         options: <DB::Connection as Connection>::Options,
         setup: Option<Setup<DB>>,

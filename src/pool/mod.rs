@@ -117,6 +117,11 @@ impl<DB: Database> ConnectionPool<DB> {
         }
     }
 
+    /// The connect options new connections start from.
+    pub(crate) fn connect_options(&self) -> &<DB::Connection as Connection>::Options {
+        self.pool.manager().options()
+    }
+
     /// Open connections, idle or not.
     pub(crate) fn size(&self) -> u32 {
         u32::try_from(self.pool.status().size).unwrap_or(u32::MAX)

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -14,12 +15,15 @@ use super::{Backend, DbUrl};
 use crate::error::{Error, Result};
 use crate::redact;
 
-/// core-lib's URL parts. `Debug` shows the password (and secret query
-/// parameters such as `token`) as `***`.
+/// core-lib's URL parts: the `url:` key as a mapping, and each mapping in
+/// `replicas:`, where every part not given is the primary's. `Debug` shows
+/// the password (and secret query parameters such as `token`) as `***`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UrlParts {
     /// The SQLAlchemy dialect, e.g. `sqlite`, `postgresql+psycopg2`, `mysql`.
+    /// Required in `url`; a replica's is the primary's when absent.
+    #[serde(default)]
     pub protocol: String,
     /// User name (plain text; encoded when the URL is built).
     #[serde(default)]
@@ -133,6 +137,12 @@ impl DbUrl {
                 "`url.password` is set but `url.username` is empty".to_owned(),
             ));
         }
+        if parts.protocol.trim().is_empty() {
+            return Err(fail(
+                "`url.protocol` is missing: name the dialect (`sqlite`, `postgresql`, `mysql`, …)"
+                    .to_owned(),
+            ));
+        }
         let backend = Backend::from_dialect(&parts.protocol);
         let sqlite = backend == Some(Backend::Sqlite);
         if sqlite && (has_user || parts.host.is_some() || parts.port.is_some()) {
@@ -174,6 +184,76 @@ impl DbUrl {
         })
         .map(|url| url.with_password_file(parts.password_file.clone().filter(|_| !sqlite)))
         .map_err(fail)
+    }
+}
+
+impl UrlParts {
+    /// A replica's URL: these parts laid over `primary`'s, every part not
+    /// given kept; each query parameter given replaces the primary's of
+    /// that name (`sslmode` usually holds for every host). A replica that
+    /// names neither `password` nor `password_file` keeps the primary's.
+    pub(super) fn over(&self, primary: &DbUrl) -> Result<DbUrl> {
+        let mut query = primary.query.clone();
+        for (key, value) in &self.query {
+            match query.iter_mut().find(|(name, _)| name == key) {
+                Some(kept) => kept.1.clone_from(value),
+                None => query.push((key.clone(), value.clone())),
+            }
+        }
+        let given = |part: &Option<String>, kept: Option<&str>| {
+            part.clone().or_else(|| kept.map(str::to_owned))
+        };
+        let database = server_database(self.file.as_deref(), self.path.as_deref())
+            .or_else(|| primary.database.clone());
+        let protocol = self.protocol.trim();
+        let dialect = if protocol.is_empty() {
+            primary.dialect.clone()
+        } else {
+            protocol.to_owned()
+        };
+        let own_secret = self.password.is_some() || self.password_file.is_some();
+        let password = if own_secret {
+            self.password.clone()
+        } else {
+            primary.password().map(str::to_owned)
+        };
+        let password_file = if own_secret {
+            self.password_file.clone()
+        } else {
+            primary.password_file().map(Path::to_path_buf)
+        };
+        assemble(Components {
+            dialect,
+            username: given(&self.username, primary.username()),
+            password,
+            hosts: vec![Host {
+                name: given(&self.host, primary.host())
+                    .map(|h| h.trim_matches(['[', ']']).to_owned())
+                    .unwrap_or_default(),
+                port: self
+                    .port
+                    .or_else(|| primary.hosts.first().and_then(|h| h.port)),
+            }],
+            database,
+            query,
+        })
+        .map(|url| url.with_password_file(password_file))
+        .map_err(|message| Error::Url {
+            url: redact::mask_url_text(&format!(
+                "{}://{}{}",
+                if protocol.is_empty() {
+                    primary.dialect()
+                } else {
+                    protocol
+                },
+                self.host.as_deref().or(primary.host()).unwrap_or_default(),
+                self.port
+                    .or(primary.port())
+                    .map(|p| format!(":{p}"))
+                    .unwrap_or_default()
+            )),
+            message,
+        })
     }
 }
 

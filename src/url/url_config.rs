@@ -1,5 +1,6 @@
-//! The `url:` key as written in a config: one SQLAlchemy string or
-//! core-lib's parts, read so that errors inside the parts keep their key path.
+//! The `url:` key (and each item of `replicas:`) as written in a config:
+//! one SQLAlchemy string or core-lib's parts, read so that errors inside
+//! the parts keep their key path.
 
 use std::fmt;
 
@@ -34,6 +35,21 @@ impl UrlConfig {
         match self {
             Self::Text(text) => text.parse(),
             Self::Parts(parts) => DbUrl::from_parts(parts),
+        }
+    }
+
+    /// A replica's URL: the string parsed, or the parts laid over
+    /// `primary` (every part not given is the primary's).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Url`](crate::Error::Url) if the string does not parse or the
+    /// parts do not build (an unsupported dialect, a password without a
+    /// user name).
+    pub fn to_db_url_over(&self, primary: &DbUrl) -> Result<DbUrl> {
+        match self {
+            Self::Text(text) => text.parse(),
+            Self::Parts(parts) => parts.over(primary),
         }
     }
 }
@@ -82,7 +98,7 @@ impl fmt::Debug for UrlConfig {
 /// Reads a URL string (`text`) or a mapping of parts (`parts`); the mapping
 /// is read through `P`'s own `Deserialize`, so errors inside it keep their
 /// key path. `expecting` says what else was found.
-pub(super) fn text_or_parts<'de, D, P, T>(
+fn text_or_parts<'de, D, P, T>(
     d: D,
     expecting: &'static str,
     text: fn(String) -> T,
@@ -122,9 +138,102 @@ where
 }
 
 /// `Text("…")` with the URL redacted (masked as text if it does not parse).
-pub(super) fn debug_text(text: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn debug_text(text: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let shown = text
         .parse::<DbUrl>()
         .map_or_else(|_| redact::mask_url_text(text), |u| u.redacted());
     f.debug_tuple("Text").field(&shown).finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UrlConfig;
+    use crate::url::{DbUrl, UrlParts};
+
+    fn primary() -> DbUrl {
+        "postgresql+psycopg2://app:s3cret@primary:5432/app?sslmode=require&application_name=svc"
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn replica_parts_not_given_are_the_primarys() {
+        let replica = UrlConfig::from(UrlParts::default().host("replica2"))
+            .to_db_url_over(&primary())
+            .unwrap();
+        assert_eq!(replica.host(), Some("replica2"));
+        assert_eq!(replica.port(), Some(5432));
+        assert_eq!(replica.username(), Some("app"));
+        assert_eq!(replica.password(), Some("s3cret"));
+        assert_eq!(replica.database(), Some("app"));
+        assert_eq!(replica.dialect(), "postgresql+psycopg2");
+        assert_eq!(
+            replica.query(),
+            [
+                ("sslmode".to_owned(), "require".to_owned()),
+                ("application_name".to_owned(), "svc".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn replica_parts_given_replace_the_primarys_and_query_keys_merge() {
+        let mut parts = UrlParts::default().host("[::1]").port(6432);
+        parts.username = Some("reader".into());
+        parts.file = Some("app_ro".into());
+        parts.query.insert("sslmode".into(), "disable".into());
+        let replica = UrlConfig::from(parts).to_db_url_over(&primary()).unwrap();
+        assert_eq!(replica.host(), Some("::1"));
+        assert_eq!(replica.port(), Some(6432));
+        assert_eq!(replica.username(), Some("reader"));
+        assert_eq!(replica.database(), Some("app_ro"));
+        assert_eq!(replica.query()[0], ("sslmode".into(), "disable".into()));
+        assert_eq!(replica.query().len(), 2);
+    }
+
+    #[test]
+    fn a_replica_password_file_replaces_the_primarys_password() {
+        let mut parts = UrlParts::default().host("r1");
+        parts.password_file = Some("/run/secrets/replica".into());
+        let replica = UrlConfig::from(parts).to_db_url_over(&primary()).unwrap();
+        assert_eq!(replica.password(), None);
+        assert_eq!(
+            replica.password_file(),
+            Some(std::path::Path::new("/run/secrets/replica"))
+        );
+    }
+
+    #[test]
+    fn a_replica_string_stands_alone() {
+        let replica = UrlConfig::from("postgresql://other@r1/x")
+            .to_db_url_over(&primary())
+            .unwrap();
+        assert_eq!(replica.username(), Some("other"));
+        assert_eq!(replica.password(), None);
+        assert_eq!(replica.port(), Some(5432));
+    }
+
+    #[test]
+    fn url_parts_without_a_protocol_say_so() {
+        let err = UrlConfig::from(UrlParts::default().host("h"))
+            .to_db_url()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("`url.protocol` is missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let mut parts = UrlParts::default().host("r1");
+        parts.password = Some("s3cret".into());
+        let shown = format!(
+            "{:?} {:?}",
+            UrlConfig::from(parts),
+            UrlConfig::from("postgresql://u:s3cret@r1/db")
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+    }
 }

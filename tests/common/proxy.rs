@@ -1,9 +1,11 @@
 //! A TCP relay on loopback between a registry and its real server that
 //! counts what the client sends, so a test can see round trips the server
-//! would otherwise answer silently (sqlx's release ping, a pre-ping).
+//! would otherwise answer silently (sqlx's release ping, a pre-ping) — and
+//! that can lose a connection right after a COMMIT reached the server,
+//! the one failure whose outcome the client cannot know.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
@@ -47,6 +49,8 @@ pub struct CountingProxy {
     port: u16,
     sent: Arc<AtomicU64>,
     writes: Arc<AtomicU64>,
+    /// Armed: the next COMMIT goes to the server, its reply never back.
+    cut: Arc<AtomicBool>,
 }
 
 impl CountingProxy {
@@ -63,14 +67,20 @@ impl CountingProxy {
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (sent, writes) = (Arc::default(), Arc::default());
+        let (sent, writes, cut) = (Arc::default(), Arc::default(), Arc::default());
         tokio::spawn(relay_all(
             listener,
             server,
             Arc::clone(&sent),
             Arc::clone(&writes),
+            Arc::clone(&cut),
         ));
-        Self { port, sent, writes }
+        Self {
+            port,
+            sent,
+            writes,
+            cut,
+        }
     }
 
     /// `config` with its server replaced by this relay.
@@ -82,6 +92,12 @@ impl CountingProxy {
         parts.host = Some("127.0.0.1".into());
         parts.port = Some(self.port);
         config
+    }
+
+    /// The next COMMIT any client sends reaches the server, which commits;
+    /// then that client's connection is closed before the reply comes back.
+    pub fn cut_after_next_commit(&self) {
+        self.cut.store(true, Ordering::SeqCst);
     }
 
     /// Bytes the clients sent so far.
@@ -101,6 +117,7 @@ async fn relay_all(
     server: String,
     sent: Arc<AtomicU64>,
     writes: Arc<AtomicU64>,
+    cut: Arc<AtomicBool>,
 ) {
     while let Ok((client, _)) = listener.accept().await {
         let Ok(upstream) = TcpStream::connect(&server).await else {
@@ -110,10 +127,24 @@ async fn relay_all(
         let _ = upstream.set_nodelay(true);
         let (mut client_read, mut client_write) = client.into_split();
         let (mut server_read, mut server_write) = upstream.into_split();
+        // Set when this connection is being cut: replies stop here.
+        let muted = Arc::new(AtomicBool::new(false));
+        let replies_muted = Arc::clone(&muted);
         tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                let n = match server_read.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if replies_muted.load(Ordering::SeqCst)
+                    || client_write.write_all(&buffer[..n]).await.is_err()
+                {
+                    break;
+                }
+            }
         });
-        let (sent, writes) = (Arc::clone(&sent), Arc::clone(&writes));
+        let (sent, writes, cut) = (Arc::clone(&sent), Arc::clone(&writes), Arc::clone(&cut));
         tokio::spawn(async move {
             let mut buffer = vec![0u8; 64 * 1024];
             loop {
@@ -123,11 +154,32 @@ async fn relay_all(
                 };
                 sent.fetch_add(n as u64, Ordering::SeqCst);
                 writes.fetch_add(1, Ordering::SeqCst);
+                let commit = holds_commit(&buffer[..n]);
+                let cutting = commit && cut.swap(false, Ordering::SeqCst);
+                if cutting {
+                    muted.store(true, Ordering::SeqCst);
+                }
                 if server_write.write_all(&buffer[..n]).await.is_err() {
+                    break;
+                }
+                if cutting {
+                    // The server commits; the client never hears of it.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     break;
                 }
             }
             let _ = server_write.shutdown().await;
         });
     }
+}
+
+/// Whether `bytes` hold the word COMMIT (not `autocommit`, not
+/// `synchronous_commit`).
+fn holds_commit(bytes: &[u8]) -> bool {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    bytes.windows(6).enumerate().any(|(at, w)| {
+        w.eq_ignore_ascii_case(b"COMMIT")
+            && !at.checked_sub(1).is_some_and(|before| word(&bytes[before]))
+            && !bytes.get(at + 6).is_some_and(word)
+    })
 }
