@@ -27,6 +27,11 @@
 #     'sqlreg_standby'), and a read-only MariaDB replica replicating with
 #     GTIDs; both on their own loopback ports (scripts/db/*.sh hold each
 #     server's part);
+#   * makes a CA, a server certificate (localhost, 127.0.0.1) and a client
+#     certificate with `openssl` (installed from Debian if missing) and turns
+#     TLS on for both primaries, with a user that logs in with the client
+#     certificate alone (scripts/db/tls.sh); replicas and PgBouncers stay
+#     without TLS;
 #   * starts two PgBouncers (run as the `postgres` user) in front of the
 #     PostgreSQL primary, each mapping every database of the primary under
 #     its own name (`*` fallback), with auth_type scram-sha-256 for the test
@@ -79,6 +84,12 @@
 #   SQLREG_TEST_MARIADB_RESTART  helper script: `"$SQLREG_TEST_MARIADB_RESTART" [restart|stop|start|kill|status]`
 #   SQLREG_TEST_PG_STANDBY_PORT, _DATA, _LOG, _RESTART    the same for the PostgreSQL standby
 #   SQLREG_TEST_MARIADB_REPLICA_PORT, _SOCKET, _RESTART   the same for the MariaDB replica
+#   SQLREG_TEST_TLS_DIR          the certificates (scripts/db/tls.sh); in it:
+#   SQLREG_TEST_TLS_CA           the CA that signed the servers' and the client certificate
+#   SQLREG_TEST_TLS_OTHER_CA     a CA that signed none of them
+#   SQLREG_TEST_TLS_SERVER_CERT  the primaries' certificate (DNS:localhost, IP:127.0.0.1)
+#   SQLREG_TEST_TLS_CLIENT_CERT, SQLREG_TEST_TLS_CLIENT_KEY   the client certificate and key
+#   SQLREG_TEST_TLS_CERT_USER    sqlreg_cert: logs in over TLS with the client certificate, no password
 #
 # The two helper scripts act on exactly this run's servers (same flags, same
 # directories); with no argument they restart the server and return once it
@@ -126,6 +137,8 @@ source "$_SQLREG_SCRIPTS_DB/postgres.sh"
 source "$_SQLREG_SCRIPTS_DB/mariadb.sh"
 # shellcheck source=scripts/db/pgbouncer.sh
 source "$_SQLREG_SCRIPTS_DB/pgbouncer.sh"
+# shellcheck source=scripts/db/tls.sh
+source "$_SQLREG_SCRIPTS_DB/tls.sh"
 
 _sqlreg_unexport() {
     unset SQLREG_TEST_HOST SQLREG_TEST_PG_PORT SQLREG_TEST_MARIADB_PORT \
@@ -138,7 +151,10 @@ _sqlreg_unexport() {
         SQLREG_TEST_MARIADB_SOCKET SQLREG_TEST_MARIADB_LOG SQLREG_TEST_MARIADB_RESTART \
         SQLREG_TEST_PG_STANDBY_PORT SQLREG_TEST_PG_STANDBY_DATA SQLREG_TEST_PG_STANDBY_LOG \
         SQLREG_TEST_PG_STANDBY_RESTART SQLREG_TEST_MARIADB_REPLICA_PORT \
-        SQLREG_TEST_MARIADB_REPLICA_SOCKET SQLREG_TEST_MARIADB_REPLICA_RESTART
+        SQLREG_TEST_MARIADB_REPLICA_SOCKET SQLREG_TEST_MARIADB_REPLICA_RESTART \
+        SQLREG_TEST_TLS_DIR SQLREG_TEST_TLS_CA SQLREG_TEST_TLS_OTHER_CA \
+        SQLREG_TEST_TLS_SERVER_CERT SQLREG_TEST_TLS_CLIENT_CERT SQLREG_TEST_TLS_CLIENT_KEY \
+        SQLREG_TEST_TLS_CERT_USER
 }
 
 sqlreg_db_start() {
@@ -191,6 +207,11 @@ sqlreg_db_start() {
     }
     chmod 755 "$_SQLREG_DB_DIR"
 
+    if ! _sqlreg_make_tls; then
+        _sqlreg_log "making the TLS certificates failed; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
     if ! _sqlreg_start_pg; then
         _sqlreg_log "PostgreSQL failed to start; cleaning up"
         sqlreg_db_stop
@@ -258,6 +279,13 @@ sqlreg_db_start() {
     export SQLREG_TEST_MARIADB_REPLICA_PORT=$_SQLREG_MARIADB_REPLICA_PORT
     export SQLREG_TEST_MARIADB_REPLICA_SOCKET=$_SQLREG_MARIADB_REPLICA_SOCKET
     export SQLREG_TEST_MARIADB_REPLICA_RESTART=$_SQLREG_DB_DIR/mariadb-replica-ctl
+    export SQLREG_TEST_TLS_DIR=$_SQLREG_TLS_DIR
+    export SQLREG_TEST_TLS_CA=$_SQLREG_TLS_DIR/ca.crt
+    export SQLREG_TEST_TLS_OTHER_CA=$_SQLREG_TLS_DIR/other-ca.crt
+    export SQLREG_TEST_TLS_SERVER_CERT=$_SQLREG_TLS_DIR/server.crt
+    export SQLREG_TEST_TLS_CLIENT_CERT=$_SQLREG_TLS_DIR/client.crt
+    export SQLREG_TEST_TLS_CLIENT_KEY=$_SQLREG_TLS_DIR/client.key
+    export SQLREG_TEST_TLS_CERT_USER=$SQLREG_TLS_CERT_USER
     # Let `pg_ctl` be found by name even where only /usr/lib/postgresql/N/bin has it.
     if ! command -v pg_ctl >/dev/null 2>&1; then
         export PATH="$_SQLREG_PG_BIN:$PATH"

@@ -162,6 +162,8 @@ GRANT ALL PRIVILEGES ON *.* TO '$SQLREG_DB_USER'@'localhost' WITH GRANT OPTION;
 CREATE USER 'sqlreg_repl'@'127.0.0.1' IDENTIFIED BY '$pw_sql';
 GRANT REPLICATION SLAVE ON *.* TO 'sqlreg_repl'@'127.0.0.1';
 CREATE DATABASE $SQLREG_DB_NAME CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
+CREATE USER '$SQLREG_TLS_CERT_USER'@'127.0.0.1' REQUIRE SUBJECT '/CN=$SQLREG_TLS_CERT_USER';
+GRANT ALL PRIVILEGES ON \`$SQLREG_DB_NAME\`.* TO '$SQLREG_TLS_CERT_USER'@'127.0.0.1';
 FLUSH PRIVILEGES;
 EOF
 }
@@ -175,9 +177,12 @@ _sqlreg_start_mariadb() {
     mkdir -p "$dir/data" "$dir/tmp" && chown -R mysql: "$dir" && chmod 755 "$dir" || return 1
     # The binary log (GTIDs, row format) is what the replica streams; with it
     # on, MariaDB would refuse tests' stored functions without the last flag.
+    # TLS on (scripts/db/tls.sh); the replica has none.
+    local tls_options
+    mapfile -t tls_options < <(_sqlreg_mariadb_tls_options)
     _sqlreg_write_mariadb_helper "$_SQLREG_DB_DIR/mariadb-ctl" "$dir" "$_SQLREG_MARIADB_PORT" \
         --server-id=1 "--log-bin=$dir/binlog" --binlog-format=ROW \
-        --log-bin-trust-function-creators=1 || return 1
+        --log-bin-trust-function-creators=1 "${tls_options[@]}" || return 1
 
     # Root may log in only through the unix socket, as the OS root user;
     # no anonymous accounts, no test database.
@@ -204,6 +209,12 @@ _sqlreg_start_mariadb() {
             >"$_SQLREG_DB_DIR/mariadb-check.log" 2>&1; then
         _sqlreg_log "password login to MariaDB over TCP failed"
         _sqlreg_tail_logs "$_SQLREG_DB_DIR/mariadb-check.log" "$_SQLREG_MARIADB_LOG"
+        return 1
+    fi
+    if ! _sqlreg_mariadb_check_cert_login >"$_SQLREG_DB_DIR/mariadb-check-tls.log" 2>&1 ||
+        ! grep -q '^Ssl_cipher[[:space:]][^[:space:]]' "$_SQLREG_DB_DIR/mariadb-check-tls.log"; then
+        _sqlreg_log "client-certificate login to MariaDB over TLS failed"
+        _sqlreg_tail_logs "$_SQLREG_DB_DIR/mariadb-check-tls.log" "$_SQLREG_MARIADB_LOG"
         return 1
     fi
 }

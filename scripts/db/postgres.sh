@@ -139,13 +139,17 @@ synchronous_commit = off
 full_page_writes = off
 password_encryption = 'scram-sha-256'
 EOF
-    # Password auth on TCP for everyone; the unix socket (in our private
-    # directory) trusts only the postgres superuser, used for setup.
-    cat >"$_SQLREG_PG_DATA/pg_hba.conf" <<'EOF'
+    _sqlreg_pg_tls_conf >>"$_SQLREG_PG_DATA/postgresql.conf" || return 1
+    # Password auth on TCP for everyone, with or without TLS; the
+    # certificate user logs in over TLS with its client certificate alone.
+    # The unix socket (in our private directory) trusts only the postgres
+    # superuser, used for setup.
+    cat >"$_SQLREG_PG_DATA/pg_hba.conf" <<EOF
 # TYPE  DATABASE     USER      ADDRESS        METHOD
 local   all          postgres                 trust
 local   replication  postgres                 trust
 local   all          all                      scram-sha-256
+hostssl all          $SQLREG_TLS_CERT_USER 127.0.0.1/32   cert
 host    all          all       127.0.0.1/32   scram-sha-256
 EOF
     "$_SQLREG_DB_DIR/pg-ctl" start || return 1
@@ -162,6 +166,7 @@ GRANT pg_read_all_stats TO $SQLREG_DB_USER;
 GRANT EXECUTE ON FUNCTION pg_wal_replay_pause() TO $SQLREG_DB_USER;
 GRANT EXECUTE ON FUNCTION pg_wal_replay_resume() TO $SQLREG_DB_USER;
 CREATE DATABASE $SQLREG_DB_NAME OWNER $SQLREG_DB_USER;
+CREATE ROLE $SQLREG_TLS_CERT_USER LOGIN;
 EOF
     then
         _sqlreg_log "creating the PostgreSQL role/database failed"
@@ -174,6 +179,11 @@ EOF
             -c 'select 1' >"$dir/check.log" 2>&1; then
         _sqlreg_log "password login to PostgreSQL over TCP failed"
         _sqlreg_tail_logs "$dir/check.log" "$_SQLREG_PG_LOG"
+        return 1
+    fi
+    if [ "$(_sqlreg_pg_check_cert_login 2>"$dir/check-tls.log")" != t ]; then
+        _sqlreg_log "client-certificate login to PostgreSQL over TLS failed"
+        _sqlreg_tail_logs "$dir/check-tls.log" "$_SQLREG_PG_LOG"
         return 1
     fi
 }
@@ -204,6 +214,8 @@ _sqlreg_start_pg_standby() {
         printf '\n# --- the standby'"'"'s own settings (scripts/db/postgres.sh) ---\n'
         printf 'port = %s\n' "$_SQLREG_PG_STANDBY_PORT"
         printf "unix_socket_directories = '%s'\n" "$dir"
+        printf '# no TLS: a server without it (scripts/db/tls.sh)\n'
+        printf 'ssl = off\n'
     } >>"$_SQLREG_PG_STANDBY_DATA/postgresql.conf"
     # Later lines of postgresql.auto.conf win: name the standby, so the
     # primary's synchronous_standby_names can refer to it.
