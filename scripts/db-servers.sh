@@ -13,8 +13,9 @@
 # sqlreg_db_start
 #   * installs MariaDB from Debian's packages (mariadb-server, mariadb-client)
 #     if it is missing, PostgreSQL (package postgresql) if no initdb can
-#     be found, and PgBouncer (package pgbouncer) if no pgbouncer can be
-#     found; the packaged services are never started;
+#     be found, PgBouncer (package pgbouncer) if no pgbouncer can be
+#     found, and openssl (package openssl) if it is missing; the packaged
+#     services are never started;
 #   * creates a fresh directory /tmp/sqlreg-db.XXXXXX holding both data
 #     directories, sockets, pid files and logs;
 #   * starts PostgreSQL (initdb + pg_ctl, run as the `postgres` user) and
@@ -28,7 +29,7 @@
 #     GTIDs; both on their own loopback ports (scripts/db/*.sh hold each
 #     server's part);
 #   * makes a CA, a server certificate (localhost, 127.0.0.1) and a client
-#     certificate with `openssl` (installed from Debian if missing) and turns
+#     certificate with `openssl` and turns
 #     TLS on for both primaries, with a user that logs in with the client
 #     certificate alone (scripts/db/tls.sh); replicas and PgBouncers stay
 #     without TLS;
@@ -198,6 +199,7 @@ sqlreg_db_start() {
     _sqlreg_ensure_pg || return 1
     _sqlreg_ensure_mariadb || return 1
     _sqlreg_ensure_pgbouncer || return 1
+    _sqlreg_ensure_openssl || return 1
     _SQLREG_PG_PSQL=$_SQLREG_PG_BIN/psql
     [ -x "$_SQLREG_PG_PSQL" ] || _SQLREG_PG_PSQL=psql
 

@@ -63,7 +63,6 @@ _sqlreg_tls_leaf() {
 _sqlreg_make_tls() {
     local dir=$_SQLREG_DB_DIR/tls
     _SQLREG_TLS_DIR=$dir
-    _sqlreg_ensure_openssl || return 1
     (umask 077 && mkdir -p "$dir/pg" "$dir/mariadb") && chmod 755 "$dir" || return 1
     (
         umask 077
