@@ -29,10 +29,10 @@
 #     GTIDs; both on their own loopback ports (scripts/db/*.sh hold each
 #     server's part);
 #   * makes a CA, a server certificate (localhost, 127.0.0.1) and a client
-#     certificate with `openssl` and turns
-#     TLS on for both primaries, with a user that logs in with the client
-#     certificate alone (scripts/db/tls.sh); replicas and PgBouncers stay
-#     without TLS;
+#     certificate with `openssl`, and starts a PostgreSQL and a MariaDB
+#     server of their own with TLS on, each with the test user and database
+#     and a user that logs in with the client certificate alone
+#     (scripts/db/tls.sh); every other server has no TLS;
 #   * starts two PgBouncers (run as the `postgres` user) in front of the
 #     PostgreSQL primary, each mapping every database of the primary under
 #     its own name (`*` fallback), with auth_type scram-sha-256 for the test
@@ -55,6 +55,8 @@
 #   SQLREG_PGBOUNCER_SESSION_PORT  PgBouncer, session mode (default PostgreSQL port + 3)
 #   SQLREG_PGBOUNCER_STANDBY_PORT  PgBouncer, transaction mode, in front of the standby
 #                            (default PostgreSQL port + 4)
+#   SQLREG_PG_TLS_PORT       PostgreSQL with TLS      (default PostgreSQL port + 5)
+#   SQLREG_MARIADB_TLS_PORT  MariaDB with TLS         (default MariaDB port + 2)
 #   SQLREG_DB_TMPDIR         parent of the temp dir   (default /tmp; the
 #                            `postgres` and `mysql` users must be able to
 #                            traverse it, and socket paths must stay short)
@@ -85,10 +87,12 @@
 #   SQLREG_TEST_MARIADB_RESTART  helper script: `"$SQLREG_TEST_MARIADB_RESTART" [restart|stop|start|kill|status]`
 #   SQLREG_TEST_PG_STANDBY_PORT, _DATA, _LOG, _RESTART    the same for the PostgreSQL standby
 #   SQLREG_TEST_MARIADB_REPLICA_PORT, _SOCKET, _RESTART   the same for the MariaDB replica
-#   SQLREG_TEST_TLS_DIR          the certificates (scripts/db/tls.sh); in it:
+#   SQLREG_TEST_PG_TLS_PORT      the PostgreSQL server with TLS (scripts/db/tls.sh)
+#   SQLREG_TEST_MARIADB_TLS_PORT the MariaDB server with TLS
+#   SQLREG_TEST_TLS_DIR          the certificates; in it:
 #   SQLREG_TEST_TLS_CA           the CA that signed the servers' and the client certificate
 #   SQLREG_TEST_TLS_OTHER_CA     a CA that signed none of them
-#   SQLREG_TEST_TLS_SERVER_CERT  the primaries' certificate (DNS:localhost, IP:127.0.0.1)
+#   SQLREG_TEST_TLS_SERVER_CERT  the TLS servers' certificate (DNS:localhost, IP:127.0.0.1)
 #   SQLREG_TEST_TLS_CLIENT_CERT, SQLREG_TEST_TLS_CLIENT_KEY   the client certificate and key
 #   SQLREG_TEST_TLS_CERT_USER    sqlreg_cert: logs in over TLS with the client certificate, no password
 #
@@ -155,7 +159,7 @@ _sqlreg_unexport() {
         SQLREG_TEST_MARIADB_REPLICA_SOCKET SQLREG_TEST_MARIADB_REPLICA_RESTART \
         SQLREG_TEST_TLS_DIR SQLREG_TEST_TLS_CA SQLREG_TEST_TLS_OTHER_CA \
         SQLREG_TEST_TLS_SERVER_CERT SQLREG_TEST_TLS_CLIENT_CERT SQLREG_TEST_TLS_CLIENT_KEY \
-        SQLREG_TEST_TLS_CERT_USER
+        SQLREG_TEST_TLS_CERT_USER SQLREG_TEST_PG_TLS_PORT SQLREG_TEST_MARIADB_TLS_PORT
 }
 
 sqlreg_db_start() {
@@ -175,20 +179,24 @@ sqlreg_db_start() {
     _SQLREG_PGBOUNCER_PORT=${SQLREG_PGBOUNCER_PORT:-$((_SQLREG_PG_PORT + 2))}
     _SQLREG_PGBOUNCER_SESSION_PORT=${SQLREG_PGBOUNCER_SESSION_PORT:-$((_SQLREG_PG_PORT + 3))}
     _SQLREG_PGBOUNCER_STANDBY_PORT=${SQLREG_PGBOUNCER_STANDBY_PORT:-$((_SQLREG_PG_PORT + 4))}
+    _SQLREG_PG_TLS_PORT=${SQLREG_PG_TLS_PORT:-$((_SQLREG_PG_PORT + 5))}
+    _SQLREG_MARIADB_TLS_PORT=${SQLREG_MARIADB_TLS_PORT:-$((_SQLREG_MARIADB_PORT + 2))}
     _SQLREG_TIMEOUT=${SQLREG_DB_START_TIMEOUT:-60}
     local port ports
     ports=$(printf '%s\n' "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
         "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
-        "$_SQLREG_PGBOUNCER_STANDBY_PORT" | sort -u | wc -l)
-    if [ "$ports" -ne 7 ]; then
-        _sqlreg_log "the seven server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
+        "$_SQLREG_PGBOUNCER_STANDBY_PORT" "$_SQLREG_PG_TLS_PORT" "$_SQLREG_MARIADB_TLS_PORT" \
+        | sort -u | wc -l)
+    if [ "$ports" -ne 9 ]; then
+        _sqlreg_log "the nine server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
             "SQLREG_PG_STANDBY_PORT, SQLREG_MARIADB_REPLICA_PORT, SQLREG_PGBOUNCER_PORT," \
-            "SQLREG_PGBOUNCER_SESSION_PORT, SQLREG_PGBOUNCER_STANDBY_PORT)"
+            "SQLREG_PGBOUNCER_SESSION_PORT, SQLREG_PGBOUNCER_STANDBY_PORT, SQLREG_PG_TLS_PORT," \
+            "SQLREG_MARIADB_TLS_PORT)"
         return 1
     fi
     for port in "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
         "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
-        "$_SQLREG_PGBOUNCER_STANDBY_PORT"; do
+        "$_SQLREG_PGBOUNCER_STANDBY_PORT" "$_SQLREG_PG_TLS_PORT" "$_SQLREG_MARIADB_TLS_PORT"; do
         if _sqlreg_port_busy "$port"; then
             _sqlreg_log "port 127.0.0.1:$port is already in use (a leftover server?" \
                 "set SQLREG_PG_PORT / SQLREG_MARIADB_PORT to use other ports)"
@@ -250,6 +258,11 @@ sqlreg_db_start() {
         sqlreg_db_stop
         return 1
     fi
+    if ! _sqlreg_start_tls_servers; then
+        _sqlreg_log "the servers with TLS failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
 
     pw_url=$(_sqlreg_urlencode "$SQLREG_DB_PASSWORD")
     export SQLREG_TEST_HOST=127.0.0.1
@@ -281,6 +294,8 @@ sqlreg_db_start() {
     export SQLREG_TEST_MARIADB_REPLICA_PORT=$_SQLREG_MARIADB_REPLICA_PORT
     export SQLREG_TEST_MARIADB_REPLICA_SOCKET=$_SQLREG_MARIADB_REPLICA_SOCKET
     export SQLREG_TEST_MARIADB_REPLICA_RESTART=$_SQLREG_DB_DIR/mariadb-replica-ctl
+    export SQLREG_TEST_PG_TLS_PORT=$_SQLREG_PG_TLS_PORT
+    export SQLREG_TEST_MARIADB_TLS_PORT=$_SQLREG_MARIADB_TLS_PORT
     export SQLREG_TEST_TLS_DIR=$_SQLREG_TLS_DIR
     export SQLREG_TEST_TLS_CA=$_SQLREG_TLS_DIR/ca.crt
     export SQLREG_TEST_TLS_OTHER_CA=$_SQLREG_TLS_DIR/other-ca.crt
@@ -299,7 +314,8 @@ sqlreg_db_start() {
         "MariaDB ${mariadb_version:-?} on 127.0.0.1:$_SQLREG_MARIADB_PORT, their replicas on" \
         "$_SQLREG_PG_STANDBY_PORT and $_SQLREG_MARIADB_REPLICA_PORT, PgBouncer in transaction" \
         "mode on $_SQLREG_PGBOUNCER_PORT and in session mode on $_SQLREG_PGBOUNCER_SESSION_PORT," \
-        "and in transaction mode in front of the standby on $_SQLREG_PGBOUNCER_STANDBY_PORT" \
+        "in transaction mode in front of the standby on $_SQLREG_PGBOUNCER_STANDBY_PORT," \
+        "with TLS: PostgreSQL on $_SQLREG_PG_TLS_PORT and MariaDB on $_SQLREG_MARIADB_TLS_PORT" \
         "(files in $_SQLREG_DB_DIR)"
 }
 
@@ -328,6 +344,12 @@ sqlreg_db_stop() {
     if [ -x "$dir/pg-standby-ctl" ]; then
         "$dir/pg-standby-ctl" stop || rc=1
     fi
+    local tls_server
+    for tls_server in mariadb-tls pg-tls; do
+        if [ -x "$dir/$tls_server-ctl" ]; then
+            "$dir/$tls_server-ctl" stop || rc=1
+        fi
+    done
     if [ -x "$dir/mariadb-ctl" ]; then
         "$dir/mariadb-ctl" stop || rc=1
     fi

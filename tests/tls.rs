@@ -1,4 +1,5 @@
-//! TLS against the test script's servers (scripts/db/tls.sh): verifying the
+//! TLS against the test script's servers with TLS on, a PostgreSQL and a
+//! MariaDB server of their own (scripts/db/tls.sh): verifying the
 //! server's certificate and name with the CA the script made, a wrong CA, a
 //! name the certificate does not hold, a server without TLS, and a login by
 //! client certificate alone — through the registry, as an application
@@ -12,8 +13,9 @@ use sea_orm::{ConnectionTrait, Statement};
 use sqlreg::{Config, ConnectFailure, DbConfig, Error, Session, SqlConnectionRegistry};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The files and the certificate user the test script made.
+/// The TLS server, the files and the certificate user the test script made.
 struct Tls {
+    port: u16,
     ca: String,
     other_ca: String,
     client_cert: String,
@@ -29,8 +31,13 @@ fn tls(kind: Kind, test: &str) -> Option<Tls> {
         return None;
     }
     let var = |name: &str| std::env::var(name).ok();
+    let port_var = match kind {
+        Kind::Postgres => "SQLREG_TEST_PG_TLS_PORT",
+        _ => "SQLREG_TEST_MARIADB_TLS_PORT",
+    };
     let found = (|| {
         Some(Tls {
+            port: var(port_var)?.parse().ok()?,
             ca: var("SQLREG_TEST_TLS_CA")?,
             other_ca: var("SQLREG_TEST_TLS_OTHER_CA")?,
             client_cert: var("SQLREG_TEST_TLS_CLIENT_CERT")?,
@@ -91,14 +98,6 @@ fn port(var: &str) -> u16 {
         .unwrap_or_else(|_| panic!("{var} is not set: run the suite through scripts/test.sh"))
         .parse()
         .unwrap()
-}
-
-/// The primary's port: the server with TLS.
-fn primary_port(kind: Kind) -> u16 {
-    port(match kind {
-        Kind::Postgres => "SQLREG_TEST_PG_PORT",
-        _ => "SQLREG_TEST_MARIADB_PORT",
-    })
 }
 
 /// Who logs in: the test user with its password, or a user with no password.
@@ -235,7 +234,7 @@ async fn verify_full_with_the_right_ca_connects_over_tls(kind: Kind) {
     // The certificate names both: an IP address and a DNS name.
     for host in ["127.0.0.1", "localhost"] {
         let query = [(k.mode, k.verify_full), (k.ca, tls.ca.as_str())];
-        let config = config(kind, &Login::Password, host, primary_port(kind), &query);
+        let config = config(kind, &Login::Password, host, tls.port, &query);
         let used = tls_of(config).await;
         assert!(
             used.is_some(),
@@ -245,11 +244,11 @@ async fn verify_full_with_the_right_ca_connects_over_tls(kind: Kind) {
 }
 
 async fn the_default_mode_uses_tls_where_the_server_offers_it(kind: Kind) {
-    let Some(_) = tls(kind, "the_default_mode_uses_tls_where_the_server_offers_it") else {
+    let Some(tls) = tls(kind, "the_default_mode_uses_tls_where_the_server_offers_it") else {
         return;
     };
     let k = keys(kind);
-    let port = primary_port(kind);
+    let port = tls.port;
     // sqlx's default (PostgreSQL `prefer`, MySQL `PREFERRED`): TLS when
     // offered, the certificate not checked.
     let default = tls_of(config(kind, &Login::Password, "127.0.0.1", port, &[])).await;
@@ -269,13 +268,7 @@ async fn a_wrong_ca_fails_saying_the_certificate_is_not_trusted(kind: Kind) {
     let k = keys(kind);
     for mode in [k.verify_full, k.verify_ca] {
         let query = [(k.mode, mode), (k.ca, tls.other_ca.as_str())];
-        let config = config(
-            kind,
-            &Login::Password,
-            "127.0.0.1",
-            primary_port(kind),
-            &query,
-        );
+        let config = config(kind, &Login::Password, "127.0.0.1", tls.port, &query);
         connect_fails(
             config,
             ConnectFailure::Tls,
@@ -324,7 +317,7 @@ async fn a_name_the_certificate_does_not_hold_fails_verify_full(kind: Kind) {
         return;
     };
     let k = keys(kind);
-    let other = OtherAddress::start(primary_port(kind)).await;
+    let other = OtherAddress::start(tls.port).await;
     let query = [(k.mode, k.verify_full), (k.ca, tls.ca.as_str())];
     connect_fails(
         config(kind, &Login::Password, "127.0.0.2", other.port, &query),
@@ -347,10 +340,10 @@ async fn require_against_a_server_without_tls_fails_clearly(kind: Kind) {
         return;
     };
     let k = keys(kind);
-    // The standby and the replica have no TLS (scripts/db/tls.sh).
+    // The primary (like every server but the TLS ones) has no TLS.
     let plain = port(match kind {
-        Kind::Postgres => "SQLREG_TEST_PG_STANDBY_PORT",
-        _ => "SQLREG_TEST_MARIADB_REPLICA_PORT",
+        Kind::Postgres => "SQLREG_TEST_PG_PORT",
+        _ => "SQLREG_TEST_MARIADB_PORT",
     });
     let query = [(k.mode, k.require)];
     let config = config(kind, &Login::Password, "127.0.0.1", plain, &query);
@@ -370,7 +363,7 @@ async fn a_client_certificate_logs_in_without_a_password(kind: Kind) {
         return;
     };
     let k = keys(kind);
-    let port = primary_port(kind);
+    let port = tls.port;
     let login = Login::NoPassword(&tls.cert_user);
     let query = [
         (k.mode, k.verify_full),
@@ -399,14 +392,19 @@ async fn a_client_certificate_logs_in_without_a_password(kind: Kind) {
     connect_fails(config, ConnectFailure::AuthenticationFailed, &[says]).await;
 }
 
-/// `sqlreg check` on a config for the test database on `kind` with `query`
-/// (a YAML mapping) in its URL: its stdout, after checking it succeeded and
-/// printed no password.
-fn sqlreg_check(kind: Kind, query: &str) -> String {
+/// `sqlreg check` on a config for the test database on the TLS server of
+/// `kind` (port `port`) with `query` (a YAML mapping) in its URL: its
+/// stdout, after checking it succeeded and printed no password.
+fn sqlreg_check(kind: Kind, port: u16, query: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
+    let protocol = match kind {
+        Kind::Postgres => "postgresql",
+        _ => "mariadb",
+    };
     let yaml = format!(
-        "core_lib:\n  db:\n    url: {}\n",
-        common::server_url_yaml(kind, "sqlreg_test", query)
+        "core_lib:\n  db:\n    url: {{protocol: {protocol}, username: '${{oc.env:SQLREG_TEST_USER}}', \
+         password: '${{oc.env:SQLREG_TEST_PASSWORD}}', host: 127.0.0.1, port: {port}, \
+         file: sqlreg_test, query: {query}}}\n"
     );
     std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sqlreg"))
@@ -439,7 +437,10 @@ async fn check_shows_the_connections_tls(kind: Kind) {
     let verified = format!("{{{}: {}, {}: '{}'}}", k.mode, k.verify_full, k.ca, tls.ca);
     let plain = format!("{{{}: {}}}", k.mode, k.disable);
     let (verified, plain) = tokio::task::spawn_blocking(move || {
-        (sqlreg_check(kind, &verified), sqlreg_check(kind, &plain))
+        (
+            sqlreg_check(kind, tls.port, &verified),
+            sqlreg_check(kind, tls.port, &plain),
+        )
     })
     .await
     .unwrap();

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 #
 # TLS for the throwaway servers: a CA made with `openssl` for this run only,
-# the server certificate both primaries present, a client certificate for
-# the certificate-only user, and a second CA that signed none of them.
+# the server certificate the TLS servers present, a client certificate for
+# the certificate-only user, a second CA that signed none of them, and a
+# PostgreSQL and a MariaDB server of their own with TLS on.
 # Sourced by scripts/db-servers.sh; not meant to be used on its own.
 #
 # Files, in $_SQLREG_DB_DIR/tls (made afresh by every start, never cached):
@@ -16,11 +17,14 @@
 #                        the key 0600 owned by root (the tests run as root)
 # The CA keys stay in the directory (0600, root) and die with it.
 #
-# Both primaries have TLS on (PostgreSQL ssl = on, MariaDB --ssl-*); plain
-# connections keep working (PostgreSQL's `host` lines accept both, MariaDB
-# requires TLS of no account but the certificate user). The PostgreSQL
-# standby, the MariaDB replica and both PgBouncers have no TLS, so
-# `sslmode=require` against them fails.
+# The TLS servers (pg-tls, mariadb-tls: PostgreSQL ssl = on, MariaDB
+# --ssl-*) hold the test user (password login, with or without TLS) and
+# database, and the certificate user. Every other server has no TLS, so
+# `sslmode=require` against it fails: the primaries stay plain because
+# sqlx's default mode (`prefer`) would use TLS wherever it is offered, and
+# sqlx 0.9.0 pays some 40-90 ms per new TLS connection here (it does not set
+# TCP_NODELAY, so the handshake waits for delayed ACKs): with TLS on the
+# primaries the suite's connection-heavy tests took several times as long.
 
 # The user that logs in with the client certificate alone (PostgreSQL
 # `hostssl … cert`, MariaDB `REQUIRE SUBJECT`), without a password.
@@ -101,21 +105,38 @@ _sqlreg_mariadb_tls_options() {
         "--ssl-ca=$_SQLREG_TLS_DIR/ca.crt"
 }
 
-# psql's check of a certificate login over TCP to the PostgreSQL primary.
+# psql's check of a certificate login over TLS to the PostgreSQL server on port $1.
 _sqlreg_pg_check_cert_login() {
     PGCONNECT_TIMEOUT=10 "$_SQLREG_PG_PSQL" -X -q -At \
-        "host=127.0.0.1 port=$_SQLREG_PG_PORT dbname=$SQLREG_DB_NAME user=$SQLREG_TLS_CERT_USER \
+        "host=127.0.0.1 port=$1 dbname=$SQLREG_DB_NAME user=$SQLREG_TLS_CERT_USER \
         sslmode=verify-full sslrootcert=$_SQLREG_TLS_DIR/ca.crt \
         sslcert=$_SQLREG_TLS_DIR/client.crt sslkey=$_SQLREG_TLS_DIR/client.key" \
         -c 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'
 }
 
-# mariadb's check of a certificate login over TCP to the MariaDB primary.
+# The certificate user, as SQL for a new MariaDB server's root.
+_sqlreg_mariadb_cert_user_sql() {
+    cat <<EOF
+CREATE USER '$SQLREG_TLS_CERT_USER'@'127.0.0.1' REQUIRE SUBJECT '/CN=$SQLREG_TLS_CERT_USER';
+GRANT ALL PRIVILEGES ON \`$SQLREG_DB_NAME\`.* TO '$SQLREG_TLS_CERT_USER'@'127.0.0.1';
+FLUSH PRIVILEGES;
+EOF
+}
+
+# mariadb's check of a certificate login over TLS to the MariaDB server on port $1.
 _sqlreg_mariadb_check_cert_login() {
     env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
-        mariadb --no-defaults --protocol=tcp --host=127.0.0.1 --port="$_SQLREG_MARIADB_PORT" \
+        mariadb --no-defaults --protocol=tcp --host=127.0.0.1 --port="$1" \
         --user="$SQLREG_TLS_CERT_USER" --connect-timeout=10 --batch --skip-column-names \
         --ssl-ca="$_SQLREG_TLS_DIR/ca.crt" --ssl-cert="$_SQLREG_TLS_DIR/client.crt" \
         --ssl-key="$_SQLREG_TLS_DIR/client.key" --ssl-verify-server-cert \
         -e "SHOW SESSION STATUS LIKE 'Ssl_cipher'" "$SQLREG_DB_NAME"
+}
+
+# The TLS servers: pg-tls and mariadb-tls (helpers pg-tls-ctl, mariadb-tls-ctl).
+_sqlreg_start_tls_servers() {
+    _sqlreg_start_pg_server pg-tls "$_SQLREG_PG_TLS_PORT" tls || return 1
+    # No binary log: nothing replicates from it.
+    _sqlreg_start_mariadb_server mariadb-tls "$_SQLREG_MARIADB_TLS_PORT" tls \
+        --server-id=3 --skip-log-bin
 }
