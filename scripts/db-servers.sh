@@ -13,8 +13,9 @@
 # sqlreg_db_start
 #   * installs MariaDB from Debian's packages (mariadb-server, mariadb-client)
 #     if it is missing, PostgreSQL (package postgresql) if no initdb can
-#     be found, and PgBouncer (package pgbouncer) if no pgbouncer can be
-#     found; the packaged services are never started;
+#     be found, PgBouncer (package pgbouncer) if no pgbouncer can be
+#     found, and openssl (package openssl) if it is missing; the packaged
+#     services are never started;
 #   * creates a fresh directory /tmp/sqlreg-db.XXXXXX holding both data
 #     directories, sockets, pid files and logs;
 #   * starts PostgreSQL (initdb + pg_ctl, run as the `postgres` user) and
@@ -27,6 +28,11 @@
 #     'sqlreg_standby'), and a read-only MariaDB replica replicating with
 #     GTIDs; both on their own loopback ports (scripts/db/*.sh hold each
 #     server's part);
+#   * makes a CA, a server certificate (localhost, 127.0.0.1) and a client
+#     certificate with `openssl`, and starts a PostgreSQL and a MariaDB
+#     server of their own with TLS on, each with the test user and database
+#     and a user that logs in with the client certificate alone
+#     (scripts/db/tls.sh); every other server has no TLS;
 #   * starts two PgBouncers (run as the `postgres` user) in front of the
 #     PostgreSQL primary, each mapping every database of the primary under
 #     its own name (`*` fallback), with auth_type scram-sha-256 for the test
@@ -49,6 +55,8 @@
 #   SQLREG_PGBOUNCER_SESSION_PORT  PgBouncer, session mode (default PostgreSQL port + 3)
 #   SQLREG_PGBOUNCER_STANDBY_PORT  PgBouncer, transaction mode, in front of the standby
 #                            (default PostgreSQL port + 4)
+#   SQLREG_PG_TLS_PORT       PostgreSQL with TLS      (default PostgreSQL port + 5)
+#   SQLREG_MARIADB_TLS_PORT  MariaDB with TLS         (default MariaDB port + 2)
 #   SQLREG_DB_TMPDIR         parent of the temp dir   (default /tmp; the
 #                            `postgres` and `mysql` users must be able to
 #                            traverse it, and socket paths must stay short)
@@ -79,6 +87,14 @@
 #   SQLREG_TEST_MARIADB_RESTART  helper script: `"$SQLREG_TEST_MARIADB_RESTART" [restart|stop|start|kill|status]`
 #   SQLREG_TEST_PG_STANDBY_PORT, _DATA, _LOG, _RESTART    the same for the PostgreSQL standby
 #   SQLREG_TEST_MARIADB_REPLICA_PORT, _SOCKET, _RESTART   the same for the MariaDB replica
+#   SQLREG_TEST_PG_TLS_PORT      the PostgreSQL server with TLS (scripts/db/tls.sh)
+#   SQLREG_TEST_MARIADB_TLS_PORT the MariaDB server with TLS
+#   SQLREG_TEST_TLS_DIR          the certificates; in it:
+#   SQLREG_TEST_TLS_CA           the CA that signed the servers' and the client certificate
+#   SQLREG_TEST_TLS_OTHER_CA     a CA that signed none of them
+#   SQLREG_TEST_TLS_SERVER_CERT  the TLS servers' certificate (DNS:localhost, IP:127.0.0.1)
+#   SQLREG_TEST_TLS_CLIENT_CERT, SQLREG_TEST_TLS_CLIENT_KEY   the client certificate and key
+#   SQLREG_TEST_TLS_CERT_USER    sqlreg_cert: logs in over TLS with the client certificate, no password
 #
 # The two helper scripts act on exactly this run's servers (same flags, same
 # directories); with no argument they restart the server and return once it
@@ -126,6 +142,8 @@ source "$_SQLREG_SCRIPTS_DB/postgres.sh"
 source "$_SQLREG_SCRIPTS_DB/mariadb.sh"
 # shellcheck source=scripts/db/pgbouncer.sh
 source "$_SQLREG_SCRIPTS_DB/pgbouncer.sh"
+# shellcheck source=scripts/db/tls.sh
+source "$_SQLREG_SCRIPTS_DB/tls.sh"
 
 _sqlreg_unexport() {
     unset SQLREG_TEST_HOST SQLREG_TEST_PG_PORT SQLREG_TEST_MARIADB_PORT \
@@ -138,7 +156,10 @@ _sqlreg_unexport() {
         SQLREG_TEST_MARIADB_SOCKET SQLREG_TEST_MARIADB_LOG SQLREG_TEST_MARIADB_RESTART \
         SQLREG_TEST_PG_STANDBY_PORT SQLREG_TEST_PG_STANDBY_DATA SQLREG_TEST_PG_STANDBY_LOG \
         SQLREG_TEST_PG_STANDBY_RESTART SQLREG_TEST_MARIADB_REPLICA_PORT \
-        SQLREG_TEST_MARIADB_REPLICA_SOCKET SQLREG_TEST_MARIADB_REPLICA_RESTART
+        SQLREG_TEST_MARIADB_REPLICA_SOCKET SQLREG_TEST_MARIADB_REPLICA_RESTART \
+        SQLREG_TEST_TLS_DIR SQLREG_TEST_TLS_CA SQLREG_TEST_TLS_OTHER_CA \
+        SQLREG_TEST_TLS_SERVER_CERT SQLREG_TEST_TLS_CLIENT_CERT SQLREG_TEST_TLS_CLIENT_KEY \
+        SQLREG_TEST_TLS_CERT_USER SQLREG_TEST_PG_TLS_PORT SQLREG_TEST_MARIADB_TLS_PORT
 }
 
 sqlreg_db_start() {
@@ -158,20 +179,24 @@ sqlreg_db_start() {
     _SQLREG_PGBOUNCER_PORT=${SQLREG_PGBOUNCER_PORT:-$((_SQLREG_PG_PORT + 2))}
     _SQLREG_PGBOUNCER_SESSION_PORT=${SQLREG_PGBOUNCER_SESSION_PORT:-$((_SQLREG_PG_PORT + 3))}
     _SQLREG_PGBOUNCER_STANDBY_PORT=${SQLREG_PGBOUNCER_STANDBY_PORT:-$((_SQLREG_PG_PORT + 4))}
+    _SQLREG_PG_TLS_PORT=${SQLREG_PG_TLS_PORT:-$((_SQLREG_PG_PORT + 5))}
+    _SQLREG_MARIADB_TLS_PORT=${SQLREG_MARIADB_TLS_PORT:-$((_SQLREG_MARIADB_PORT + 2))}
     _SQLREG_TIMEOUT=${SQLREG_DB_START_TIMEOUT:-60}
     local port ports
     ports=$(printf '%s\n' "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
         "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
-        "$_SQLREG_PGBOUNCER_STANDBY_PORT" | sort -u | wc -l)
-    if [ "$ports" -ne 7 ]; then
-        _sqlreg_log "the seven server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
+        "$_SQLREG_PGBOUNCER_STANDBY_PORT" "$_SQLREG_PG_TLS_PORT" "$_SQLREG_MARIADB_TLS_PORT" \
+        | sort -u | wc -l)
+    if [ "$ports" -ne 9 ]; then
+        _sqlreg_log "the nine server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
             "SQLREG_PG_STANDBY_PORT, SQLREG_MARIADB_REPLICA_PORT, SQLREG_PGBOUNCER_PORT," \
-            "SQLREG_PGBOUNCER_SESSION_PORT, SQLREG_PGBOUNCER_STANDBY_PORT)"
+            "SQLREG_PGBOUNCER_SESSION_PORT, SQLREG_PGBOUNCER_STANDBY_PORT, SQLREG_PG_TLS_PORT," \
+            "SQLREG_MARIADB_TLS_PORT)"
         return 1
     fi
     for port in "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
         "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
-        "$_SQLREG_PGBOUNCER_STANDBY_PORT"; do
+        "$_SQLREG_PGBOUNCER_STANDBY_PORT" "$_SQLREG_PG_TLS_PORT" "$_SQLREG_MARIADB_TLS_PORT"; do
         if _sqlreg_port_busy "$port"; then
             _sqlreg_log "port 127.0.0.1:$port is already in use (a leftover server?" \
                 "set SQLREG_PG_PORT / SQLREG_MARIADB_PORT to use other ports)"
@@ -182,6 +207,7 @@ sqlreg_db_start() {
     _sqlreg_ensure_pg || return 1
     _sqlreg_ensure_mariadb || return 1
     _sqlreg_ensure_pgbouncer || return 1
+    _sqlreg_ensure_openssl || return 1
     _SQLREG_PG_PSQL=$_SQLREG_PG_BIN/psql
     [ -x "$_SQLREG_PG_PSQL" ] || _SQLREG_PG_PSQL=psql
 
@@ -191,6 +217,11 @@ sqlreg_db_start() {
     }
     chmod 755 "$_SQLREG_DB_DIR"
 
+    if ! _sqlreg_make_tls; then
+        _sqlreg_log "making the TLS certificates failed; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
     if ! _sqlreg_start_pg; then
         _sqlreg_log "PostgreSQL failed to start; cleaning up"
         sqlreg_db_stop
@@ -227,6 +258,11 @@ sqlreg_db_start() {
         sqlreg_db_stop
         return 1
     fi
+    if ! _sqlreg_start_tls_servers; then
+        _sqlreg_log "the servers with TLS failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
 
     pw_url=$(_sqlreg_urlencode "$SQLREG_DB_PASSWORD")
     export SQLREG_TEST_HOST=127.0.0.1
@@ -258,6 +294,15 @@ sqlreg_db_start() {
     export SQLREG_TEST_MARIADB_REPLICA_PORT=$_SQLREG_MARIADB_REPLICA_PORT
     export SQLREG_TEST_MARIADB_REPLICA_SOCKET=$_SQLREG_MARIADB_REPLICA_SOCKET
     export SQLREG_TEST_MARIADB_REPLICA_RESTART=$_SQLREG_DB_DIR/mariadb-replica-ctl
+    export SQLREG_TEST_PG_TLS_PORT=$_SQLREG_PG_TLS_PORT
+    export SQLREG_TEST_MARIADB_TLS_PORT=$_SQLREG_MARIADB_TLS_PORT
+    export SQLREG_TEST_TLS_DIR=$_SQLREG_TLS_DIR
+    export SQLREG_TEST_TLS_CA=$_SQLREG_TLS_DIR/ca.crt
+    export SQLREG_TEST_TLS_OTHER_CA=$_SQLREG_TLS_DIR/other-ca.crt
+    export SQLREG_TEST_TLS_SERVER_CERT=$_SQLREG_TLS_DIR/server.crt
+    export SQLREG_TEST_TLS_CLIENT_CERT=$_SQLREG_TLS_DIR/client.crt
+    export SQLREG_TEST_TLS_CLIENT_KEY=$_SQLREG_TLS_DIR/client.key
+    export SQLREG_TEST_TLS_CERT_USER=$SQLREG_TLS_CERT_USER
     # Let `pg_ctl` be found by name even where only /usr/lib/postgresql/N/bin has it.
     if ! command -v pg_ctl >/dev/null 2>&1; then
         export PATH="$_SQLREG_PG_BIN:$PATH"
@@ -269,7 +314,8 @@ sqlreg_db_start() {
         "MariaDB ${mariadb_version:-?} on 127.0.0.1:$_SQLREG_MARIADB_PORT, their replicas on" \
         "$_SQLREG_PG_STANDBY_PORT and $_SQLREG_MARIADB_REPLICA_PORT, PgBouncer in transaction" \
         "mode on $_SQLREG_PGBOUNCER_PORT and in session mode on $_SQLREG_PGBOUNCER_SESSION_PORT," \
-        "and in transaction mode in front of the standby on $_SQLREG_PGBOUNCER_STANDBY_PORT" \
+        "in transaction mode in front of the standby on $_SQLREG_PGBOUNCER_STANDBY_PORT," \
+        "with TLS: PostgreSQL on $_SQLREG_PG_TLS_PORT and MariaDB on $_SQLREG_MARIADB_TLS_PORT" \
         "(files in $_SQLREG_DB_DIR)"
 }
 
@@ -298,6 +344,12 @@ sqlreg_db_stop() {
     if [ -x "$dir/pg-standby-ctl" ]; then
         "$dir/pg-standby-ctl" stop || rc=1
     fi
+    local tls_server
+    for tls_server in mariadb-tls pg-tls; do
+        if [ -x "$dir/$tls_server-ctl" ]; then
+            "$dir/$tls_server-ctl" stop || rc=1
+        fi
+    done
     if [ -x "$dir/mariadb-ctl" ]; then
         "$dir/mariadb-ctl" stop || rc=1
     fi

@@ -196,6 +196,10 @@ pub enum ConnectFailure {
     CreateDatabaseFailed,
     /// `url.password_file` could not be read.
     PasswordFile,
+    /// TLS could not be set up: the server's certificate is not trusted or
+    /// does not name the host, or the server offers no TLS where the URL's
+    /// `sslmode` / `ssl-mode` demands it; the detail says which.
+    Tls,
     /// Anything else; the detail says what.
     Other,
 }
@@ -213,6 +217,7 @@ impl fmt::Display for ConnectFailure {
             Self::CannotOpenFile => "the SQLite file cannot be opened",
             Self::CreateDatabaseFailed => "the database could not be created",
             Self::PasswordFile => "the password file cannot be read",
+            Self::Tls => "the TLS connection could not be set up",
             Self::Other => "connection failed",
         })
     }

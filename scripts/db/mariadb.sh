@@ -166,44 +166,69 @@ FLUSH PRIVILEGES;
 EOF
 }
 
+# The test MariaDB primary (no TLS: scripts/db/tls.sh starts a server of
+# its own with TLS).
 _sqlreg_start_mariadb() {
     local dir=$_SQLREG_DB_DIR/mariadb
     _SQLREG_MARIADB_DIR=$dir
     _SQLREG_MARIADB_SOCKET=$dir/mariadb.sock
     _SQLREG_MARIADB_PIDFILE=$dir/mariadb.pid
     _SQLREG_MARIADB_LOG=$dir/mariadb.err
-    mkdir -p "$dir/data" "$dir/tmp" && chown -R mysql: "$dir" && chmod 755 "$dir" || return 1
     # The binary log (GTIDs, row format) is what the replica streams; with it
     # on, MariaDB would refuse tests' stored functions without the last flag.
-    _sqlreg_write_mariadb_helper "$_SQLREG_DB_DIR/mariadb-ctl" "$dir" "$_SQLREG_MARIADB_PORT" \
+    _sqlreg_start_mariadb_server mariadb "$_SQLREG_MARIADB_PORT" plain \
         --server-id=1 "--log-bin=$dir/binlog" --binlog-format=ROW \
-        --log-bin-trust-function-creators=1 || return 1
+        --log-bin-trust-function-creators=1
+}
+
+# Starts the MariaDB server named $1 (files in $_SQLREG_DB_DIR/$1, helper
+# $_SQLREG_DB_DIR/$1-ctl) on port $2 with the test user and database, and
+# checks a password login over TCP; further arguments are its own server
+# options. With $3 = tls: TLS on and the certificate user
+# (scripts/db/tls.sh), checked with a certificate login too.
+_sqlreg_start_mariadb_server() {
+    local name=$1 port=$2 tls=$3
+    local dir=$_SQLREG_DB_DIR/$name ctl=$_SQLREG_DB_DIR/$name-ctl
+    local options=("${@:4}")
+    if [ "$tls" = tls ]; then
+        mapfile -t -O "${#options[@]}" options < <(_sqlreg_mariadb_tls_options)
+    fi
+    mkdir -p "$dir/data" "$dir/tmp" && chown -R mysql: "$dir" && chmod 755 "$dir" || return 1
+    _sqlreg_write_mariadb_helper "$ctl" "$dir" "$port" "${options[@]}" || return 1
 
     # Root may log in only through the unix socket, as the OS root user;
     # no anonymous accounts, no test database.
     if ! (cd / && mariadb-install-db --no-defaults --datadir="$dir/data" --user=mysql \
             --auth-root-authentication-method=socket --auth-root-socket-user=root \
-            --skip-test-db --skip-name-resolve) >"$_SQLREG_DB_DIR/mariadb-install-db.log" 2>&1; then
-        _sqlreg_log "mariadb-install-db failed"
-        _sqlreg_tail_logs "$_SQLREG_DB_DIR/mariadb-install-db.log"
+            --skip-test-db --skip-name-resolve) >"$_SQLREG_DB_DIR/$name-install-db.log" 2>&1; then
+        _sqlreg_log "mariadb-install-db failed ($name)"
+        _sqlreg_tail_logs "$_SQLREG_DB_DIR/$name-install-db.log"
         return 1
     fi
-    "$_SQLREG_DB_DIR/mariadb-ctl" start || return 1
+    "$ctl" start || return 1
 
-    if ! _sqlreg_mariadb_setup_sql | env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
-            mariadb --no-defaults --socket="$_SQLREG_MARIADB_SOCKET" --user=root \
-            --connect-timeout=10 >"$_SQLREG_DB_DIR/mariadb-setup.log" 2>&1
+    if ! { _sqlreg_mariadb_setup_sql; [ "$tls" != tls ] || _sqlreg_mariadb_cert_user_sql; } |
+        env -u MYSQL_PWD -u MYSQL_HOST -u MYSQL_TCP_PORT -u MYSQL_UNIX_PORT \
+            mariadb --no-defaults --socket="$dir/mariadb.sock" --user=root \
+            --connect-timeout=10 >"$_SQLREG_DB_DIR/$name-setup.log" 2>&1
     then
-        _sqlreg_log "creating the MariaDB user/database failed"
-        _sqlreg_tail_logs "$_SQLREG_DB_DIR/mariadb-setup.log" "$_SQLREG_MARIADB_LOG"
+        _sqlreg_log "creating the MariaDB user/database failed ($name)"
+        _sqlreg_tail_logs "$_SQLREG_DB_DIR/$name-setup.log" "$dir/mariadb.err"
         return 1
     fi
     if ! MYSQL_PWD=$SQLREG_DB_PASSWORD mariadb --no-defaults --protocol=tcp --host=127.0.0.1 \
-            --port="$_SQLREG_MARIADB_PORT" --user="$SQLREG_DB_USER" --connect-timeout=10 \
+            --port="$port" --user="$SQLREG_DB_USER" --connect-timeout=10 \
             --batch --skip-column-names -e 'select 1' "$SQLREG_DB_NAME" \
-            >"$_SQLREG_DB_DIR/mariadb-check.log" 2>&1; then
-        _sqlreg_log "password login to MariaDB over TCP failed"
-        _sqlreg_tail_logs "$_SQLREG_DB_DIR/mariadb-check.log" "$_SQLREG_MARIADB_LOG"
+            >"$_SQLREG_DB_DIR/$name-check.log" 2>&1; then
+        _sqlreg_log "password login to MariaDB ($name) over TCP failed"
+        _sqlreg_tail_logs "$_SQLREG_DB_DIR/$name-check.log" "$dir/mariadb.err"
+        return 1
+    fi
+    if [ "$tls" = tls ] && { ! _sqlreg_mariadb_check_cert_login "$port" \
+            >"$_SQLREG_DB_DIR/$name-check-tls.log" 2>&1 ||
+        ! grep -q '^Ssl_cipher[[:space:]][^[:space:]]' "$_SQLREG_DB_DIR/$name-check-tls.log"; }; then
+        _sqlreg_log "client-certificate login to MariaDB ($name) over TLS failed"
+        _sqlreg_tail_logs "$_SQLREG_DB_DIR/$name-check-tls.log" "$dir/mariadb.err"
         return 1
     fi
 }

@@ -111,50 +111,71 @@ EOF
     } >"$1" && chmod 755 "$1"
 }
 
+# The test PostgreSQL primary (no TLS: scripts/db/tls.sh starts a server
+# of its own with TLS).
 _sqlreg_start_pg() {
-    local dir=$_SQLREG_DB_DIR/pg pw_sql
-    _SQLREG_PG_DATA=$dir/data
-    _SQLREG_PG_LOG=$dir/postgresql.log
-    _SQLREG_PG_SOCKET_DIR=$dir
-    mkdir -p "$dir" && chown postgres: "$dir" && chmod 755 "$dir" || return 1
-    _sqlreg_write_pg_helper "$_SQLREG_DB_DIR/pg-ctl" "$_SQLREG_PG_DATA" "$_SQLREG_PG_LOG" \
-        "$_SQLREG_PG_PORT" || return 1
+    _SQLREG_PG_DATA=$_SQLREG_DB_DIR/pg/data
+    _SQLREG_PG_LOG=$_SQLREG_DB_DIR/pg/postgresql.log
+    _SQLREG_PG_SOCKET_DIR=$_SQLREG_DB_DIR/pg
+    _sqlreg_start_pg_server pg "$_SQLREG_PG_PORT" plain
+}
 
-    if ! (cd / && runuser -u postgres -- "$_SQLREG_PG_BIN/initdb" -D "$_SQLREG_PG_DATA" \
+# Starts the PostgreSQL server named $1 (files in $_SQLREG_DB_DIR/$1, helper
+# $_SQLREG_DB_DIR/$1-ctl, unix socket in its directory) on port $2 with the
+# test role and database, and checks a password login over TCP. With $3 =
+# tls: TLS on and the certificate user (scripts/db/tls.sh), checked with a
+# certificate login too.
+_sqlreg_start_pg_server() {
+    local name=$1 port=$2 tls=$3 pw_sql
+    local dir=$_SQLREG_DB_DIR/$name
+    local data=$dir/data log=$dir/postgresql.log ctl=$_SQLREG_DB_DIR/$name-ctl
+    local cert_hba='' cert_sql=''
+    mkdir -p "$dir" && chown postgres: "$dir" && chmod 755 "$dir" || return 1
+    _sqlreg_write_pg_helper "$ctl" "$data" "$log" "$port" || return 1
+
+    if ! (cd / && runuser -u postgres -- "$_SQLREG_PG_BIN/initdb" -D "$data" \
             --username=postgres --auth-local=trust --auth-host=scram-sha-256 \
             --encoding=UTF8 --locale=C --no-sync) >"$dir/initdb.log" 2>&1; then
         _sqlreg_log "initdb failed"
         _sqlreg_tail_logs "$dir/initdb.log"
         return 1
     fi
-    cat >>"$_SQLREG_PG_DATA/postgresql.conf" <<EOF
+    cat >>"$data/postgresql.conf" <<EOF
 
 # --- sqlreg test settings (scripts/db-servers.sh) ---
 listen_addresses = '127.0.0.1'
-port = $_SQLREG_PG_PORT
-unix_socket_directories = '$_SQLREG_PG_SOCKET_DIR'
+port = $port
+unix_socket_directories = '$dir'
 max_connections = 200
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 password_encryption = 'scram-sha-256'
 EOF
-    # Password auth on TCP for everyone; the unix socket (in our private
-    # directory) trusts only the postgres superuser, used for setup.
-    cat >"$_SQLREG_PG_DATA/pg_hba.conf" <<'EOF'
+    if [ "$tls" = tls ]; then
+        _sqlreg_pg_tls_conf >>"$data/postgresql.conf" || return 1
+        # The certificate user logs in over TLS with its client certificate alone.
+        cert_hba="hostssl all          $SQLREG_TLS_CERT_USER 127.0.0.1/32   cert"
+        cert_sql="CREATE ROLE $SQLREG_TLS_CERT_USER LOGIN;"
+    fi
+    # Password auth on TCP for everyone (with or without TLS); the unix
+    # socket (in our private directory) trusts only the postgres superuser,
+    # used for setup.
+    cat >"$data/pg_hba.conf" <<EOF
 # TYPE  DATABASE     USER      ADDRESS        METHOD
 local   all          postgres                 trust
 local   replication  postgres                 trust
 local   all          all                      scram-sha-256
+$cert_hba
 host    all          all       127.0.0.1/32   scram-sha-256
 EOF
-    "$_SQLREG_DB_DIR/pg-ctl" start || return 1
+    "$ctl" start || return 1
 
     pw_sql=${SQLREG_DB_PASSWORD//\'/\'\'}
     # CREATEROLE: tests/rotation.rs makes a role of its own and changes its
     # password mid-run, as a secret store would.
     if ! PGCONNECT_TIMEOUT=10 "$_SQLREG_PG_PSQL" -X -q -v ON_ERROR_STOP=1 \
-            -h "$_SQLREG_PG_SOCKET_DIR" -p "$_SQLREG_PG_PORT" -U postgres -d postgres \
+            -h "$dir" -p "$port" -U postgres -d postgres \
             >"$dir/setup.log" 2>&1 <<EOF
 CREATE ROLE $SQLREG_DB_USER LOGIN CREATEDB CREATEROLE PASSWORD '$pw_sql';
 GRANT pg_signal_backend TO $SQLREG_DB_USER;
@@ -162,18 +183,24 @@ GRANT pg_read_all_stats TO $SQLREG_DB_USER;
 GRANT EXECUTE ON FUNCTION pg_wal_replay_pause() TO $SQLREG_DB_USER;
 GRANT EXECUTE ON FUNCTION pg_wal_replay_resume() TO $SQLREG_DB_USER;
 CREATE DATABASE $SQLREG_DB_NAME OWNER $SQLREG_DB_USER;
+$cert_sql
 EOF
     then
-        _sqlreg_log "creating the PostgreSQL role/database failed"
-        _sqlreg_tail_logs "$dir/setup.log" "$_SQLREG_PG_LOG"
+        _sqlreg_log "creating the PostgreSQL role/database failed ($name)"
+        _sqlreg_tail_logs "$dir/setup.log" "$log"
         return 1
     fi
     # The real thing: password login over TCP.
     if ! PGPASSWORD=$SQLREG_DB_PASSWORD PGCONNECT_TIMEOUT=10 "$_SQLREG_PG_PSQL" -X -q -At \
-            -h 127.0.0.1 -p "$_SQLREG_PG_PORT" -U "$SQLREG_DB_USER" -d "$SQLREG_DB_NAME" \
+            -h 127.0.0.1 -p "$port" -U "$SQLREG_DB_USER" -d "$SQLREG_DB_NAME" \
             -c 'select 1' >"$dir/check.log" 2>&1; then
-        _sqlreg_log "password login to PostgreSQL over TCP failed"
-        _sqlreg_tail_logs "$dir/check.log" "$_SQLREG_PG_LOG"
+        _sqlreg_log "password login to PostgreSQL ($name) over TCP failed"
+        _sqlreg_tail_logs "$dir/check.log" "$log"
+        return 1
+    fi
+    if [ "$tls" = tls ] && [ "$(_sqlreg_pg_check_cert_login "$port" 2>"$dir/check-tls.log")" != t ]; then
+        _sqlreg_log "client-certificate login to PostgreSQL ($name) over TLS failed"
+        _sqlreg_tail_logs "$dir/check-tls.log" "$log"
         return 1
     fi
 }

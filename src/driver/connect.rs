@@ -9,7 +9,7 @@ use std::time::Duration;
 use log::LevelFilter;
 use sqlx::{ConnectOptions, Connection, Database, Executor};
 
-use super::{Pools, engine};
+use super::{Pools, engine, tls};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Error, Result};
 use crate::pool::{ConnectError, ConnectionPool, Explain, Fresh, Refresh, Setup};
@@ -62,6 +62,9 @@ pub(super) async fn connect_once<DB: Database>(
 
 /// Sorts a connect error into the classes a person acts on differently.
 pub(super) fn failure(err: &sqlx::Error, classify: ClassifyDatabaseError) -> ConnectFailure {
+    if tls::is_tls_failure(err) {
+        return ConnectFailure::Tls;
+    }
     match err {
         sqlx::Error::Io(io) => match io.kind() {
             ErrorKind::ConnectionRefused => ConnectFailure::Refused,
@@ -86,10 +89,13 @@ pub(super) fn connect_error(url: &DbUrl, reason: ConnectFailure, err: &sqlx::Err
 
 /// The driver's message on a failed connect, password removed, with a
 /// hint where the cause is known: a connection pooler refuses the startup
-/// `options` sqlreg sends on a direct PostgreSQL connection.
+/// `options` sqlreg sends on a direct PostgreSQL connection; TLS could not
+/// be set up (see `tls::hint`).
 fn detail(url: &DbUrl, err: &sqlx::Error) -> String {
     let message = redact(url, &err.to_string());
-    if message.contains("unsupported startup parameter") {
+    if let Some(hint) = tls::hint(url, err) {
+        format!("{message}; {}", redact(url, &hint))
+    } else if message.contains("unsupported startup parameter") {
         format!(
             "{message} (a connection pooler such as PgBouncer is in the way: set \
              `session.pooler: transaction`, or `session` for a pooler in session mode)"

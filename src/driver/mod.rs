@@ -33,6 +33,7 @@ pub(crate) mod scratch;
 mod semconv;
 mod sql_text;
 mod sqlite;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;

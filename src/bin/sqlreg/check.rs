@@ -1,7 +1,8 @@
 //! `sqlreg check`: validate the config, then for each database show its
-//! resolved settings (password masked), connect, ping, and say whether
-//! `create_db` would create anything; with `replicas`, each host's role,
-//! position, lag and round trip. Changes nothing on the server.
+//! resolved settings (password masked), connect, ping, whether the
+//! connection uses TLS, and say whether `create_db` would create anything;
+//! with `replicas`, each host's role, position, lag and round trip. Changes
+//! nothing on the server.
 //! `--json` prints the same report as one JSON document.
 
 use std::process::ExitCode;
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, Statement};
 use serde::Serialize;
 use sqlreg::replication::{self, HostProbe};
-use sqlreg::{Backend, Config, ConnectFailure, DbConfig, DbSection, Error, SqlConnectionRegistry};
+use sqlreg::{
+    Backend, Config, ConnectFailure, DbConfig, DbSection, Error, Pooler, SqlConnectionRegistry,
+};
 
 use crate::Failure;
 use crate::inputs::{self, Inputs};
@@ -54,11 +57,25 @@ struct SectionReport {
     database: Option<&'static str>,
     server: Option<String>,
     round_trip_ms: Option<f64>,
+    /// The connection's TLS as the server sees it; `None` for SQLite, or
+    /// when the server cannot say.
+    tls: Option<TlsReport>,
     /// With `replicas` or a multi-host `url`: every host, as probed.
     hosts: Vec<HostReport>,
     /// `OK` or `FAILED`.
     status: &'static str,
     error: Option<String>,
+}
+
+/// Whether the checked connection uses TLS: PostgreSQL's `pg_stat_ssl`,
+/// MariaDB's `Ssl_version` / `Ssl_cipher` for the session's own connection.
+#[derive(Serialize)]
+struct TlsReport {
+    on: bool,
+    version: Option<String>,
+    cipher: Option<String>,
+    /// Behind a pooler the server sees the pooler's connection, not sqlreg's.
+    seen_by_server_behind_pooler: bool,
 }
 
 /// One host of a section with `replicas` or a multi-host `url`.
@@ -155,6 +172,7 @@ async fn check(config: &Config, section: &DbSection) -> SectionReport {
         database: None,
         server: None,
         round_trip_ms: None,
+        tls: None,
         hosts: Vec::new(),
         status: "FAILED",
         error: None,
@@ -171,11 +189,13 @@ async fn check(config: &Config, section: &DbSection) -> SectionReport {
         Ok(registry) => {
             report.database = Some("exists");
             let probed = probe_server(&registry).await;
+            let tls = probe_tls(&registry, db.session.pooler != Pooler::None).await;
             registry.close().await;
             match probed {
                 Ok((version, round_trip)) => {
                     report.server = Some(version);
                     report.round_trip_ms = Some(millis(round_trip));
+                    report.tls = tls;
                     report.status = "OK";
                     let multi_host = db.url.to_db_url().is_ok_and(|url| url.is_multi_host());
                     if db.replicas.is_empty() && !multi_host {
@@ -296,6 +316,53 @@ async fn probe_server(registry: &SqlConnectionRegistry) -> Result<(String, Durat
     Ok((version, started.elapsed()))
 }
 
+/// The connection's TLS as the server sees it. `None` for SQLite and
+/// whenever the server cannot tell (the probe's failure is not the check's).
+async fn probe_tls(registry: &SqlConnectionRegistry, behind_pooler: bool) -> Option<TlsReport> {
+    let backend = registry.url().backend();
+    let conn = registry.connection().await.ok()?;
+    let db_backend = conn.get_database_backend();
+    let (on, version, cipher) = match backend {
+        Backend::Sqlite => return None,
+        Backend::Postgres => {
+            let sql = "SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+            let row = conn
+                .query_one_raw(Statement::from_string(db_backend, sql))
+                .await
+                .ok()??;
+            let on: bool = row.try_get_by_index(0).ok()?;
+            let version: Option<String> = row.try_get_by_index(1).ok()?;
+            let cipher: Option<String> = row.try_get_by_index(2).ok()?;
+            (on, version, cipher)
+        }
+        Backend::MySql => {
+            let sql = "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')";
+            let rows = conn
+                .query_all_raw(Statement::from_string(db_backend, sql))
+                .await
+                .ok()?;
+            let (mut version, mut cipher) = (None, None);
+            for row in rows {
+                let name: String = row.try_get_by_index(0).ok()?;
+                let value: String = row.try_get_by_index(1).ok()?;
+                let value = Some(value).filter(|v| !v.is_empty());
+                if name.eq_ignore_ascii_case("Ssl_version") {
+                    version = value;
+                } else {
+                    cipher = value;
+                }
+            }
+            (cipher.is_some(), version, cipher)
+        }
+    };
+    Some(TlsReport {
+        on,
+        version,
+        cipher,
+        seen_by_server_behind_pooler: behind_pooler,
+    })
+}
+
 fn print_text(report: &Report) {
     println!("config {}", report.config);
     for db in &report.databases {
@@ -344,6 +411,9 @@ fn print_text(report: &Report) {
         if let Some(round_trip) = db.round_trip_ms {
             line("ping", &format!("{round_trip:.2} ms round trip"));
         }
+        if let Some(tls) = &db.tls {
+            line("tls", &tls.describe());
+        }
         for host in &db.hosts {
             line(host.configured_as, &host.describe());
         }
@@ -357,6 +427,27 @@ fn print_text(report: &Report) {
         println!("\nall {total} reachable");
     } else {
         println!("\n{} of {total} failed", report.failed);
+    }
+}
+
+impl TlsReport {
+    /// `on, TLSv1.3, TLS_AES_256_GCM_SHA384` or `off (a plain connection)`;
+    /// behind a pooler, saying whose connection that is.
+    fn describe(&self) -> String {
+        let mut text = if self.on {
+            let mut parts = vec!["on".to_owned()];
+            parts.extend(self.version.clone());
+            parts.extend(self.cipher.clone());
+            parts.join(", ")
+        } else {
+            "off (a plain connection)".to_owned()
+        };
+        if self.seen_by_server_behind_pooler {
+            text.push_str(
+                " — as the server sees the pooler's connection, not sqlreg's to the pooler",
+            );
+        }
+        text
     }
 }
 
