@@ -137,7 +137,10 @@ async fn cluster_whole(dbs: &[SqlConnectionRegistry]) {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "the cluster is not whole: {seen:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the cluster is not whole: {seen:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -206,6 +209,20 @@ async fn hammer(dbs: &[SqlConnectionRegistry], attempts: Option<u32>, name: &str
         .await
         .unwrap();
     let (id, start) = (row.id, i64::from(row.qty));
+    // Galera applies a write on the other nodes after it commits: a task on
+    // another node could otherwise miss the row. A causal read on each
+    // node waits until it has applied it.
+    for db in dbs {
+        db.session(async |s| {
+            number(
+                s,
+                &format!("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT COUNT(*) FROM items WHERE id = {id}"),
+            )
+            .await
+        })
+        .await
+        .unwrap();
+    }
     let retries_before: u64 = dbs.iter().map(|db| db.stats().retries).sum();
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -294,7 +311,10 @@ async fn a_hot_row_written_through_three_nodes_loses_nothing() {
     for counter in &tally.counters {
         assert_eq!(*counter, total as i64, "an update was lost: {tally:?}");
     }
-    assert!(tally.retries > 0, "three nodes on one row conflict: {tally:?}");
+    assert!(
+        tally.retries > 0,
+        "three nodes on one row conflict: {tally:?}"
+    );
     assert!(
         delta["wsrep_local_cert_failures"] + delta["wsrep_local_bf_aborts"] > 0,
         "the conflicts were Galera's: {delta:?}"
@@ -354,8 +374,11 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
         let outcome = load_while(&routed, row.id, nodes[2], async |out: &AtomicBool| {
             let t0 = Instant::now();
             if how == "isolate" {
-                execute(&dbs[2], "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'")
-                    .await;
+                execute(
+                    &dbs[2],
+                    "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'",
+                )
+                .await;
                 // Until the others evict it (evs.suspect_timeout, 5 s), the
                 // node still takes queries.
                 loop {
@@ -370,12 +393,17 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 out.store(false, Ordering::Relaxed);
                 let t1 = Instant::now();
-                execute(&dbs[2], "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")
-                    .await;
+                execute(
+                    &dbs[2],
+                    "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'",
+                )
+                .await;
                 cluster_whole(&dbs).await;
                 (taken_out, t1.elapsed())
             } else {
-                tokio::task::spawn_blocking(|| ctl(3, "stop")).await.unwrap();
+                tokio::task::spawn_blocking(|| ctl(3, "stop"))
+                    .await
+                    .unwrap();
                 let taken_out = t0.elapsed();
                 out.store(true, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -575,7 +603,10 @@ async fn a_read_on_another_node_after_a_write_sees_it() {
             .unwrap();
         let (seen, p) = routed
             .read_session(async |s| {
-                Ok::<_, Error>((common::server::count_rows(s, "items").await?, port(s).await?))
+                Ok::<_, Error>((
+                    common::server::count_rows(s, "items").await?,
+                    port(s).await?,
+                ))
             })
             .await
             .unwrap();
