@@ -34,15 +34,9 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
 /// query but refuses every statement that reads a table (1047): it is
 /// reported as a failed probe, so it gets no sessions until it is back.
 pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standing, sqlx::Error> {
-    let (read_only, replicating, written, applied, wsrep_ready, wsrep_state): (
-        i64,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ) = sqlx::query_as(
-        "SELECT CAST(@@read_only AS SIGNED), \
+    let (read_only, replicating, written, applied, wsrep_ready, wsrep_state): RoleRow =
+        sqlx::query_as(
+            "SELECT CAST(@@read_only AS SIGNED), \
                (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS \
                 WHERE VARIABLE_NAME = 'SLAVES_RUNNING'), \
                CAST(@@gtid_binlog_pos AS CHAR), CAST(@@gtid_current_pos AS CHAR), \
@@ -50,9 +44,9 @@ pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standi
                 WHERE VARIABLE_NAME = 'WSREP_READY'), \
                (SELECT CAST(VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS \
                 WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE_COMMENT')",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+        )
+        .fetch_one(&mut *conn)
+        .await?;
     if wsrep_ready.as_deref() == Some("OFF") {
         return Err(sqlx::Error::Protocol(format!(
             "a Galera node not ready for clients (wsrep_ready OFF, state {})",
@@ -73,6 +67,17 @@ pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standi
             .transpose()?,
     })
 }
+
+/// `@@read_only`, `SLAVES_RUNNING`, `@@gtid_binlog_pos`, `@@gtid_current_pos`,
+/// `WSREP_READY`, `WSREP_LOCAL_STATE_COMMENT`.
+type RoleRow = (
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The GTIDs in the primary's binary log: every transaction committed
 /// before this call, in every domain.
