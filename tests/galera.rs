@@ -370,10 +370,10 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
         .await
         .unwrap();
 
-    for how in ["isolate", "stop"] {
+    for how in ["isolated", "stopped"] {
         let outcome = load_while(&routed, row.id, nodes[2], async |out: &AtomicBool| {
             let t0 = Instant::now();
-            if how == "isolate" {
+            if how == "isolated" {
                 execute(
                     &dbs[2],
                     "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'",
@@ -418,7 +418,7 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
         })
         .await;
         println!(
-            "Galera, node 3 {how}d and brought back under load: out after {:.2?}, back \
+            "Galera, node 3 {how} and brought back under load: out after {:.2?}, back \
              Synced {:.2?} after its return began; {outcome:?}",
             outcome.out_in.0, outcome.out_in.1
         );
