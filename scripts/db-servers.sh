@@ -144,6 +144,8 @@ source "$_SQLREG_SCRIPTS_DB/mariadb.sh"
 source "$_SQLREG_SCRIPTS_DB/pgbouncer.sh"
 # shellcheck source=scripts/db/tls.sh
 source "$_SQLREG_SCRIPTS_DB/tls.sh"
+# shellcheck source=scripts/db/galera.sh
+source "$_SQLREG_SCRIPTS_DB/galera.sh"
 
 _sqlreg_unexport() {
     unset SQLREG_TEST_HOST SQLREG_TEST_PG_PORT SQLREG_TEST_MARIADB_PORT \
@@ -160,6 +162,7 @@ _sqlreg_unexport() {
         SQLREG_TEST_TLS_DIR SQLREG_TEST_TLS_CA SQLREG_TEST_TLS_OTHER_CA \
         SQLREG_TEST_TLS_SERVER_CERT SQLREG_TEST_TLS_CLIENT_CERT SQLREG_TEST_TLS_CLIENT_KEY \
         SQLREG_TEST_TLS_CERT_USER SQLREG_TEST_PG_TLS_PORT SQLREG_TEST_MARIADB_TLS_PORT
+    _sqlreg_unexport_galera
 }
 
 sqlreg_db_start() {
@@ -181,22 +184,25 @@ sqlreg_db_start() {
     _SQLREG_PGBOUNCER_STANDBY_PORT=${SQLREG_PGBOUNCER_STANDBY_PORT:-$((_SQLREG_PG_PORT + 4))}
     _SQLREG_PG_TLS_PORT=${SQLREG_PG_TLS_PORT:-$((_SQLREG_PG_PORT + 5))}
     _SQLREG_MARIADB_TLS_PORT=${SQLREG_MARIADB_TLS_PORT:-$((_SQLREG_MARIADB_PORT + 2))}
+    _SQLREG_GALERA_PORT=${SQLREG_GALERA_PORT:-$((_SQLREG_MARIADB_PORT + 10))}
+    _SQLREG_GALERA=${SQLREG_GALERA:-on}
     _SQLREG_TIMEOUT=${SQLREG_DB_START_TIMEOUT:-60}
-    local port ports
-    ports=$(printf '%s\n' "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
+    local port ports all_ports galera_ports=''
+    if [ "$_SQLREG_GALERA" != off ]; then
+        galera_ports=$(seq "$_SQLREG_GALERA_PORT" $((_SQLREG_GALERA_PORT + 11)))
+    fi
+    all_ports=$(printf '%s\n' "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
         "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
         "$_SQLREG_PGBOUNCER_STANDBY_PORT" "$_SQLREG_PG_TLS_PORT" "$_SQLREG_MARIADB_TLS_PORT" \
-        | sort -u | wc -l)
-    if [ "$ports" -ne 9 ]; then
-        _sqlreg_log "the nine server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
+        $galera_ports)
+    if [ "$(sort -u <<<"$all_ports" | wc -l)" -ne "$(wc -l <<<"$all_ports")" ]; then
+        _sqlreg_log "the server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
             "SQLREG_PG_STANDBY_PORT, SQLREG_MARIADB_REPLICA_PORT, SQLREG_PGBOUNCER_PORT," \
             "SQLREG_PGBOUNCER_SESSION_PORT, SQLREG_PGBOUNCER_STANDBY_PORT, SQLREG_PG_TLS_PORT," \
-            "SQLREG_MARIADB_TLS_PORT)"
+            "SQLREG_MARIADB_TLS_PORT, and the twelve from SQLREG_GALERA_PORT)"
         return 1
     fi
-    for port in "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
-        "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
-        "$_SQLREG_PGBOUNCER_STANDBY_PORT" "$_SQLREG_PG_TLS_PORT" "$_SQLREG_MARIADB_TLS_PORT"; do
+    for port in $all_ports; do
         if _sqlreg_port_busy "$port"; then
             _sqlreg_log "port 127.0.0.1:$port is already in use (a leftover server?" \
                 "set SQLREG_PG_PORT / SQLREG_MARIADB_PORT to use other ports)"
@@ -208,6 +214,9 @@ sqlreg_db_start() {
     _sqlreg_ensure_mariadb || return 1
     _sqlreg_ensure_pgbouncer || return 1
     _sqlreg_ensure_openssl || return 1
+    if [ "$_SQLREG_GALERA" != off ]; then
+        _sqlreg_ensure_galera || return 1
+    fi
     _SQLREG_PG_PSQL=$_SQLREG_PG_BIN/psql
     [ -x "$_SQLREG_PG_PSQL" ] || _SQLREG_PG_PSQL=psql
 
@@ -264,7 +273,16 @@ sqlreg_db_start() {
         return 1
     fi
 
+    if [ "$_SQLREG_GALERA" != off ] && ! _sqlreg_start_galera; then
+        _sqlreg_log "the Galera cluster failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
+
     pw_url=$(_sqlreg_urlencode "$SQLREG_DB_PASSWORD")
+    if [ "$_SQLREG_GALERA" != off ]; then
+        _sqlreg_export_galera
+    fi
     export SQLREG_TEST_HOST=127.0.0.1
     export SQLREG_TEST_PG_PORT=$_SQLREG_PG_PORT
     export SQLREG_TEST_MARIADB_PORT=$_SQLREG_MARIADB_PORT
@@ -317,6 +335,10 @@ sqlreg_db_start() {
         "in transaction mode in front of the standby on $_SQLREG_PGBOUNCER_STANDBY_PORT," \
         "with TLS: PostgreSQL on $_SQLREG_PG_TLS_PORT and MariaDB on $_SQLREG_MARIADB_TLS_PORT" \
         "(files in $_SQLREG_DB_DIR)"
+    if [ "$_SQLREG_GALERA" != off ]; then
+        _sqlreg_log "Galera: three nodes on ${SQLREG_TEST_GALERA_PORTS}, Synced" \
+            "${_SQLREG_GALERA_SECONDS}s after the first one started"
+    fi
 }
 
 sqlreg_db_stop() {
@@ -336,6 +358,8 @@ sqlreg_db_stop() {
             "$dir/pgbouncer-$bouncer-ctl" stop || rc=1
         fi
     done
+    # The Galera nodes, by their pid files.
+    _sqlreg_stop_galera "$dir" || rc=1
     # Replicas first: a primary stopping under a streaming standby is fine,
     # but stopping them first keeps their logs free of reconnect noise.
     if [ -x "$dir/mariadb-replica-ctl" ]; then

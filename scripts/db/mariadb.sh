@@ -91,7 +91,10 @@ do_start() {
     rm -f "$PIDFILE"
     # setsid: own session, so a Ctrl-C meant for the test run does not reach
     # the server. No job control here, so $! is mariadbd itself.
-    (cd / && exec setsid "${SERVER[@]}") </dev/null >>"$STDERR_LOG" 2>&1 &
+    # SQLREG_MARIADB_EXTRA: one more option for this start only (a Galera
+    # node's --wsrep-new-cluster).
+    (cd / && exec setsid "${SERVER[@]}" ${SQLREG_MARIADB_EXTRA:+"$SQLREG_MARIADB_EXTRA"}) \
+        </dev/null >>"$STDERR_LOG" 2>&1 &
     pid=$!
     end=$((SECONDS + TIMEOUT))
     until ping && port_busy "$PORT"; do

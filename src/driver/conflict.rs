@@ -23,7 +23,8 @@ impl Error {
     /// Whether the whole session, run again, may succeed: the database ended
     /// it over a conflict with a concurrent transaction — a serialization
     /// failure or deadlock (PostgreSQL 40001 / 40P01), a deadlock, lock wait
-    /// timeout or changed record (MariaDB 1213 / 1205 / 1020), a database
+    /// timeout or changed record (MariaDB 1213 / 1205 / 1020; Galera's
+    /// certification failures and brute-force aborts are 1213s), a database
     /// still locked after `busy_timeout` (SQLite) — and nothing was committed.
     /// [`transaction`](crate::SqlConnectionRegistry::transaction) retries
     /// exactly these (and a connection lost before COMMIT); callers of
@@ -244,7 +245,8 @@ pub(super) fn mysql_number(err: &dyn DatabaseError) -> Option<u16> {
         .map(MySqlDatabaseError::number)
 }
 
-/// Server shutdown (1053), a Galera node not ready for clients (1047),
+/// Server shutdown (1053), a Galera node not ready for clients (1047: cut
+/// off from the cluster's primary component, joining, or shutting down),
 /// connection killed (1927), gone away (2006), lost during query (2013)
 /// and idle disconnect (4031) end the connection.
 fn mysql_fatal(err: &dyn DatabaseError) -> bool {
@@ -254,6 +256,15 @@ fn mysql_fatal(err: &dyn DatabaseError) -> bool {
 
 /// Deadlock (1213), lock wait timeout (1205) and MariaDB's snapshot check
 /// under REPEATABLE READ, "record has changed since last read" (1020).
+///
+/// Galera reports its two conflicts as 1213 too, with InnoDB's own message
+/// ("Deadlock found when trying to get lock"): a certification failure (this
+/// node's write set lost to one another node committed first; the error
+/// comes at COMMIT) and a brute-force abort (a replicated write set needed a
+/// row this open transaction had locked; the error comes at its next
+/// statement or COMMIT). Nothing was committed in either case, so both are
+/// retried; only the servers' counters (`wsrep_local_cert_failures`,
+/// `wsrep_local_bf_aborts`, `Innodb_deadlocks`) tell the three apart.
 fn mysql_conflict(err: &dyn DatabaseError) -> bool {
     mysql_number(err).is_some_and(|number| matches!(number, 1213 | 1205 | 1020))
 }

@@ -28,20 +28,31 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
 /// left writable is still one); writable unless `read_only`; its position
 /// (a primary's binary log, a replica's applied GTIDs), in one round trip.
 /// MariaDB has no timelines.
+///
+/// A Galera node that is not ready for clients (`wsrep_ready` OFF: cut off
+/// from the cluster's primary component, or still joining) answers this
+/// query but refuses every statement that reads a table (1047): it is
+/// reported as a failed probe, so it gets no sessions until it is back.
 pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standing, sqlx::Error> {
-    let (read_only, replicating, written, applied): (
-        i64,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-    ) = sqlx::query_as(
-        "SELECT CAST(@@read_only AS SIGNED), \
+    let (read_only, replicating, written, applied, wsrep_ready, wsrep_state): RoleRow =
+        sqlx::query_as(
+            "SELECT CAST(@@read_only AS SIGNED), \
                (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS \
                 WHERE VARIABLE_NAME = 'SLAVES_RUNNING'), \
-               CAST(@@gtid_binlog_pos AS CHAR), CAST(@@gtid_current_pos AS CHAR)",
-    )
-    .fetch_one(conn)
-    .await?;
+               CAST(@@gtid_binlog_pos AS CHAR), CAST(@@gtid_current_pos AS CHAR), \
+               (SELECT CAST(VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS \
+                WHERE VARIABLE_NAME = 'WSREP_READY'), \
+               (SELECT CAST(VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS \
+                WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE_COMMENT')",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+    if wsrep_ready.as_deref() == Some("OFF") {
+        return Err(sqlx::Error::Protocol(format!(
+            "a Galera node not ready for clients (wsrep_ready OFF, state {})",
+            wsrep_state.as_deref().unwrap_or("unknown")
+        )));
+    }
     let (role, position) = if read_only != 0 || replicating.unwrap_or(0) > 0 {
         (Role::Standby, applied)
     } else {
@@ -56,6 +67,17 @@ pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standi
             .transpose()?,
     })
 }
+
+/// `@@read_only`, `SLAVES_RUNNING`, `@@gtid_binlog_pos`, `@@gtid_current_pos`,
+/// `WSREP_READY`, `WSREP_LOCAL_STATE_COMMENT`.
+type RoleRow = (
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The GTIDs in the primary's binary log: every transaction committed
 /// before this call, in every domain.
@@ -74,6 +96,13 @@ pub(in crate::driver) async fn replay_position(
 
 /// `MASTER_GTID_WAIT` for `target`, at most `bound`; whether the replica
 /// applied it. A position that is not a GTID set is never applied here.
+///
+/// A Galera node (`wsrep_on`, `wsrep_gtid_mode`) applies the cluster's
+/// transactions without a replication thread, so `MASTER_GTID_WAIT`, which
+/// follows `gtid_slave_pos`, never sees them; its binary log holds the same
+/// GTIDs as every other node's, so it is read instead until it covers
+/// `target` or `bound` has passed. The first answer comes in the same round
+/// trip as on any other server.
 pub(in crate::driver) async fn wait_for(
     conn: &mut MySqlConnection,
     target: &ReplicationPosition,
@@ -82,13 +111,37 @@ pub(in crate::driver) async fn wait_for(
     let ReplicationPosition::Gtid(set) = target else {
         return Ok(false);
     };
-    let waited: i64 = sqlx::query_scalar("SELECT MASTER_GTID_WAIT(?, ?)")
-        .bind(set.to_string())
-        .bind(bound.as_secs_f64())
-        .fetch_one(conn)
-        .await?;
-    Ok(waited == 0)
+    let deadline = std::time::Instant::now() + bound;
+    let (waited, galera_pos): (Option<i64>, Option<String>) = sqlx::query_as(
+        "SELECT IF(@@wsrep_on = 1 AND @@wsrep_gtid_mode = 1, NULL, MASTER_GTID_WAIT(?, ?)), \
+                IF(@@wsrep_on = 1 AND @@wsrep_gtid_mode = 1, CAST(@@gtid_binlog_pos AS CHAR), NULL)",
+    )
+    .bind(set.to_string())
+    .bind(bound.as_secs_f64())
+    .fetch_one(&mut *conn)
+    .await?;
+    let Some(mut committed) = galera_pos else {
+        return Ok(waited == Some(0));
+    };
+    loop {
+        let position: ReplicationPosition = committed.parse().map_err(sqlx::Error::Protocol)?;
+        if position.covers(target) {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(GALERA_POLL).await;
+        committed = sqlx::query_scalar("SELECT CAST(@@gtid_binlog_pos AS CHAR)")
+            .fetch_one(&mut *conn)
+            .await?;
+    }
 }
+
+/// How often a Galera node's binary log position is read while waiting for
+/// it to commit a GTID: a node applies a certified write set within a
+/// millisecond or two on a LAN.
+const GALERA_POLL: Duration = Duration::from_millis(1);
 
 async fn gtids(
     conn: &mut MySqlConnection,
