@@ -20,7 +20,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QuerySelect, Statement,
 };
 use sqlreg::config::RoutingConfig;
-use sqlreg::{Config, DbConfig, Error, OrNotFound, ReplicaParts, Session, SqlConnectionRegistry};
+use sqlreg::{Config, DbConfig, Error, OrNotFound, Session, SqlConnectionRegistry, UrlParts};
 
 /// One test at a time on the cluster.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -357,8 +357,8 @@ async fn a_node_taken_out_and_brought_back_fails_no_session() {
     let (dbs, database) = registries(nodes, "galera_node_out").await;
     cluster_whole(&dbs).await;
     let config = node_config(nodes[0], &database)
-        .replica(ReplicaParts::default().port(nodes[1]))
-        .replica(ReplicaParts::default().port(nodes[2]))
+        .replica(UrlParts::default().port(nodes[1]))
+        .replica(UrlParts::default().port(nodes[2]))
         .routing(
             RoutingConfig::default()
                 .replica_max_lag(Duration::from_secs(5))
@@ -581,8 +581,8 @@ async fn a_read_on_another_node_after_a_write_sees_it() {
     let (dbs, database) = registries(nodes, "galera_ryw").await;
     cluster_whole(&dbs).await;
     let config = node_config(nodes[0], &database)
-        .replica(ReplicaParts::default().port(nodes[1]))
-        .replica(ReplicaParts::default().port(nodes[2]));
+        .replica(UrlParts::default().port(nodes[1]))
+        .replica(UrlParts::default().port(nodes[2]));
     let routed = SqlConnectionRegistry::connect(config).await.unwrap();
     // What the monitor makes of the nodes.
     tokio::time::sleep(Duration::from_secs(2)).await;
