@@ -217,9 +217,12 @@ run_bg() {
     local pidfile=$1 logfile=$2
     shift 2
     rm -f "$pidfile"
+    # The redirections cover the whole background subshell: nothing keeps
+    # the caller's stdout/stderr open (a caller that captures them would
+    # wait for EOF until the cluster stops).
     # shellcheck disable=SC2016 # expanded by the inner bash
-    (cd / && setsid runuser -u postgres -- bash -c 'echo $$ >"$1"; shift; exec "$@"' _ \
-        "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 &)
+    (cd / && exec setsid runuser -u postgres -- bash -c 'echo $$ >"$1"; shift; exec "$@"' _ \
+        "$pidfile" "$@") </dev/null >>"$logfile" 2>&1 &
     local end=$((SECONDS + 10))
     until [ -s "$pidfile" ]; do
         [ "$SECONDS" -lt "$end" ] || { log "no pid file $pidfile"; return 1; }
@@ -259,8 +262,8 @@ start_node() {
 start_haproxy() {
     haproxy_pid >/dev/null && return 0
     # -D: daemon, its pid in the pid file; root is fine for loopback ports.
-    if ! (cd / && setsid "$HAPROXY" -D -f "$DIR/haproxy/haproxy.cfg" -p "$DIR/haproxy/haproxy.pid" \
-            </dev/null >>"$DIR/haproxy/haproxy.log" 2>&1); then
+    if ! (cd / && exec setsid "$HAPROXY" -D -f "$DIR/haproxy/haproxy.cfg" -p "$DIR/haproxy/haproxy.pid") \
+            </dev/null >>"$DIR/haproxy/haproxy.log" 2>&1; then
         log "HAProxy refused to start"
         show_log "$DIR/haproxy/haproxy.log"
         return 1
