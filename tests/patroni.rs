@@ -31,7 +31,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -95,6 +95,8 @@ struct Writer {
     /// reported).
     strict: bool,
     outcomes: Arc<Mutex<Outcomes>>,
+    /// The next row's `seq`, across events (the table keeps every row).
+    seq: Arc<AtomicI64>,
 }
 
 #[derive(Default)]
@@ -119,6 +121,7 @@ impl Writer {
             table,
             strict,
             outcomes: Arc::default(),
+            seq: Arc::default(),
         }
     }
 
@@ -139,7 +142,6 @@ impl Writer {
 /// had `AFTER` writes that began after that instant acknowledged.
 async fn write_through(writers: &[Writer], event: impl Future<Output = Instant>) -> Instant {
     let stop = Arc::new(AtomicBool::new(false));
-    let seq = Arc::new(AtomicI64::new(0));
     let mut tasks = Vec::new();
     for writer in writers {
         for task in 0..TASKS {
@@ -147,7 +149,7 @@ async fn write_through(writers: &[Writer], event: impl Future<Output = Instant>)
                 writer.db.clone(),
                 Arc::clone(&writer.outcomes),
                 Arc::clone(&stop),
-                Arc::clone(&seq),
+                Arc::clone(&writer.seq),
             );
             let sql = format!("INSERT INTO {} (task, seq) VALUES ({task}, ", writer.table);
             tasks.push(tokio::spawn(async move {
@@ -350,7 +352,10 @@ async fn both_url_forms_reach_the_leader() {
     }
     // HAProxy's replica port: a replica.
     let db = registry(&cluster.url(cluster.haproxy_replica_port()), &[]).await;
-    let on = db.session(async |s| on_replica(s).await).await.unwrap();
+    let on = db
+        .read_session(async |s| on_replica(s).await)
+        .await
+        .unwrap();
     assert!(on, "HAProxy's replica port leads to a replica");
     db.close().await;
 }
@@ -460,9 +465,17 @@ struct Reads {
     total: u64,
     on_replica: u64,
     stale: u64,
+    /// Each stale read: the port of the server that served it, whether it
+    /// was in recovery, and the phase of the test (see `PHASE`).
+    stale_at: Vec<(u16, bool, u8)>,
     failed: Vec<String>,
     write_failed: Vec<String>,
 }
+
+/// Where the reads test is: 0 before the switchover, 1 during it, 2 until
+/// the leader is killed, 3 until a new leader, 4 until the old one is back
+/// and the cluster healthy, 5 after.
+static PHASE: AtomicU8 = AtomicU8::new(0);
 
 /// 4 tasks: write a row through `transaction()`, then read it back through
 /// `read_transaction()` on the same registry, until `stop`.
@@ -496,14 +509,23 @@ fn readers(
                     );
                     let read = db
                         .read_transaction(async |s| {
-                            Ok::<_, Error>((number(s, &select).await?, on_replica(s).await?))
+                            Ok::<_, Error>((
+                                number(s, &select).await?,
+                                on_replica(s).await?,
+                                server::port(s).await?,
+                            ))
                         })
                         .await;
                     let mut reads = reads.lock().unwrap();
                     reads.total += 1;
                     match read {
-                        Ok((found, replica)) => {
-                            reads.stale += u64::from(found == 0);
+                        Ok((found, replica, port)) => {
+                            if found == 0 {
+                                reads.stale += 1;
+                                reads
+                                    .stale_at
+                                    .push((port, replica, PHASE.load(Ordering::Relaxed)));
+                            }
                             reads.on_replica += u64::from(replica);
                         }
                         Err(err) => reads.failed.push(err.to_string()),
@@ -551,18 +573,24 @@ async fn reads_follow_the_cluster_and_see_their_writes() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     // A switchover, then a failover (the old leader comes back as a replica).
     let (candidate, _) = cluster.sync_standby().await;
+    PHASE.store(1, Ordering::Relaxed);
     cluster.switchover(&candidate).await;
     cluster.wait_healthy().await;
+    PHASE.store(2, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (leader, _) = cluster.leader().await;
+    PHASE.store(3, Ordering::Relaxed);
     cluster.kill_node(&leader).await;
     let deadline = Instant::now() + Duration::from_secs(90);
     while cluster.leader().await.0 == leader {
         assert!(Instant::now() < deadline, "no new leader");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    PHASE.store(4, Ordering::Relaxed);
     cluster.start_node(&leader).await;
     cluster.wait_healthy().await;
+    PHASE.store(5, Ordering::Relaxed);
+    println!("members after the failover: {:?}", cluster.members().await);
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
@@ -571,11 +599,12 @@ async fn reads_follow_the_cluster_and_see_their_writes() {
     for (what, reads) in &seen {
         let reads = reads.lock().unwrap();
         println!(
-            "reads, {what}: {} read-after-write, {} on a replica, {} stale, {} failed {:?}; \
-             {} writes failed {:?}",
+            "reads, {what}: {} read-after-write, {} on a replica, {} stale {:?} (port, in \
+             recovery, phase), {} failed {:?}; {} writes failed {:?}",
             reads.total,
             reads.on_replica,
             reads.stale,
+            reads.stale_at.iter().take(10).collect::<Vec<_>>(),
             reads.failed.len(),
             reads.failed.iter().take(2).collect::<Vec<_>>(),
             reads.write_failed.len(),
