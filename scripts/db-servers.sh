@@ -44,7 +44,16 @@
 #     session mode (default_pool_size = 20, server_reset_query = DISCARD
 #     ALL); both max_client_conn = 500, no unix socket; and a third in
 #     transaction mode in front of the standby (default_pool_size = 4), for
-#     replicas and multi-host URLs behind a pooler per host.
+#     replicas and multi-host URLs behind a pooler per host;
+#   * starts a Patroni cluster beside them (scripts/db/patroni.sh; installs
+#     Debian's patroni, etcd-server and haproxy if missing): one etcd member,
+#     three PostgreSQL nodes pg1, pg2, pg3 under Patroni (synchronous_mode,
+#     ttl 10 s, loop_wait 2 s) and HAProxy with a primary and a replica port
+#     checked against Patroni's /primary and /replica endpoints
+#     (on-marked-down shutdown-sessions). It bootstraps in the background
+#     while the other servers start; sqlreg_db_start returns once it has a
+#     leader, a synchronous standby and a third node streaming, with the
+#     same test user and database as the other servers.
 #
 # Environment read (all optional):
 #   SQLREG_PG_PORT           PostgreSQL port          (default 55432)
@@ -61,6 +70,11 @@
 #                            `postgres` and `mysql` users must be able to
 #                            traverse it, and socket paths must stay short)
 #   SQLREG_DB_START_TIMEOUT  seconds to wait for each server (default 60)
+#   SQLREG_PATRONI           on (default) or off: whether to start the Patroni cluster
+#   SQLREG_PATRONI_PORT      its first port B (default 51500): etcd B and B+1, HAProxy
+#                            B+2 (primary) and B+3 (replicas), PostgreSQL B+10..B+12,
+#                            Patroni's REST API B+20..B+22
+#   SQLREG_PATRONI_TIMEOUT   seconds to wait for the cluster to be healthy (default 120)
 #
 # Environment exported by sqlreg_db_start:
 #   SQLREG_TEST_HOST             127.0.0.1
@@ -95,6 +109,17 @@
 #   SQLREG_TEST_TLS_SERVER_CERT  the TLS servers' certificate (DNS:localhost, IP:127.0.0.1)
 #   SQLREG_TEST_TLS_CLIENT_CERT, SQLREG_TEST_TLS_CLIENT_KEY   the client certificate and key
 #   SQLREG_TEST_TLS_CERT_USER    sqlreg_cert: logs in over TLS with the client certificate, no password
+#   SQLREG_TEST_PATRONI_CTL      the Patroni cluster's helper (`"$SQLREG_TEST_PATRONI_CTL"` alone
+#                                prints its commands: members, leader, kill-postmaster NODE,
+#                                kill-node NODE, start-node NODE, switchover NODE, wait, ...)
+#   SQLREG_TEST_PATRONI_DIR      its files (etcd/, haproxy/, pg1/ … pg3/: patroni.yml,
+#                                patroni.log, data/, log/postgresql.log)
+#   SQLREG_TEST_PATRONI_NODES    pg1,pg2,pg3
+#   SQLREG_TEST_PATRONI_PORTS    their PostgreSQL ports, in the same order
+#   SQLREG_TEST_PATRONI_HAPROXY_PORT          HAProxy's port to the leader
+#   SQLREG_TEST_PATRONI_HAPROXY_REPLICA_PORT  HAProxy's port to the replicas (round robin)
+#   SQLREG_TEST_PATRONI_ETCD_PORT             etcd's client port
+#   (all unset with SQLREG_PATRONI=off)
 #
 # The two helper scripts act on exactly this run's servers (same flags, same
 # directories); with no argument they restart the server and return once it
@@ -146,6 +171,8 @@ source "$_SQLREG_SCRIPTS_DB/pgbouncer.sh"
 source "$_SQLREG_SCRIPTS_DB/tls.sh"
 # shellcheck source=scripts/db/galera.sh
 source "$_SQLREG_SCRIPTS_DB/galera.sh"
+# shellcheck source=scripts/db/patroni.sh
+source "$_SQLREG_SCRIPTS_DB/patroni.sh"
 
 _sqlreg_unexport() {
     unset SQLREG_TEST_HOST SQLREG_TEST_PG_PORT SQLREG_TEST_MARIADB_PORT \
@@ -162,7 +189,10 @@ _sqlreg_unexport() {
         SQLREG_TEST_TLS_DIR SQLREG_TEST_TLS_CA SQLREG_TEST_TLS_OTHER_CA \
         SQLREG_TEST_TLS_SERVER_CERT SQLREG_TEST_TLS_CLIENT_CERT SQLREG_TEST_TLS_CLIENT_KEY \
         SQLREG_TEST_TLS_CERT_USER SQLREG_TEST_PG_TLS_PORT SQLREG_TEST_MARIADB_TLS_PORT
-    _sqlreg_unexport_galera
+    _sqlreg_unexport_galera \
+SQLREG_TEST_PATRONI_CTL SQLREG_TEST_PATRONI_DIR SQLREG_TEST_PATRONI_NODES \
+        SQLREG_TEST_PATRONI_PORTS SQLREG_TEST_PATRONI_HAPROXY_PORT \
+        SQLREG_TEST_PATRONI_HAPROXY_REPLICA_PORT SQLREG_TEST_PATRONI_ETCD_PORT
 }
 
 sqlreg_db_start() {
@@ -187,25 +217,37 @@ sqlreg_db_start() {
     _SQLREG_GALERA_PORT=${SQLREG_GALERA_PORT:-$((_SQLREG_MARIADB_PORT + 10))}
     _SQLREG_GALERA=${SQLREG_GALERA:-on}
     _SQLREG_TIMEOUT=${SQLREG_DB_START_TIMEOUT:-60}
-    local port ports all_ports galera_ports=''
+    _SQLREG_PATRONI_PORT=${SQLREG_PATRONI_PORT:-51500}
+    local port ports all_ports galera_ports='' patroni_ports=()
     if [ "$_SQLREG_GALERA" != off ]; then
         galera_ports=$(seq "$_SQLREG_GALERA_PORT" $((_SQLREG_GALERA_PORT + 11)))
+    fi
+    case ${SQLREG_PATRONI:-on} in
+        on) _SQLREG_PATRONI_ON=1 ;;
+        off) _SQLREG_PATRONI_ON=0 ;;
+        *) _sqlreg_log "SQLREG_PATRONI must be on or off"; return 1 ;;
+    esac
+    if [ "$_SQLREG_PATRONI_ON" = 1 ]; then
+        for port in 0 1 2 3 10 11 12 20 21 22; do
+            patroni_ports+=("$((_SQLREG_PATRONI_PORT + port))")
+        done
     fi
     all_ports=$(printf '%s\n' "$_SQLREG_PG_PORT" "$_SQLREG_MARIADB_PORT" "$_SQLREG_PG_STANDBY_PORT" \
         "$_SQLREG_MARIADB_REPLICA_PORT" "$_SQLREG_PGBOUNCER_PORT" "$_SQLREG_PGBOUNCER_SESSION_PORT" \
         "$_SQLREG_PGBOUNCER_STANDBY_PORT" "$_SQLREG_PG_TLS_PORT" "$_SQLREG_MARIADB_TLS_PORT" \
-        $galera_ports)
+        $galera_ports "${patroni_ports[@]}")
     if [ "$(sort -u <<<"$all_ports" | wc -l)" -ne "$(wc -l <<<"$all_ports")" ]; then
         _sqlreg_log "the server ports must differ (SQLREG_PG_PORT, SQLREG_MARIADB_PORT," \
             "SQLREG_PG_STANDBY_PORT, SQLREG_MARIADB_REPLICA_PORT, SQLREG_PGBOUNCER_PORT," \
             "SQLREG_PGBOUNCER_SESSION_PORT, SQLREG_PGBOUNCER_STANDBY_PORT, SQLREG_PG_TLS_PORT," \
-            "SQLREG_MARIADB_TLS_PORT, and the twelve from SQLREG_GALERA_PORT)"
+            "SQLREG_MARIADB_TLS_PORT, the twelve from SQLREG_GALERA_PORT and the ten from" \
+            "SQLREG_PATRONI_PORT)"
         return 1
     fi
     for port in $all_ports; do
         if _sqlreg_port_busy "$port"; then
             _sqlreg_log "port 127.0.0.1:$port is already in use (a leftover server?" \
-                "set SQLREG_PG_PORT / SQLREG_MARIADB_PORT to use other ports)"
+                "set SQLREG_PG_PORT / SQLREG_MARIADB_PORT / SQLREG_PATRONI_PORT to use other ports)"
             return 1
         fi
     done
@@ -216,6 +258,9 @@ sqlreg_db_start() {
     _sqlreg_ensure_openssl || return 1
     if [ "$_SQLREG_GALERA" != off ]; then
         _sqlreg_ensure_galera || return 1
+    fi
+    if [ "$_SQLREG_PATRONI_ON" = 1 ]; then
+        _sqlreg_ensure_patroni || return 1
     fi
     _SQLREG_PG_PSQL=$_SQLREG_PG_BIN/psql
     [ -x "$_SQLREG_PG_PSQL" ] || _SQLREG_PG_PSQL=psql
@@ -233,6 +278,13 @@ sqlreg_db_start() {
     fi
     if ! _sqlreg_start_pg; then
         _sqlreg_log "PostgreSQL failed to start; cleaning up"
+        sqlreg_db_stop
+        return 1
+    fi
+    # Patroni bootstraps its cluster in the background while the other
+    # servers start; waited for at the end.
+    if [ "$_SQLREG_PATRONI_ON" = 1 ] && ! _sqlreg_start_patroni; then
+        _sqlreg_log "the Patroni cluster failed to start; cleaning up"
         sqlreg_db_stop
         return 1
     fi
@@ -277,6 +329,23 @@ sqlreg_db_start() {
         _sqlreg_log "the Galera cluster failed to start; cleaning up"
         sqlreg_db_stop
         return 1
+    fi
+
+    if [ "$_SQLREG_PATRONI_ON" = 1 ]; then
+        local patroni_t0=$SECONDS
+        if ! _sqlreg_wait_patroni; then
+            _sqlreg_log "the Patroni cluster did not become healthy; cleaning up"
+            sqlreg_db_stop
+            return 1
+        fi
+        _sqlreg_log "Patroni cluster healthy (waited $((SECONDS - patroni_t0))s after the other servers)"
+        export SQLREG_TEST_PATRONI_CTL=$_SQLREG_DB_DIR/patroni-ctl
+        export SQLREG_TEST_PATRONI_DIR=$_SQLREG_PATRONI_DIR
+        export SQLREG_TEST_PATRONI_NODES=pg1,pg2,pg3
+        export SQLREG_TEST_PATRONI_PORTS=$((_SQLREG_PATRONI_PORT + 10)),$((_SQLREG_PATRONI_PORT + 11)),$((_SQLREG_PATRONI_PORT + 12))
+        export SQLREG_TEST_PATRONI_HAPROXY_PORT=$((_SQLREG_PATRONI_PORT + 2))
+        export SQLREG_TEST_PATRONI_HAPROXY_REPLICA_PORT=$((_SQLREG_PATRONI_PORT + 3))
+        export SQLREG_TEST_PATRONI_ETCD_PORT=$_SQLREG_PATRONI_PORT
     fi
 
     pw_url=$(_sqlreg_urlencode "$SQLREG_DB_PASSWORD")
@@ -351,6 +420,10 @@ sqlreg_db_stop() {
         [ -f "$pair/kind" ] || continue
         bash "$_SQLREG_SCRIPTS_DB/pair.sh" stop "$pair" || rc=1
     done
+    # The Patroni cluster: HAProxy, Patroni (which stops its PostgreSQL), etcd.
+    if [ -x "$dir/patroni-ctl" ]; then
+        "$dir/patroni-ctl" stop || rc=1
+    fi
     # The PgBouncers before the PostgreSQL server behind them.
     local bouncer
     for bouncer in tx session standby-tx; do

@@ -5,6 +5,7 @@
 pub mod item;
 pub mod logs;
 pub mod pair;
+pub mod patroni;
 pub mod proxy;
 pub mod server;
 pub mod spans;
