@@ -29,7 +29,7 @@ use self::reads::Reads;
 use crate::config::DbConfig;
 use crate::driver::{Connecting, Prober};
 use crate::error::{Error, Result};
-use crate::replication::{LastWrite, ReplicationPosition};
+use crate::replication::{LastWrite, ReplicationPosition, Standing};
 use crate::server::{Answer, Server};
 use crate::session::{Mode, Request, Session};
 use crate::stats::HostStats;
@@ -63,11 +63,11 @@ impl Sets {
         self.primary.servers().iter().chain(replicas)
     }
 
-    /// The position of the host of `url` that serves now, as last asked.
-    fn primary_position(&self) -> Option<ReplicationPosition> {
+    /// What the host of `url` that serves now said when last asked.
+    fn primary_standing(&self) -> Option<Standing> {
         let server = &self.primary.servers()[self.primary.policy().pick()?];
         match server.health().seen().answer {
-            Answer::Up(standing) => standing.position,
+            Answer::Up(standing) => Some(standing),
             _ => None,
         }
     }

@@ -445,8 +445,6 @@ struct Outcome {
     failed_writes: u64,
     reads: u64,
     failed_reads: u64,
-    /// Read transactions whose COMMIT met a node going down.
-    reads_commit_unknown: u64,
     reads_per_port: BTreeMap<u16, u64>,
     reads_on_node_3_while_out: u64,
     lost: i64,
@@ -490,8 +488,7 @@ async fn load_while(
     let reader = |db: SqlConnectionRegistry, stop: Arc<AtomicBool>| {
         let (out, on_3) = (Arc::clone(&out), Arc::clone(&on_3_while_out));
         tokio::spawn(async move {
-            let (mut ok, mut failed, mut unknown, mut first, mut ports) =
-                (0, 0, 0, None, BTreeMap::new());
+            let (mut ok, mut failed, mut first, mut ports) = (0, 0, None, BTreeMap::new());
             while !stop.load(Ordering::Relaxed) {
                 let read = db
                     .read_transaction(async |s| {
@@ -508,14 +505,6 @@ async fn load_while(
                             on_3.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    // A node shutting down answers a read transaction's
-                    // COMMIT with 1047; sqlreg takes that for a lost
-                    // connection after COMMIT, an outcome it never retries,
-                    // even for a transaction that wrote nothing (see the
-                    // README's "Running on Galera").
-                    Err(err) if err.to_string().contains("after COMMIT was sent") => {
-                        unknown += 1;
-                    }
                     Err(err) => {
                         failed += 1;
                         first.get_or_insert(err.to_string());
@@ -523,7 +512,7 @@ async fn load_while(
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            (ok, failed, unknown, first, ports)
+            (ok, failed, first, ports)
         })
     };
     let writers = [
@@ -549,10 +538,9 @@ async fn load_while(
         outcome.first_error = outcome.first_error.or(first);
     }
     for reader in readers {
-        let (ok, failed, unknown, first, ports) = reader.await.unwrap();
+        let (ok, failed, first, ports) = reader.await.unwrap();
         outcome.reads += ok;
         outcome.failed_reads += failed;
-        outcome.reads_commit_unknown += unknown;
         outcome.first_error = outcome.first_error.or(first);
         for (p, n) in ports {
             *outcome.reads_per_port.entry(p).or_default() += n;
@@ -656,12 +644,10 @@ async fn a_read_on_another_node_after_a_write_sees_it() {
     }
 }
 
-/// Today sqlreg refuses a multi-host URL over Galera's nodes: each says it
-/// is a writable primary without a timeline, and the split-brain rule
-/// (src/topology/choice.rs) gives no session to any of them. Run with
-/// `--ignored` to see it; see the README's "Running on Galera".
+/// A multi-host URL over Galera's nodes with `load_balance_hosts=random`:
+/// every node says it is a writable primary of the same cluster (its state
+/// UUID), which is no split brain, so sessions spread over all three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "sqlreg takes Galera's nodes for a split brain (src/topology/choice.rs)"]
 async fn a_multi_host_url_spreads_sessions_over_the_nodes() {
     let Some(nodes) = nodes("a_multi_host_url_spreads_sessions_over_the_nodes") else {
         return;

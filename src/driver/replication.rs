@@ -139,6 +139,7 @@ impl Probe<'_> {
                 timeline: None,
                 writable: true,
                 position: None,
+                cluster: None,
             }),
             Self::Postgres(conn) => postgres::replication::role(conn).await,
             Self::MySql(conn) => mysql::replication::role(conn).await,

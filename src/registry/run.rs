@@ -106,7 +106,10 @@ impl SqlConnectionRegistry {
         };
         match session.commit().await {
             Ok(()) => Attempt::Done(Ok(value)),
-            Err(err) if retrying && err.is_transient() => Attempt::Conflict(err, server),
+            // A read-only transaction wrote nothing, whatever its COMMIT met.
+            Err(err) if retrying && (err.is_transient() || request.mode == Mode::ReadOnly) => {
+                Attempt::Conflict(err, server)
+            }
             Err(err) => Attempt::Done(Err(err.into())),
         }
     }

@@ -40,4 +40,8 @@ pub(crate) struct Standing {
     /// What a primary has written, or what a standby has replayed; `None`
     /// on SQLite (and on a standby that has replayed nothing yet).
     pub(crate) position: Option<super::ReplicationPosition>,
+    /// The multi-writer cluster the host belongs to (a Galera cluster's
+    /// state UUID, while in its primary component): hosts of one cluster
+    /// all take writes by design, which is no split brain. `None` elsewhere.
+    pub(crate) cluster: Option<String>,
 }

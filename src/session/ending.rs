@@ -107,6 +107,12 @@ impl Session {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
         }
         self.end(conn);
+        if lost && self.mode == Mode::ReadOnly {
+            return Error::Commit(DbErr::Custom(format!(
+                "the connection was lost at the COMMIT of a read-only transaction ({err}); it \
+                 wrote nothing, and `read_transaction` runs it again"
+            )));
+        }
         if lost {
             // Whether it committed is unknown: reads stay on the primary
             // until the monitor has read a position past this attempt.

@@ -103,8 +103,22 @@ impl Choice {
 }
 
 /// The primaries that lost a split brain, and the WARN text; none when at
-/// most one host takes writes.
+/// most one host takes writes, or when every one that does says it is a
+/// node of the same multi-writer cluster (Galera).
 fn split_brain(seen: &[Answer], addresses: &[String]) -> (Vec<usize>, Option<String>) {
+    let clusters: Vec<Option<&str>> = seen
+        .iter()
+        .filter_map(|seen| match seen {
+            Answer::Up(s) if s.role == Role::Primary => Some(s.cluster.as_deref()),
+            _ => None,
+        })
+        .collect();
+    if clusters
+        .first()
+        .is_some_and(|first| first.is_some() && clusters.iter().all(|cluster| cluster == first))
+    {
+        return (Vec::new(), None);
+    }
     let primaries: Vec<(usize, Option<u64>)> = seen
         .iter()
         .enumerate()
@@ -179,6 +193,7 @@ mod tests {
             timeline: Some(timeline),
             writable,
             position: None,
+            cluster: None,
         })
     }
 
@@ -235,11 +250,32 @@ mod tests {
             timeline: None,
             writable: true,
             position: None,
+            cluster: None,
         });
         let seen = [no_timeline.clone(), no_timeline];
         let choice = Choice::make(&seen, TargetSessionAttrs::ReadWrite, &names(2));
         assert!(choice.serving.is_empty());
         let text = choice.none_fit(TargetSessionAttrs::ReadWrite);
         assert!(text.contains("do not tell which is newer"), "{text}");
+    }
+
+    #[test]
+    fn nodes_of_one_multi_writer_cluster_are_no_split_brain() {
+        let node = |cluster: &str| {
+            Answer::Up(Standing {
+                role: Role::Primary,
+                timeline: None,
+                writable: true,
+                position: None,
+                cluster: Some(cluster.into()),
+            })
+        };
+        let seen = [node("c1"), node("c1"), node("c1")];
+        let choice = Choice::make(&seen, TargetSessionAttrs::ReadWrite, &names(3));
+        assert_eq!(choice.serving, vec![0, 1, 2]);
+        assert!(choice.split_brain.is_none());
+        let two_clusters = [node("c1"), node("c2")];
+        let choice = Choice::make(&two_clusters, TargetSessionAttrs::ReadWrite, &names(2));
+        assert!(choice.serving.is_empty(), "two clusters are a split brain");
     }
 }

@@ -25,6 +25,8 @@ pub(super) struct Round {
     pub(super) at: Instant,
     /// The position of the primary that serves sessions now, if it gave one.
     pub(super) primary: Option<ReplicationPosition>,
+    /// That primary's timeline (PostgreSQL), if it gave one.
+    pub(super) timeline: Option<u64>,
 }
 
 /// Servers and their policy.

@@ -116,12 +116,16 @@ async fn round(sets: &Sets, servers: &[Arc<Server>], probers: &mut [Prober], con
     let mut round = Round {
         at: Instant::now(),
         primary: None,
+        timeline: None,
     };
     for ((server, answer), losses) in servers.iter().zip(answers).zip(losses) {
         server.health().record(answer, losses);
     }
     sets.primary.observe(&round);
-    round.primary = sets.primary_position();
+    if let Some(standing) = sets.primary_standing() {
+        round.primary = standing.position;
+        round.timeline = standing.timeline;
+    }
     if let (Some(last_write), Some(unplaced), Some(position)) =
         (&sets.last_write, unplaced, &round.primary)
     {

@@ -52,7 +52,12 @@ impl Reads {
 }
 
 impl Policy for Reads {
-    /// Judges each replica's lag against the primary's position.
+    /// Judges each replica's lag against the primary's position. A replica
+    /// on another timeline than the primary (PostgreSQL: still following
+    /// the old primary after a failover, or an old primary not yet rewound)
+    /// has positions that cannot be compared with the primary's: its lag is
+    /// unknown and nothing it replayed counts, so it serves no reads until
+    /// it follows the primary's history.
     fn observe(&self, servers: &[Arc<Server>], round: &Round) {
         let Ok(mut history) = self.history.lock() else {
             return;
@@ -64,17 +69,19 @@ impl Policy for Reads {
             let Answer::Up(standing) = server.health().seen().answer else {
                 continue;
             };
-            let lag = standing
-                .position
+            let same_history = match (round.timeline, standing.timeline) {
+                (Some(primary), Some(replica)) => primary == replica,
+                _ => true,
+            };
+            let replayed = standing.position.filter(|_| same_history);
+            let lag = replayed
                 .as_ref()
                 .and_then(|replayed| history.known_lag(replayed, round.at));
+            // What it replays now, not the most it ever did: a node rewound
+            // onto a new timeline goes back.
             server.health().update(|seen| {
                 seen.lag = lag;
-                if let Some(position) = standing.position
-                    && !seen.replayed.as_ref().is_some_and(|r| r.covers(&position))
-                {
-                    seen.replayed = Some(position);
-                }
+                seen.replayed = replayed;
             });
         }
     }

@@ -34,16 +34,20 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
 /// query but refuses every statement that reads a table (1047): it is
 /// reported as a failed probe, so it gets no sessions until it is back.
 pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standing, sqlx::Error> {
-    let (read_only, replicating, written, applied, wsrep_ready, wsrep_state): RoleRow =
+    let (read_only, replicating, written, applied, wsrep_ready, wsrep_state, cluster): RoleRow =
         sqlx::query_as(
             "SELECT CAST(@@read_only AS SIGNED), \
                (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS \
                 WHERE VARIABLE_NAME = 'SLAVES_RUNNING'), \
                CAST(@@gtid_binlog_pos AS CHAR), CAST(@@gtid_current_pos AS CHAR), \
+               (SELECT CAST(r.VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS r \
+                JOIN information_schema.GLOBAL_VARIABLES o ON o.VARIABLE_NAME = 'WSREP_ON' \
+                WHERE r.VARIABLE_NAME = 'WSREP_READY' AND o.VARIABLE_VALUE = 'ON'), \
                (SELECT CAST(VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS \
-                WHERE VARIABLE_NAME = 'WSREP_READY'), \
-               (SELECT CAST(VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS \
-                WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE_COMMENT')",
+                WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE_COMMENT'), \
+               (SELECT CAST(u.VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS u \
+                JOIN information_schema.GLOBAL_STATUS s ON s.VARIABLE_NAME = 'WSREP_CLUSTER_STATUS' \
+                WHERE u.VARIABLE_NAME = 'WSREP_CLUSTER_STATE_UUID' AND s.VARIABLE_VALUE = 'Primary')",
         )
         .fetch_one(&mut *conn)
         .await?;
@@ -65,14 +69,18 @@ pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standi
         position: position
             .map(|text| text.parse().map_err(sqlx::Error::Protocol))
             .transpose()?,
+        cluster,
     })
 }
 
 /// `@@read_only`, `SLAVES_RUNNING`, `@@gtid_binlog_pos`, `@@gtid_current_pos`,
-/// `WSREP_READY`, `WSREP_LOCAL_STATE_COMMENT`.
+/// `WSREP_READY` (only where `wsrep_on`: a server built with Galera but not
+/// running it says OFF), `WSREP_LOCAL_STATE_COMMENT`, the Galera cluster's state
+/// UUID while in its primary component.
 type RoleRow = (
     i64,
     Option<i64>,
+    Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,

@@ -72,6 +72,7 @@ pub(in crate::driver) async fn role(conn: &mut PgConnection) -> Result<Standing,
         timeline: timeline.and_then(|t| u64::try_from(t).ok()),
         writable: !standby && read_only == "off",
         position: lsn.as_deref().map(parse).transpose()?,
+        cluster: None,
     })
 }
 
