@@ -14,5 +14,5 @@ pub(crate) use self::lag::LagEstimator;
 pub(crate) use self::last_write::LastWrite;
 pub use self::position::{GtidSet, ReplicationPosition};
 pub use self::probe::{HostProbe, HostState, probe_hosts};
-pub use self::role::Role;
 pub(crate) use self::role::Standing;
+pub use self::role::{ClusterMembership, Role};

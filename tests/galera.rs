@@ -693,3 +693,65 @@ fn percent_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// `sqlreg check` (and `probe_hosts` under it) over a multi-host URL of the
+/// three nodes: every node answers as a writable primary of one cluster,
+/// Synced, three nodes, and the check passes (no split brain, no "not
+/// replicating" warning).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shows_each_node_of_the_cluster() {
+    let Some(nodes) = nodes("check_shows_each_node_of_the_cluster") else {
+        return;
+    };
+    let _cluster = CLUSTER.lock().await;
+    let url = format!(
+        "mariadb://{}:{}@127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}/{}",
+        std::env::var("SQLREG_TEST_USER").unwrap(),
+        percent_encode(&std::env::var("SQLREG_TEST_PASSWORD").unwrap()),
+        nodes[0],
+        nodes[1],
+        nodes[2],
+        std::env::var("SQLREG_TEST_DATABASE").unwrap(),
+    );
+    let yaml = format!("core_lib:\n  db:\n    url: '{url}'\n");
+    let config = Config::from_yaml_str(&yaml)
+        .unwrap()
+        .at("core_lib.db")
+        .unwrap();
+    let probes = sqlreg::replication::probe_hosts(&config).await.unwrap();
+    assert_eq!(probes.len(), 3, "{probes:#?}");
+    let clusters: Vec<_> = probes
+        .iter()
+        .map(|probe| {
+            let state = probe.state.as_ref().expect("every node answers");
+            state
+                .cluster
+                .clone()
+                .expect("a Galera node says its cluster")
+        })
+        .collect();
+    assert!(
+        clusters
+            .iter()
+            .all(|c| c.id == clusters[0].id && c.state == "Synced" && c.size == 3),
+        "{clusters:#?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), &yaml).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sqlreg"))
+        .arg("check")
+        .current_dir(dir.path())
+        .env_remove("SQLREG_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let expected = format!("galera {}, Synced, 3 nodes", clusters[0].id);
+    assert_eq!(stdout.matches(&expected).count(), 3, "{stdout}");
+    assert!(!stdout.contains("split brain"), "{stdout}");
+    assert!(
+        !stdout.contains(&std::env::var("SQLREG_TEST_PASSWORD").unwrap()),
+        "{stdout}"
+    );
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::{LagEstimator, ReplicationPosition, Role, Standing};
+use super::{ClusterMembership, LagEstimator, ReplicationPosition, Role, Standing};
 use crate::config::DbConfig;
 use crate::driver::HostConn;
 use crate::error::Result;
@@ -42,6 +42,9 @@ pub struct HostState {
     pub position: Option<ReplicationPosition>,
     /// One `SELECT 1`.
     pub round_trip: Duration,
+    /// For a node of a multi-writer cluster (Galera): the cluster, the
+    /// node's state and the cluster's size. `None` elsewhere.
+    pub cluster: Option<ClusterMembership>,
     /// How far a standby is behind the primary (the first host of `url`
     /// that is one): zero
     /// when it has replayed everything the primary has written, however
@@ -125,6 +128,7 @@ async fn describe(conn: &mut HostConn) -> Result<HostState> {
         role,
         timeline,
         position,
+        cluster,
         ..
     } = conn.probe().role().await?;
     let round_trip = conn.probe().round_trip().await?;
@@ -134,6 +138,7 @@ async fn describe(conn: &mut HostConn) -> Result<HostState> {
         position,
         round_trip,
         lag: None,
+        cluster,
     })
 }
 

@@ -40,8 +40,22 @@ pub(crate) struct Standing {
     /// What a primary has written, or what a standby has replayed; `None`
     /// on SQLite (and on a standby that has replayed nothing yet).
     pub(crate) position: Option<super::ReplicationPosition>,
-    /// The multi-writer cluster the host belongs to (a Galera cluster's
-    /// state UUID, while in its primary component): hosts of one cluster
-    /// all take writes by design, which is no split brain. `None` elsewhere.
-    pub(crate) cluster: Option<String>,
+    /// The multi-writer cluster the host belongs to (Galera, while in its
+    /// primary component): hosts of one cluster all take writes by design,
+    /// which is no split brain. `None` elsewhere.
+    pub(crate) cluster: Option<ClusterMembership>,
+}
+
+/// A node's place in a multi-writer cluster (MariaDB Galera), as the node
+/// says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct ClusterMembership {
+    /// The cluster's identity (`wsrep_cluster_state_uuid`): the same on
+    /// every node of one cluster.
+    pub id: String,
+    /// The node's state (`wsrep_local_state_comment`: `Synced`, `Donor/Desynced`, …).
+    pub state: String,
+    /// Nodes in the cluster's primary component (`wsrep_cluster_size`).
+    pub size: u32,
 }

@@ -109,7 +109,9 @@ fn split_brain(seen: &[Answer], addresses: &[String]) -> (Vec<usize>, Option<Str
     let clusters: Vec<Option<&str>> = seen
         .iter()
         .filter_map(|seen| match seen {
-            Answer::Up(s) if s.role == Role::Primary => Some(s.cluster.as_deref()),
+            Answer::Up(s) if s.role == Role::Primary => {
+                Some(s.cluster.as_ref().map(|c| c.id.as_str()))
+            }
             _ => None,
         })
         .collect();
@@ -267,7 +269,11 @@ mod tests {
                 timeline: None,
                 writable: true,
                 position: None,
-                cluster: Some(cluster.into()),
+                cluster: Some(crate::replication::ClusterMembership {
+                    id: cluster.into(),
+                    state: "Synced".into(),
+                    size: 3,
+                }),
             })
         };
         let seen = [node("c1"), node("c1"), node("c1")];

@@ -94,6 +94,8 @@ struct HostReport {
     lag: Option<f64>,
     /// Whether routing would skip the replica (`lag` beyond `routing.replica_max_lag`).
     beyond_max_lag: bool,
+    /// A Galera node: `galera <cluster id>, <state>, <size> nodes`.
+    cluster: Option<String>,
     error: Option<String>,
 }
 
@@ -240,6 +242,7 @@ impl SectionReport {
                 round_trip_ms: None,
                 lag: None,
                 beyond_max_lag: false,
+                cluster: None,
                 error: None,
             };
             match &host.state {
@@ -250,6 +253,10 @@ impl SectionReport {
                     line.round_trip_ms = Some(millis(state.round_trip));
                     line.lag = state.lag.map(|lag| lag.as_secs_f64());
                     line.beyond_max_lag = state.lag.is_some_and(|lag| lag > max_lag);
+                    line.cluster = state
+                        .cluster
+                        .as_ref()
+                        .map(|c| format!("galera {}, {}, {} nodes", c.id, c.state, c.size));
                 }
                 Err(err) => {
                     let error = mask(&err.to_string());
@@ -456,6 +463,7 @@ impl HostReport {
     fn describe(&self) -> String {
         let mut parts = Vec::new();
         parts.extend(self.role.clone());
+        parts.extend(self.cluster.clone());
         parts.extend(self.timeline.map(|t| format!("timeline {t}")));
         parts.extend(self.position.as_ref().map(|p| format!("at {p}")));
         if let Some(lag) = self.lag {
@@ -466,7 +474,10 @@ impl HostReport {
             };
             parts.push(format!("lag {lag:.3}s{beyond}"));
         }
-        if self.configured_as == "replica" && self.role.as_deref() == Some("primary") {
+        if self.configured_as == "replica"
+            && self.role.as_deref() == Some("primary")
+            && self.cluster.is_none()
+        {
             parts.push("not replicating: it takes writes".to_owned());
         }
         parts.extend(

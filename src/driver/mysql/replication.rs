@@ -13,7 +13,7 @@ use sqlx::mysql::MySqlConnection;
 use super::super::connect;
 use crate::config::DbConfig;
 use crate::error::Result;
-use crate::replication::{ReplicationPosition, Role, Standing};
+use crate::replication::{ClusterMembership, ReplicationPosition, Role, Standing};
 use crate::url::DbUrl;
 
 /// A plain connection to the host of `url`, as sessions connect.
@@ -34,7 +34,7 @@ pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result
 /// query but refuses every statement that reads a table (1047): it is
 /// reported as a failed probe, so it gets no sessions until it is back.
 pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standing, sqlx::Error> {
-    let (read_only, replicating, written, applied, wsrep_ready, wsrep_state, cluster): RoleRow =
+    let (read_only, replicating, written, applied, wsrep_ready, wsrep_state, cluster, size): RoleRow =
         sqlx::query_as(
             "SELECT CAST(@@read_only AS SIGNED), \
                (SELECT CAST(VARIABLE_VALUE AS SIGNED) FROM information_schema.GLOBAL_STATUS \
@@ -47,7 +47,9 @@ pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standi
                 WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE_COMMENT'), \
                (SELECT CAST(u.VARIABLE_VALUE AS CHAR) FROM information_schema.GLOBAL_STATUS u \
                 JOIN information_schema.GLOBAL_STATUS s ON s.VARIABLE_NAME = 'WSREP_CLUSTER_STATUS' \
-                WHERE u.VARIABLE_NAME = 'WSREP_CLUSTER_STATE_UUID' AND s.VARIABLE_VALUE = 'Primary')",
+                WHERE u.VARIABLE_NAME = 'WSREP_CLUSTER_STATE_UUID' AND s.VARIABLE_VALUE = 'Primary'), \
+               (SELECT CAST(VARIABLE_VALUE AS UNSIGNED) FROM information_schema.GLOBAL_STATUS \
+                WHERE VARIABLE_NAME = 'WSREP_CLUSTER_SIZE')",
         )
         .fetch_one(&mut *conn)
         .await?;
@@ -69,14 +71,18 @@ pub(in crate::driver) async fn role(conn: &mut MySqlConnection) -> Result<Standi
         position: position
             .map(|text| text.parse().map_err(sqlx::Error::Protocol))
             .transpose()?,
-        cluster,
+        cluster: cluster.map(|id| ClusterMembership {
+            id,
+            state: wsrep_state.unwrap_or_default(),
+            size: size.map_or(0, |size| u32::try_from(size).unwrap_or(u32::MAX)),
+        }),
     })
 }
 
 /// `@@read_only`, `SLAVES_RUNNING`, `@@gtid_binlog_pos`, `@@gtid_current_pos`,
 /// `WSREP_READY` (only where `wsrep_on`: a server built with Galera but not
 /// running it says OFF), `WSREP_LOCAL_STATE_COMMENT`, the Galera cluster's state
-/// UUID while in its primary component.
+/// UUID while in its primary component, `WSREP_CLUSTER_SIZE`.
 type RoleRow = (
     i64,
     Option<i64>,
@@ -85,6 +91,7 @@ type RoleRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<u64>,
 );
 
 /// The GTIDs in the primary's binary log: every transaction committed
