@@ -52,6 +52,8 @@ _sqlreg_write_galera_helper() {
         read -r _ g _ _ < <(_sqlreg_galera_ports "$i")
         cluster+="${cluster:+,}127.0.0.1:$g"
     done
+    # gcache.size: big enough that a node taken out under the tests' load
+    # rejoins by IST; with 32M it needed an SST, which aborts a running node.
     _sqlreg_write_mariadb_helper "$dir/server-ctl" "$dir" "$sql" \
         "--server-id=$((20 + n))" \
         "--log-bin=$dir/binlog" --log-slave-updates --binlog-format=ROW \
@@ -63,7 +65,7 @@ _sqlreg_write_galera_helper() {
         "--wsrep-cluster-address=gcomm://$cluster" \
         "--wsrep-node-name=galera$n" \
         "--wsrep-node-address=127.0.0.1:$gcomm" \
-        "--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:$gcomm;ist.recv_addr=127.0.0.1:$ist;gcache.size=32M" \
+        "--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:$gcomm;ist.recv_addr=127.0.0.1:$ist;gcache.size=256M" \
         --wsrep-sst-method=rsync \
         "--wsrep-sst-receive-address=127.0.0.1:$sst" \
         --wsrep-gtid-mode=ON --wsrep-gtid-domain-id=20 || return 1
