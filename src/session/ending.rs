@@ -173,8 +173,9 @@ impl Session {
     fn end(&mut self, mut conn: Conn) {
         self.leave();
         let state = self.state.get_mut();
-        if state.wrote_unplaced {
-            // Placed after the last of its writes (a savepoint's commit too).
+        // Placed after the last of its writes (a savepoint's commit too);
+        // taken, so the drop that follows does not record it again.
+        if std::mem::take(&mut state.wrote_unplaced) {
             self.server.record_unplaced_write();
         }
         // A statement whose future was dropped mid-round-trip (the body
@@ -259,7 +260,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.leave();
         let state = self.state.get_mut();
-        if state.wrote_unplaced {
+        if std::mem::take(&mut state.wrote_unplaced) {
             self.server.record_unplaced_write();
         }
         let outcome = if state.broken {
