@@ -1,13 +1,17 @@
 //! Issue 9's goals, each computed from one run's groups: sqlreg's
 //! throughput over a peer's (its sqlx body unless the goal names the
-//! entity body), hops per SQLite read session, W4's timeouts; and issue
-//! 10's: read sessions routed to a replica against the same without one.
+//! entity body; the median of the per-round ratios), hops per SQLite read
+//! session, W4's timeouts; issue 10's: read sessions routed to a replica
+//! against the same without one; and issue 21's: sqlreg's client
+//! instructions per session against the same statements on sqlx's pool
+//! and against sea-orm.
 
 use crate::contenders::Family;
 use crate::harness::GroupResult;
 use crate::ratios::{Bound, Goal};
 use crate::routing;
 use crate::runner::{Load, Op};
+use crate::stats::Spread;
 use crate::targets::Target;
 use crate::workloads::Workload;
 
@@ -22,7 +26,7 @@ pub fn all(results: &[GroupResult]) -> Vec<Goal> {
         unit: "×",
     };
     let of = |r: &GroupResult, ours: Family, theirs: Family| {
-        Some(r.median_of(ours)? / r.median_of(theirs)?)
+        r.per_round(ours, theirs).map(|spread| spread.median)
     };
     let raw = Family::SqlregRaw;
     let place = |r: &GroupResult| {
@@ -140,6 +144,29 @@ pub fn all(results: &[GroupResult]) -> Vec<Goal> {
             min,
         ));
     }
+    let instructions = |r: &GroupResult, ours: Family, theirs: Family| {
+        Some(r.row(ours)?.instructions?.median / r.row(theirs)?.instructions?.median)
+    };
+    let counted = |r: &&GroupResult| r.rows.iter().any(|row| row.instructions.is_some());
+    for r in results.iter().filter(|r| r.group.judged()).filter(counted) {
+        let at = place(r);
+        let at_most = |what: String, value| Goal {
+            what,
+            value,
+            bound: Bound::AtMost(1.0),
+            unit: "×",
+        };
+        goals.push(at_most(
+            format!(
+                "{at}: sqlreg (sqlx body) ÷ sqlx pool sending its statements, instructions/session"
+            ),
+            instructions(r, raw, Family::SqlxSame),
+        ));
+        goals.push(at_most(
+            format!("{at}: sqlreg (entity body) ÷ sea-orm (tuned), instructions/session"),
+            instructions(r, Family::SqlregEntity, Family::SeaOrmTuned),
+        ));
+    }
     for r in groups(Workload::W8).filter(|r| r.group.setup.op == Op::SelectById) {
         let routed = |base| routing::ratio(r, Family::SqlregRouted, base).map(|(v, _)| v);
         goals.push(ratio(
@@ -160,15 +187,12 @@ pub fn all(results: &[GroupResult]) -> Vec<Goal> {
 }
 
 /// Issue 11: sqlreg with a subscriber recording its spans ÷ without, per W2 group.
-pub fn observability(results: &[GroupResult]) -> Vec<(&'static str, Option<f64>)> {
+pub fn observability(results: &[GroupResult]) -> Vec<(&'static str, Option<Spread>)> {
     results
         .iter()
         .filter(|r| r.group.families.contains(&Family::SqlregTraced))
         .map(|r| {
-            let ratio = r
-                .median_of(Family::SqlregTraced)
-                .zip(r.median_of(Family::SqlregRaw))
-                .map(|(traced, plain)| traced / plain);
+            let ratio = r.per_round(Family::SqlregTraced, Family::SqlregRaw);
             (r.group.setup.target.label(), ratio)
         })
         .collect()

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::callgrind::Dumps;
 use crate::contenders::{self, Family, Replay, Step};
-use crate::hops;
 use crate::runner::{Contender, Load, Mark, Sample};
 use crate::stats::{Spread, percentile};
 use crate::targets::{Servers, Target};
 use crate::verify::{self, StatementLog};
 use crate::workloads::Group;
+use crate::{hops, instructions};
 
 /// One contender's results in one group.
 pub struct Row {
@@ -24,6 +25,9 @@ pub struct Row {
     /// Statements per op, as the server logged them; on SQLite, hops to
     /// sqlx's worker threads per op (`None`: not counted).
     pub statements: Option<f64>,
+    /// Client instructions per op, counted under callgrind over several
+    /// intervals (`None`: not counted).
+    pub instructions: Option<Spread>,
     /// Why it has no (or fewer) results.
     pub error: Option<String>,
 }
@@ -70,8 +74,14 @@ struct Entry {
     contender: Option<Box<dyn Contender>>,
 }
 
-/// Runs every group with `runs` measured rounds each.
-pub async fn run_all(servers: &Servers, groups: Vec<Group>, runs: usize) -> Vec<GroupResult> {
+/// Runs every group with `runs` measured rounds each; under callgrind
+/// (`dumps`), counts each contender's instructions per session instead.
+pub async fn run_all(
+    servers: &Servers,
+    groups: Vec<Group>,
+    runs: usize,
+    dumps: Option<&Dumps>,
+) -> Vec<GroupResult> {
     let steps: usize = groups.iter().map(|g| g.families.len() * (runs + 2)).sum();
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
@@ -82,7 +92,7 @@ pub async fn run_all(servers: &Servers, groups: Vec<Group>, runs: usize) -> Vec<
     for group in groups {
         let before = load_average();
         let replay = Replay::default();
-        let rows = run_group(servers, &group, runs, &replay, &bar).await;
+        let rows = run_group(servers, &group, runs, &replay, &bar, dumps).await;
         let replayed = group
             .families
             .contains(&Family::SqlxSame)
@@ -105,6 +115,7 @@ async fn run_group(
     runs: usize,
     replay: &Replay,
     bar: &ProgressBar,
+    dumps: Option<&Dumps>,
 ) -> Vec<Row> {
     let target = group.setup.target;
     let title = format!("{} / {}", group.workload.title(), target.label());
@@ -128,6 +139,7 @@ async fn run_group(
             family,
             runs: Vec::new(),
             statements: None,
+            instructions: None,
             error,
         };
         entries.push(Entry { row, contender });
@@ -160,6 +172,13 @@ async fn run_group(
     }
     enable(&mut log, false, bar).await;
     entries.sort_by_key(|e| group.families.iter().position(|&f| f == e.row.family));
+    if let Some(dumps) = dumps {
+        for entry in &mut entries {
+            let label = entry.row.family.label(target);
+            bar.set_message(format!("{title}: counting {label}'s instructions"));
+            entry.row.instructions = count_instructions(entry, group.load, dumps, bar).await;
+        }
+    }
     let n = entries.len();
     for round in 0..runs {
         for i in 0..n {
@@ -222,6 +241,29 @@ async fn count_statements(
         }
     }
     Some(per_op)
+}
+
+/// Instructions per session of an in-process contender on a sequential load.
+async fn count_instructions(
+    entry: &mut Entry,
+    load: Load,
+    dumps: &Dumps,
+    bar: &ProgressBar,
+) -> Option<Spread> {
+    let Load::Sequential { op, .. } = load else {
+        return None;
+    };
+    let contender = entry.contender.as_deref()?;
+    if !entry.row.family.in_process() {
+        return None;
+    }
+    match instructions::per_session(contender, op, dumps).await {
+        Ok(count) => Some(count),
+        Err(err) => {
+            bar.println(format!("{}: {err}", entry.row.family.key()));
+            None
+        }
+    }
 }
 
 /// Hops to sqlx's SQLite worker threads per op during one short run.

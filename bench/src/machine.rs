@@ -59,6 +59,11 @@ impl Machine {
     }
 }
 
+/// Today's date and the time, UTC (`date`'s words; `unknown` without it).
+pub fn today() -> String {
+    version("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into())
+}
+
 /// The first line a tool prints for `args`, if it runs.
 fn version(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;

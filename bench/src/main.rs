@@ -2,6 +2,7 @@
 //! core-lib and pgbench on the same databases, in one run. See `BENCHMARKS.md`.
 
 mod args;
+mod callgrind;
 mod chart;
 mod contenders;
 mod data;
@@ -10,6 +11,7 @@ mod goals;
 mod harness;
 mod hops;
 mod hot_row;
+mod instructions;
 mod launch;
 mod machine;
 mod pgbouncer;
@@ -51,7 +53,7 @@ fn main() -> ExitCode {
         .build();
     match runtime
         .map_err(Into::into)
-        .and_then(|rt| rt.block_on(bench(&servers, &options)))
+        .and_then(|rt| rt.block_on(bench(&servers, &options, &raw)))
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -61,16 +63,20 @@ fn main() -> ExitCode {
     }
 }
 
-async fn bench(servers: &Servers, options: &Options) -> runner::Result<()> {
+async fn bench(servers: &Servers, options: &Options, args: &[String]) -> runner::Result<()> {
     hops::install()?;
     let load_before = harness::load_average();
     seed::shared(servers).await?;
     let budget = options.budget();
-    let mut groups: Vec<_> = options
-        .workloads
-        .iter()
-        .flat_map(|&w| workloads::plan(w, budget))
-        .collect();
+    let mut groups: Vec<_> = if options.goals {
+        workloads::goal_plan(budget)
+    } else {
+        options
+            .workloads
+            .iter()
+            .flat_map(|&w| workloads::plan(w, budget))
+            .collect()
+    };
     if let Some(targets) = &options.targets {
         groups.retain(|g| targets.contains(&g.setup.target));
     }
@@ -79,7 +85,19 @@ async fn bench(servers: &Servers, options: &Options) -> runner::Result<()> {
             group.families.retain(|f| only.contains(f));
         }
     }
-    let results = harness::run_all(servers, groups, options.runs).await;
+    if let Some(dumps) = callgrind::Dumps::of_this_process() {
+        // The run `instructions::count` started under callgrind.
+        groups.retain(workloads::Group::judged);
+        let results = harness::run_all(servers, groups, 0, Some(&dumps)).await;
+        return instructions::hand_back(&results, &dumps);
+    }
+    let mut results = harness::run_all(servers, groups, options.runs, None).await;
+    if !options.quick && results.iter().any(|r| r.group.judged()) {
+        println!("counting instructions per session under callgrind (a few minutes)");
+        if let Err(err) = instructions::count(args, &mut results) {
+            eprintln!("sqlreg-bench: instructions not counted: {err}");
+        }
+    }
     let machine = machine::Machine::probe();
     let command = std::env::var("SQLREG_BENCH_COMMAND").unwrap_or_else(|_| "sqlreg-bench".into());
     let run = report::Run {

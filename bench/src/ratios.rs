@@ -1,31 +1,35 @@
-//! The headline ratios: sqlreg's throughput over each peer's, per group.
+//! The headline ratios: sqlreg's throughput over each peer's, per group,
+//! taken within each round (both ran in it, minutes apart at most) and
+//! summarised over the rounds — not the ratio of two medians, which can
+//! pair a slow round of one with a fast round of the other.
 
 use crate::contenders::Family;
 use crate::harness::{GroupResult, Row};
+use crate::stats::Spread;
 
 /// The median ops/s of a row, if it has runs.
 pub fn median(row: &Row) -> Option<f64> {
     row.throughput().map(|spread| spread.median)
 }
 
-/// sqlreg ÷ each peer (above 1: sqlreg is faster) for one group.
+/// sqlreg ÷ each peer (above 1: sqlreg is faster) for one group, per round.
 pub struct Ratios {
     /// sqlreg (sqlx body) ÷ sqlx pool.
-    pub sqlx: Option<f64>,
+    pub sqlx: Option<Spread>,
     /// sqlreg (sqlx body) ÷ sqlx pool sending sqlreg's statements.
-    pub sqlx_same: Option<f64>,
+    pub sqlx_same: Option<Spread>,
     /// sqlreg (entity body) ÷ sea-orm tuned.
-    pub sea_orm: Option<f64>,
+    pub sea_orm: Option<Spread>,
     /// sqlreg (entity body) ÷ core-lib.
-    pub core_lib: Option<f64>,
+    pub core_lib: Option<Spread>,
     /// sqlreg (sqlx body) ÷ pgbench, same script.
-    pub pgbench: Option<f64>,
+    pub pgbench: Option<Spread>,
     /// sqlreg (sqlx body) ÷ pgbench -S.
-    pub pgbench_s: Option<f64>,
+    pub pgbench_s: Option<Spread>,
     /// sqlreg (sqlx body) ÷ mariadb-slap, same script.
-    pub slap: Option<f64>,
+    pub slap: Option<Spread>,
     /// sqlreg (sqlx body) ÷ the group's limit.
-    pub limit: Option<f64>,
+    pub limit: Option<Spread>,
     /// The limit's name.
     pub limit_label: &'static str,
     /// The contender with the highest median, whoever it is.
@@ -35,26 +39,44 @@ pub struct Ratios {
 impl GroupResult {
     /// The median of one contender, if it ran.
     pub fn median_of(&self, family: Family) -> Option<f64> {
-        self.rows
+        self.row(family).and_then(median)
+    }
+
+    /// One contender's row, if it is in the group.
+    pub fn row(&self, family: Family) -> Option<&Row> {
+        self.rows.iter().find(|r| r.family == family)
+    }
+
+    /// `ours` ÷ `theirs` within each round both ran (a contender that fails
+    /// is retired, so its runs are the first rounds): median and min–max.
+    pub fn per_round(&self, ours: Family, theirs: Family) -> Option<Spread> {
+        let (ours, theirs) = (self.row(ours)?, self.row(theirs)?);
+        let rounds: Vec<f64> = ours
+            .runs
             .iter()
-            .find(|r| r.family == family)
-            .and_then(median)
+            .zip(&theirs.runs)
+            .map(|(a, b)| a.ops_per_sec() / b.ops_per_sec().max(1e-9))
+            .collect();
+        (!rounds.is_empty()).then(|| Spread::of(&rounds))
     }
 
     /// This group's headline ratios.
     pub fn ratios(&self) -> Ratios {
-        let raw = self.median_of(Family::SqlregRaw);
-        let entity = self.median_of(Family::SqlregEntity).or(raw);
-        let over = |ours: Option<f64>, theirs: Family| Some(ours? / self.median_of(theirs)?);
+        let raw = Family::SqlregRaw;
+        let entity = if self.median_of(Family::SqlregEntity).is_some() {
+            Family::SqlregEntity
+        } else {
+            raw
+        };
         Ratios {
-            sqlx: over(raw, Family::Sqlx),
-            sqlx_same: over(raw, Family::SqlxSame),
-            sea_orm: over(entity, Family::SeaOrmTuned),
-            core_lib: over(entity, Family::CoreLib),
-            pgbench: over(raw, Family::Pgbench),
-            pgbench_s: over(raw, Family::PgbenchSelectOnly),
-            slap: over(raw, Family::MariadbSlap),
-            limit: over(raw, self.group.limit),
+            sqlx: self.per_round(raw, Family::Sqlx),
+            sqlx_same: self.per_round(raw, Family::SqlxSame),
+            sea_orm: self.per_round(entity, Family::SeaOrmTuned),
+            core_lib: self.per_round(entity, Family::CoreLib),
+            pgbench: self.per_round(raw, Family::Pgbench),
+            pgbench_s: self.per_round(raw, Family::PgbenchSelectOnly),
+            slap: self.per_round(raw, Family::MariadbSlap),
+            limit: self.per_round(raw, self.group.limit),
             limit_label: self.group.limit.label(self.group.setup.target),
             fastest: self
                 .rows
@@ -66,9 +88,12 @@ impl GroupResult {
     }
 }
 
-/// `0.93×`, or `—` when either side is missing.
-pub fn show(ratio: Option<f64>) -> String {
-    ratio.map_or_else(|| "—".into(), |r| format!("{r:.2}×"))
+/// `0.93× (0.88–1.01)`: the median per-round ratio and its range, or `—`.
+pub fn show_rounds(ratio: Option<Spread>) -> String {
+    ratio.map_or_else(
+        || "—".into(),
+        |r| format!("{:.2}× ({:.2}–{:.2})", r.median, r.min, r.max),
+    )
 }
 
 /// One goal of issue 9: a measured figure and the bound it must meet.

@@ -7,12 +7,12 @@ use crate::data::Dialect;
 use crate::goals;
 use crate::harness::{GroupResult, Row};
 use crate::machine::Machine;
-use crate::ratios::show;
+use crate::ratios::show_rounds;
 use crate::runner::Load;
 use crate::stats::Spread;
 use crate::table::{heading, missing};
 use crate::workloads::Workload;
-use crate::{hot_row, pgbouncer, routing};
+use crate::{hot_row, instructions, pgbouncer, routing};
 
 /// Everything the report says about one bench run.
 pub struct Run<'a> {
@@ -43,6 +43,7 @@ pub fn tables(run: &Run<'_>) -> String {
         }
     }
     headline(&mut out, run.results);
+    instructions::table(&mut out, run.results);
     goal_table(&mut out, run.results);
     out
 }
@@ -56,6 +57,7 @@ pub fn document(run: &Run<'_>, chart: &str) -> String {
          is faster, below 1 slower.\n\n",
     );
     let _ = writeln!(out, "- command: `{}`", run.command);
+    let _ = writeln!(out, "- date: {}", crate::machine::today());
     let _ = writeln!(out, "- {}", run.machine.describe());
     let _ = writeln!(
         out,
@@ -217,7 +219,7 @@ fn replayed(steps: &[Step], op: crate::runner::Op) -> String {
 fn goal_table(out: &mut String, results: &[GroupResult]) {
     let goals = goals::all(results);
     if !goals.is_empty() {
-        out.push_str("\n## Goals (issues 9 and 10): met or not\n\n");
+        out.push_str("\n## Goals (issues 9, 10 and 21): met or not\n\n");
         out.push_str("| goal | measured | bound | met |\n|---|---:|---:|---|\n");
         for goal in &goals {
             let measured = goal
@@ -246,7 +248,7 @@ fn goal_table(out: &mut String, results: &[GroupResult]) {
              with no subscriber:\n\n| database | with ÷ without |\n|---|---:|\n",
         );
         for (target, ratio) in observed {
-            let _ = writeln!(out, "| {target} | {} |", show(ratio));
+            let _ = writeln!(out, "| {target} | {} |", show_rounds(ratio));
         }
     }
 }
@@ -323,7 +325,7 @@ fn headline(out: &mut String, results: &[GroupResult]) {
     if compared.is_empty() {
         return;
     }
-    out.push_str("## Headline ratios (sqlreg ÷ peer, throughput)\n\n");
+    out.push_str("## Headline ratios (sqlreg ÷ peer, throughput, per round)\n\n");
     out.push_str(
         "| workload | database | sqlreg/sqlx | sqlreg/sqlx same stmts | sqlreg/sea-orm | sqlreg/core-lib | sqlreg/pgbench | sqlreg/pgbench -S | sqlreg/mariadb-slap | sqlreg/limit | the limit | fastest measured |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
@@ -336,21 +338,23 @@ fn headline(out: &mut String, results: &[GroupResult]) {
             result.group.workload.title(),
             result.group.variant,
             result.group.setup.target.label(),
-            show(r.sqlx),
-            show(r.sqlx_same),
-            show(r.sea_orm),
-            show(r.core_lib),
-            show(r.pgbench),
-            show(r.pgbench_s),
-            show(r.slap),
-            show(r.limit),
+            show_rounds(r.sqlx),
+            show_rounds(r.sqlx_same),
+            show_rounds(r.sea_orm),
+            show_rounds(r.core_lib),
+            show_rounds(r.pgbench),
+            show_rounds(r.pgbench_s),
+            show_rounds(r.slap),
+            show_rounds(r.limit),
             r.limit_label,
             r.fastest
         );
     }
     out.push_str(
-        "\nsqlreg/sqlx, sqlreg/sqlx same stmts, sqlreg/pgbench, sqlreg/mariadb-slap and \
-         sqlreg/limit use sqlreg's sqlx body; sqlreg/sea-orm (tuned pool) and sqlreg/core-lib \
-         use its entity body, the same ORM work as theirs.\n",
+        "\nEach cell: sqlreg's ops/s ÷ the peer's within each round (both ran in it), the \
+         median over the rounds and (min–max). sqlreg/sqlx, sqlreg/sqlx same stmts, \
+         sqlreg/pgbench, sqlreg/mariadb-slap and sqlreg/limit use sqlreg's sqlx body; \
+         sqlreg/sea-orm (tuned pool) and sqlreg/core-lib use its entity body, the same ORM \
+         work as theirs.\n",
     );
 }

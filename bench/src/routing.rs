@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 
 use crate::contenders::Family;
 use crate::harness::{GroupResult, Row};
-use crate::ratios::median;
 use crate::runner::Op;
 use crate::stats::Spread;
 use crate::table::{heading, missing};
@@ -96,16 +95,8 @@ position queries (every 200 ms per host) included.\n";
 /// Median of `family` ÷ median of `base`, and the spread of that ratio over
 /// the rounds (each round ran both).
 pub fn ratio(result: &GroupResult, family: Family, base: Family) -> Option<(f64, Spread)> {
-    let row = |f| result.rows.iter().find(|r| r.family == f);
-    let (ours, theirs) = (row(family)?, row(base)?);
-    let rounds: Vec<f64> = ours
-        .runs
-        .iter()
-        .zip(&theirs.runs)
-        .map(|(a, b)| a.ops_per_sec() / b.ops_per_sec().max(1e-9))
-        .collect();
-    let value = median(ours)? / median(theirs)?;
-    Some((value, Spread::of(&rounds)))
+    let value = result.median_of(family)? / result.median_of(base)?;
+    Some((value, result.per_round(family, base)?))
 }
 
 /// `38 of 40 (95%)`, or — for a registry without replicas.

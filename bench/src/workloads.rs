@@ -79,6 +79,15 @@ pub struct Group {
     pub limit: Family,
 }
 
+impl Group {
+    /// Whether issue 21's goals are judged on it: W2 and W7 with one client
+    /// (these groups' sessions are also counted in instructions).
+    pub fn judged(&self) -> bool {
+        matches!(self.workload, Workload::W2 | Workload::W7)
+            && matches!(self.load, Load::Sequential { .. })
+    }
+}
+
 /// How much work one run does.
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {
@@ -97,6 +106,31 @@ const PEERS: [Family; 7] = [
     Family::SqlregEntity,
     Family::CoreLib,
 ];
+
+/// The contenders issue 21's goals compare, and the floors beside them.
+const JUDGED: [Family; 7] = [
+    Family::Limit,
+    Family::SqlxConn,
+    Family::Sqlx,
+    Family::SqlxSame,
+    Family::SeaOrmTuned,
+    Family::SqlregRaw,
+    Family::SqlregEntity,
+];
+
+/// `goals`: the groups issue 21's goals are judged on (W2 and W7, one
+/// client, every database), with only the contenders they compare.
+pub fn goal_plan(budget: Budget) -> Vec<Group> {
+    [Workload::W2, Workload::W7]
+        .into_iter()
+        .flat_map(|workload| plan(workload, budget))
+        .filter(Group::judged)
+        .map(|mut group| {
+            group.families.retain(|f| JUDGED.contains(f));
+            group
+        })
+        .collect()
+}
 
 /// Every contender that runs `op` sessions on `target`, in table order:
 /// the peers, the held sqlx connection and the sqlx pool replaying sqlreg's
