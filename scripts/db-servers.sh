@@ -270,6 +270,8 @@ sqlreg_db_start() {
         return 1
     }
     chmod 755 "$_SQLREG_DB_DIR"
+    # shellcheck disable=SC2086 # one port per word
+    _sqlreg_reserve_ports "$_SQLREG_DB_DIR" $all_ports
 
     if ! _sqlreg_make_tls; then
         _sqlreg_log "making the TLS certificates failed; cleaning up"
@@ -453,6 +455,7 @@ sqlreg_db_stop() {
     if [ -x "$dir/pg-ctl" ]; then
         "$dir/pg-ctl" stop || rc=1
     fi
+    _sqlreg_release_ports "$dir" || rc=1
     if [ "$rc" -eq 0 ]; then
         case $dir in
             */sqlreg-db.*) rm -rf -- "$dir" ;;

@@ -138,11 +138,38 @@ async fn cluster_whole(dbs: &[SqlConnectionRegistry]) {
             }
             assert!(
                 Instant::now() < deadline,
-                "the cluster is not whole: {seen:?}"
+                "the cluster is not whole: {seen:?}\n{}",
+                state_transfer_log()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// What each node's error log says about joining and state transfers, for
+/// a failure message: why a node did not come back.
+fn state_transfer_log() -> String {
+    let mut text = String::new();
+    for n in 1..=3 {
+        let Ok(path) = std::env::var(format!("SQLREG_TEST_GALERA_LOG_{n}")) else {
+            continue;
+        };
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|line| {
+                ["IST", "SST", "ERROR", "Warning", "abort", "State transfer"]
+                    .iter()
+                    .any(|word| line.contains(word))
+            })
+            .collect();
+        text += &format!("--- node {n} ({path}), last lines on state transfer:\n");
+        for line in &lines[lines.len().saturating_sub(25)..] {
+            text += line;
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// A fresh database with the `items` table through node 1, and a registry

@@ -28,6 +28,35 @@ _sqlreg_port_busy() {
     timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
+# Keeps the kernel from handing the test bed's ports to outgoing
+# connections: they lie in Linux's ephemeral range (32768-60999), and a port
+# a server binds only now and then (Galera's IST and SST receivers, a node
+# or a PgBouncer started again) may be the local port of a client
+# connection at that moment. The bind then fails: a Galera node that cannot
+# receive an IST asks for an SST, which aborts it while it runs.
+# Adds the ports to net.ipv4.ip_local_reserved_ports (per network
+# namespace) and keeps the previous value in $1/reserved-ports.before for
+# _sqlreg_release_ports; where the file is not writable it says so and goes on.
+_sqlreg_reserve_ports() {
+    local dir=$1 sysctl=/proc/sys/net/ipv4/ip_local_reserved_ports before
+    shift
+    before=$(cat "$sysctl" 2>/dev/null) || return 0
+    if printf '%s' "${before:+$before,}$(tr ' ' '\n' <<<"$*" | paste -sd, -)" >"$sysctl" 2>/dev/null; then
+        printf '%s\n' "$before" >"$dir/reserved-ports.before"
+    else
+        _sqlreg_log "could not reserve the test bed's ports (net.ipv4.ip_local_reserved_ports);" \
+            "an outgoing connection may take one that a server binds later"
+    fi
+}
+
+# Puts back the reserved ports _sqlreg_reserve_ports found in $1.
+_sqlreg_release_ports() {
+    local dir=$1
+    if [ -f "$dir/reserved-ports.before" ]; then
+        cat "$dir/reserved-ports.before" >/proc/sys/net/ipv4/ip_local_reserved_ports || return 1
+    fi
+}
+
 # Install Debian packages without letting their maintainer scripts start
 # any service (a policy-rc.d that says no, only if there is none already).
 _sqlreg_apt_install() {
