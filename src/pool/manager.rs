@@ -119,6 +119,37 @@ impl<DB: Database> SqlxManager<DB> {
         }
     }
 
+    /// Opens a connection for the pool, remembering why when it fails.
+    async fn open(&self) -> Result<Slot<DB::Connection>, ConnectError> {
+        let refreshed = match &self.refresh {
+            Some(refresh) => Some(refresh(&self.options).inspect_err(|failure| {
+                self.remember(Some(failure.clone()));
+            })?),
+            None => None,
+        };
+        match self
+            .connect(refreshed.as_ref().unwrap_or(&self.options))
+            .await
+        {
+            Ok(conn) => {
+                self.counters.created();
+                self.remember(None);
+                Ok(Slot {
+                    conn,
+                    writes_by_default: self.fresh.writes_by_default,
+                    idle_since: Instant::now(),
+                    lifetime: self.recycle.map(lifetime),
+                    transaction_settings: self.fresh.transaction_settings.clone(),
+                })
+            }
+            Err(err) => {
+                let failure = (self.explain)(&err);
+                self.remember(Some(failure.clone()));
+                Err(failure)
+            }
+        }
+    }
+
     async fn connect(
         &self,
         options: &<DB::Connection as Connection>::Options,
@@ -178,34 +209,11 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
     type Type = Slot<DB::Connection>;
     type Error = ConnectError;
 
+    /// Boxed: the driver's connect future is several KB, and deadpool holds
+    /// `create` inline in every checkout future, so each checkout — nearly
+    /// all of which take an idle connection — would pay for copying it.
     async fn create(&self) -> Result<Slot<DB::Connection>, ConnectError> {
-        let refreshed = match &self.refresh {
-            Some(refresh) => Some(refresh(&self.options).inspect_err(|failure| {
-                self.remember(Some(failure.clone()));
-            })?),
-            None => None,
-        };
-        match self
-            .connect(refreshed.as_ref().unwrap_or(&self.options))
-            .await
-        {
-            Ok(conn) => {
-                self.counters.created();
-                self.remember(None);
-                Ok(Slot {
-                    conn,
-                    writes_by_default: self.fresh.writes_by_default,
-                    idle_since: Instant::now(),
-                    lifetime: self.recycle.map(lifetime),
-                    transaction_settings: self.fresh.transaction_settings.clone(),
-                })
-            }
-            Err(err) => {
-                let failure = (self.explain)(&err);
-                self.remember(Some(failure.clone()));
-                Err(failure)
-            }
-        }
+        Box::pin(self.open()).await
     }
 
     /// SQLAlchemy's `pool_recycle` (replace at checkout) and `pool_pre_ping`.
@@ -224,8 +232,8 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
             .pre_ping_idle
             .is_some_and(|limit| slot.idle_since.elapsed() >= limit);
         if self.pre_ping || idle_long {
-            slot.conn
-                .ping()
+            // Boxed for the reason `create` is.
+            Box::pin(slot.conn.ping())
                 .await
                 .map_err(|err| RecycleError::Backend((self.explain)(&err)))?;
         }

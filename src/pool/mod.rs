@@ -186,3 +186,49 @@ impl<DB: Database> ConnectionPool<DB> {
         .is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sqlx::{Database, MySql, Postgres, Sqlite};
+
+    use super::{ConnectError, ConnectionPool, Fresh};
+    use crate::config::SessionConfig;
+    use crate::error::ConnectFailure;
+    use crate::stats::Counters;
+
+    /// The bytes a checkout future takes (`Pool::acquire` boxes it, so each
+    /// session pays a copy of this size). Building it connects nothing.
+    fn checkout_size<DB: Database>(
+        options: <DB::Connection as sqlx::Connection>::Options,
+    ) -> usize {
+        let pool = ConnectionPool::<DB>::new(
+            options,
+            None,
+            Fresh {
+                writes_by_default: true,
+                transaction_settings: None,
+            },
+            None,
+            Box::new(|_| ConnectError {
+                reason: ConnectFailure::Refused,
+                detail: String::new(),
+            }),
+            &SessionConfig::default(),
+            Arc::new(Counters::new("size".into())),
+        );
+        std::mem::size_of_val(&pool.checkout())
+    }
+
+    #[tokio::test]
+    async fn a_checkout_future_stays_small_on_every_backend() {
+        let sizes = [
+            checkout_size::<Sqlite>(Default::default()),
+            checkout_size::<Postgres>(Default::default()),
+            checkout_size::<MySql>(Default::default()),
+        ];
+        eprintln!("checkout future bytes (SQLite, PostgreSQL, MariaDB): {sizes:?}");
+        assert!(sizes.iter().all(|&size| size <= 1024), "{sizes:?}");
+    }
+}
