@@ -33,7 +33,7 @@ pub use migrate::{MigrationState, MigrationStatus, Migrations};
 pub use registries::{DEFAULT_NAME, RegistriesBuilder, SqlConnectionRegistries};
 pub use registry::{SessionOptions, SqlConnectionRegistry};
 pub use schema::RegistryBuilder;
-pub use session::Session;
+pub use session::{Session, SqlxConnection};
 #[cfg(feature = "macros")]
 pub use sqlreg_macros::test;
 pub use stats::{HostStats, PoolStats};

@@ -28,6 +28,7 @@ use crate::stats::{Counters, InUse};
 use leak_watch::LeakWatch;
 pub(crate) use request::{Mode, Request};
 use savepoint::Interrupted;
+pub use sqlx_access::SqlxConnection;
 use state::{Abort, State};
 
 /// How long a rollback may take before the connection is closed instead.

@@ -245,8 +245,9 @@ async fn connection_state_does_not_reach_the_next_session(db: TestDb) {
         .await
         .unwrap();
     // Through every form: a write session, an autocommit connection, and
-    // plain sqlx (which sqlreg cannot read).
-    for form in ["session", "connection", "sqlx"] {
+    // plain sqlx, on the bare connection (which sqlreg cannot read) and
+    // with the session's `SqlxConnection` as the executor (which it reads).
+    for form in ["session", "connection", "sqlx", "sqlx executor"] {
         let changes = state_changes(db.kind);
         match form {
             "session" => registry
@@ -268,7 +269,7 @@ async fn connection_state_does_not_reach_the_next_session(db: TestDb) {
             _ => registry
                 .session(async |s| {
                     for sql in changes {
-                        raw_sqlx(s, db.kind, sql).await?;
+                        raw_sqlx(s, db.kind, sql, form == "sqlx executor").await?;
                     }
                     Ok::<_, Error>(())
                 })
@@ -294,22 +295,24 @@ async fn connection_state_does_not_reach_the_next_session(db: TestDb) {
     }
 }
 
-/// Runs `sql` through plain sqlx on the session's own connection.
-async fn raw_sqlx(s: &Session, kind: Kind, sql: &str) -> Result<(), Error> {
+/// Runs `sql` through plain sqlx on the session's own connection: with the
+/// session's `SqlxConnection` as the executor, or on the bare connection.
+async fn raw_sqlx(s: &Session, kind: Kind, sql: &str, executor: bool) -> Result<(), Error> {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    macro_rules! on {
+        ($db:ty) => {{
+            let mut conn = s.sqlx::<$db>().await?;
+            if executor {
+                sqlx::raw_sql(sql).execute(&mut conn).await.map(drop)
+            } else {
+                sqlx::raw_sql(sql).execute(&mut *conn).await.map(drop)
+            }
+        }};
+    }
     match kind {
-        Kind::Postgres => sqlx::raw_sql(sql)
-            .execute(&mut *s.sqlx::<sqlx::Postgres>().await?)
-            .await
-            .map(drop),
-        Kind::MariaDb => sqlx::raw_sql(sql)
-            .execute(&mut *s.sqlx::<sqlx::MySql>().await?)
-            .await
-            .map(drop),
-        Kind::SqliteFile | Kind::SqliteMemory => sqlx::raw_sql(sql)
-            .execute(&mut *s.sqlx::<sqlx::Sqlite>().await?)
-            .await
-            .map(drop),
+        Kind::Postgres => on!(sqlx::Postgres),
+        Kind::MariaDb => on!(sqlx::MySql),
+        Kind::SqliteFile | Kind::SqliteMemory => on!(sqlx::Sqlite),
     }
     .map_err(|err| Error::Query(sea_orm::DbErr::Custom(err.to_string())))
 }

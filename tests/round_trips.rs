@@ -36,6 +36,8 @@ struct Figures {
     first_autocommit: u64,
     autocommit: u64,
     read_after_autocommit: u64,
+    sqlx_write: u64,
+    sqlx_write_bare: u64,
 }
 
 /// The README's table, per backend.
@@ -53,6 +55,8 @@ fn expected(kind: Kind) -> Figures {
             first_autocommit: 2,      // the connection made writable once, then the statement
             autocommit: 1,            // the statement alone
             read_after_autocommit: 2, // the connection made read-only again, then the statement
+            sqlx_write: 3,            // through `Session::sqlx()` as the executor: as `write`
+            sqlx_write_bare: 4,       // on the bare connection: `SELECT 1` before COMMIT
         },
         Kind::MariaDb => Figures {
             empty: 0,
@@ -66,6 +70,8 @@ fn expected(kind: Kind) -> Figures {
             first_autocommit: 1, // MariaDB connections are writable already
             autocommit: 1,
             read_after_autocommit: 3,
+            sqlx_write: 3,
+            sqlx_write_bare: 4, // `SELECT @@in_transaction` before COMMIT
         },
         // Worker hops: statements SQLite ran.
         Kind::SqliteFile | Kind::SqliteMemory => Figures {
@@ -80,6 +86,8 @@ fn expected(kind: Kind) -> Figures {
             first_autocommit: 1,
             autocommit: 1,
             read_after_autocommit: 3,
+            sqlx_write: 3,
+            sqlx_write_bare: 3, // SQLite has nothing to ask: its rare rollbacks show at COMMIT
         },
     }
 }
@@ -137,6 +145,17 @@ async fn round_trips_per_session_kind(db: TestDb) {
         let s = registry.connection().await.unwrap();
         statements(1)(&s).await.unwrap();
     };
+    let sqlx_write = async |bare| {
+        registry
+            .session(async |s| select_1_through_sqlx(s, db.kind, bare).await)
+            .await
+            .unwrap();
+    };
+    // A statement's first run on a connection prepares it (a round trip of
+    // its own on PostgreSQL and MariaDB; MariaDB's `SELECT @@in_transaction`
+    // too): not what is counted.
+    sqlx_write(false).await;
+    sqlx_write(true).await;
     let figures = Figures {
         empty: counter.count(async || session(0).await).await,
         write: counter.count(async || session(1).await).await,
@@ -160,9 +179,35 @@ async fn round_trips_per_session_kind(db: TestDb) {
         first_autocommit: counter.count(async || autocommit().await).await,
         autocommit: counter.count(async || autocommit().await).await,
         read_after_autocommit: counter.count(async || read(1).await).await,
+        sqlx_write: counter.count(async || sqlx_write(false).await).await,
+        sqlx_write_bare: counter.count(async || sqlx_write(true).await).await,
     };
     println!("{:?}: {figures:?}", db.kind);
     assert_eq!(figures, expected(db.kind));
+}
+
+/// `SELECT 1` with sqlx on the session's own connection: `Session::sqlx()`
+/// as the executor, or the bare connection from `sqlx_stateless()` (out of
+/// sqlreg's sight, but promised to leave nothing for a reset).
+async fn select_1_through_sqlx(s: &Session, kind: Kind, bare: bool) -> Result<(), Error> {
+    macro_rules! on {
+        ($db:ty) => {
+            if bare {
+                let mut conn = s.sqlx_stateless::<$db>().await?;
+                sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            } else {
+                sqlx::query("SELECT 1")
+                    .execute(&mut s.sqlx::<$db>().await?)
+                    .await?;
+            }
+        };
+    }
+    match kind {
+        Kind::Postgres => on!(sqlx::Postgres),
+        Kind::MariaDb => on!(sqlx::MySql),
+        Kind::SqliteFile | Kind::SqliteMemory => on!(sqlx::Sqlite),
+    }
+    Ok(())
 }
 
 /// SQLite's statement trace on the one connection of a registry: every

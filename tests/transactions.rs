@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use common::item;
 use common::{Kind, TestDb};
+use sea_orm::ConnectionTrait;
 use sqlreg::{Config, Error, Isolation, Session, SqlConnectionRegistry};
 use tokio::sync::Barrier;
 
@@ -248,40 +249,50 @@ async fn isolation_level_decides_what_a_second_read_sees(kind: Kind) {
     session.commit().await.unwrap();
 }
 
-/// A statement run through `Session::sqlx()` fails and the body ignores it:
-/// sqlreg never saw the error, so commit asks the server. PostgreSQL had
-/// aborted the transaction, so the commit is refused; MariaDB kept it.
+/// A statement run through `Session::sqlx()` fails and the body ignores it
+/// — on the bare connection, where sqlreg never sees the error, and with
+/// the session's `SqlxConnection` as the executor, which notes that one
+/// failed — so commit asks the server. PostgreSQL had aborted the
+/// transaction, so the commit is refused; MariaDB kept it.
 async fn failure_ignored_through_sqlx_is_caught_at_commit(kind: Kind) {
     let Some(db) = common::test_db(kind, "sqlx_ignored") else {
         return;
     };
     let registry = item::registry(&db).await;
-    let session = registry.get().await.unwrap();
-    item::insert(&session, "first").await.unwrap();
-    let failed = match kind {
-        Kind::Postgres => {
-            let mut conn = session.sqlx::<sqlx::Postgres>().await.unwrap();
-            sqlx::query("SELECT * FROM no_such_table")
-                .execute(&mut *conn)
-                .await
-                .is_err()
+    for executor in [false, true] {
+        let session = registry.get().await.unwrap();
+        item::insert(&session, "first").await.unwrap();
+        macro_rules! failing {
+            ($db:ty) => {{
+                let mut conn = session.sqlx::<$db>().await.unwrap();
+                let query = sqlx::query("SELECT * FROM no_such_table");
+                if executor {
+                    query.execute(&mut conn).await.is_err()
+                } else {
+                    query.execute(&mut *conn).await.is_err()
+                }
+            }};
         }
-        _ => {
-            let mut conn = session.sqlx::<sqlx::MySql>().await.unwrap();
-            sqlx::query("SELECT * FROM no_such_table")
-                .execute(&mut *conn)
+        let failed = match kind {
+            Kind::Postgres => failing!(sqlx::Postgres),
+            _ => failing!(sqlx::MySql),
+        };
+        assert!(failed, "the statement must fail");
+        let outcome = session.commit().await;
+        if aborts_on_any_error(kind) {
+            let err = outcome.expect_err("the server turned this commit into a rollback");
+            assert!(err.to_string().contains("Session::sqlx()"), "{err}");
+            assert!(item::names(&registry).await.is_empty());
+        } else {
+            outcome.unwrap();
+            assert_eq!(item::names(&registry).await, ["first"]);
+            registry
+                .session(async |s| {
+                    s.execute_unprepared("DELETE FROM items").await?;
+                    Ok::<_, Error>(())
+                })
                 .await
-                .is_err()
+                .unwrap();
         }
-    };
-    assert!(failed, "the statement must fail");
-    let outcome = session.commit().await;
-    if aborts_on_any_error(kind) {
-        let err = outcome.expect_err("the server turned this commit into a rollback");
-        assert!(err.to_string().contains("Session::sqlx()"), "{err}");
-        assert!(item::names(&registry).await.is_empty());
-    } else {
-        outcome.unwrap();
-        assert_eq!(item::names(&registry).await, ["first"]);
     }
 }

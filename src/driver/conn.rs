@@ -246,6 +246,11 @@ impl Conn {
     }
 
     /// The backend's own sqlx connection, if it is of type `C`.
+    pub(crate) fn downcast_ref<C: Any>(&self) -> Option<&C> {
+        each_backend!(self, Conn(conn) => (&**conn as &dyn Any).downcast_ref::<C>())
+    }
+
+    /// The backend's own sqlx connection, if it is of type `C`.
     pub(crate) fn downcast_mut<C: Any>(&mut self) -> Option<&mut C> {
         each_backend!(self, Conn(conn) => (&mut **conn as &mut dyn Any).downcast_mut::<C>())
     }

@@ -20,7 +20,7 @@ const PLANNED: &str = "the body fails on purpose";
 /// Which body the sessions run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
-    /// `s.sqlx_stateless::<DB>()` and a sqlx query.
+    /// `s.sqlx::<DB>()` as the executor of a sqlx query.
     Raw,
     /// `Item::find_by_id(id).one(s)`.
     Entity,
@@ -33,15 +33,15 @@ macro_rules! on_backend {
         match $dialect {
             Dialect::Sqlite => {
                 type $db = Sqlite;
-                let _ = $($query)+(&mut *$session.sqlx_stateless::<$db>().await?).await?;
+                let _ = $($query)+(&mut $session.sqlx::<$db>().await?).await?;
             }
             Dialect::Postgres => {
                 type $db = Postgres;
-                let _ = $($query)+(&mut *$session.sqlx_stateless::<$db>().await?).await?;
+                let _ = $($query)+(&mut $session.sqlx::<$db>().await?).await?;
             }
             Dialect::MySql => {
                 type $db = MySql;
-                let _ = $($query)+(&mut *$session.sqlx_stateless::<$db>().await?).await?;
+                let _ = $($query)+(&mut $session.sqlx::<$db>().await?).await?;
             }
         }
         Ok(())

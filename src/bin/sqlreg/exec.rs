@@ -117,7 +117,7 @@ where
     use sqlx::{Column, Executor, SqlSafeStr, Statement};
 
     let mut conn = session.sqlx::<DB>().await?;
-    let prepared = (&mut *conn)
+    let prepared = (&mut conn)
         .prepare(sqlx::AssertSqlSafe(sql.to_owned()).into_sql_str())
         .await?;
     Ok(prepared
