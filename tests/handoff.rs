@@ -19,6 +19,7 @@ use sqlreg::{Error, Session, SqlConnectionRegistry};
 on_every_backend!(
     a_cancelled_savepoint_is_undone_and_the_session_goes_on,
     a_savepoint_cancelled_mid_statement_is_undone,
+    a_sqlx_statement_cut_off_mid_round_trip_is_dealt_with,
     connection_state_does_not_reach_the_next_session,
     a_session_that_changes_nothing_keeps_its_connection,
 );
@@ -167,6 +168,45 @@ async fn a_savepoint_cancelled_mid_statement_is_undone(db: TestDb) {
         outcome.expect("the session goes on after its savepoint was cancelled mid-statement");
         assert_eq!(names, ["a", "b"]);
     }
+}
+
+/// A statement run with the session's `SqlxConnection` as the executor is
+/// cut off mid-round-trip and the body goes on: as with sqlreg's own
+/// statements, PostgreSQL's reply is read first and SQLite's worker
+/// finished it; on MariaDB, whose driver cannot read such a connection
+/// again, the session refuses to go on and commits nothing.
+async fn a_sqlx_statement_cut_off_mid_round_trip_is_dealt_with(db: TestDb) {
+    let registry = one_connection(&db).await;
+    let outcome = registry
+        .session(async |s| {
+            item::insert(s, "a").await?;
+            let slow = slow_statement(s.get_database_backend());
+            let cut =
+                tokio::time::timeout(Duration::from_millis(200), raw_sqlx(s, db.kind, slow, true))
+                    .await;
+            assert!(cut.is_err(), "the statement should have been cut off");
+            item::insert(s, "b").await?;
+            Ok::<_, Error>(())
+        })
+        .await;
+    let mut names = item::names(&registry).await;
+    names.sort();
+    if db.kind == Kind::MariaDb {
+        let err = outcome.expect_err("the session cannot go on");
+        assert!(
+            err.to_string().contains("cut off by a cancellation"),
+            "{err}"
+        );
+        assert!(names.is_empty(), "{names:?}");
+    } else {
+        outcome.expect("the session goes on after its statement was cut off");
+        assert_eq!(names, ["a", "b"]);
+    }
+    // The connection the next session gets works.
+    registry
+        .session(async |s| item::insert(s, "next").await.map(drop))
+        .await
+        .expect("the next session works");
 }
 
 /// What a fresh connection of the registry shows for the settings the

@@ -5,10 +5,11 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::task::Poll;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use futures_util::{FutureExt, StreamExt, TryFutureExt, TryStreamExt};
+use futures_util::{FutureExt, StreamExt, ready};
 use sea_orm::DbErr;
 use sqlx::{Database, Either, Execute, Executor, SqlStr};
 use tokio::sync::MutexGuard;
@@ -119,13 +120,17 @@ impl<DB: Database> SqlxConnection<'_, DB> {
         }
     }
 
-    /// The connection and the flag a failed statement sets: where one
-    /// failed, commit asks the server whether the transaction survived (on
-    /// MariaDB the next statement too: a deadlock ends it).
-    fn watched(&mut self) -> (&mut DB::Connection, Failed<'_>) {
+    /// The connection, and what the statement about to run on it records:
+    /// its round trip in flight until its last reply is read (cut off
+    /// before, the session's next step deals with it as with its own
+    /// statements), and, if it fails, that commit must ask the server
+    /// whether the transaction survived (on MariaDB the next statement
+    /// too: a deadlock ends it).
+    fn watched(&mut self) -> (&mut DB::Connection, Watch<'_>) {
         let may_write = self.mode == Mode::Transaction;
         let State {
             conn,
+            in_flight,
             unobserved,
             unverified,
             ..
@@ -133,30 +138,37 @@ impl<DB: Database> SqlxConnection<'_, DB> {
         let conn = conn.as_mut().expect("checked when made");
         let implicit = conn.has_implicit_commits();
         let conn = conn.downcast_mut().expect("checked when made");
-        let failed = Failed {
+        *in_flight = true;
+        let watch = Watch {
+            in_flight,
             unobserved,
             unverified,
             may_write,
             implicit,
         };
-        (conn, failed)
+        (conn, watch)
     }
 }
 
-/// Where a failed statement through the executor is recorded.
-struct Failed<'a> {
+/// What a statement through the executor records in the session's state.
+struct Watch<'a> {
+    in_flight: &'a mut bool,
     unobserved: &'a mut bool,
     unverified: &'a mut bool,
     may_write: bool,
     implicit: bool,
 }
 
-impl Failed<'_> {
-    fn record(&mut self) {
+impl Watch<'_> {
+    fn failed(&mut self) {
         if self.may_write {
             *self.unobserved = true;
             *self.unverified |= self.implicit;
         }
+    }
+
+    fn answered(&mut self) {
+        *self.in_flight = false;
     }
 }
 
@@ -217,10 +229,18 @@ macro_rules! watched_executor {
                     Err(err) => return futures_util::stream::once(async { Err(err) }).boxed(),
                 };
                 self.before(query.sql.as_str());
-                let (conn, mut failed) = self.watched();
-                conn.fetch_many(query)
-                    .inspect_err(move |_| failed.record())
-                    .boxed()
+                let (conn, mut watch) = self.watched();
+                let mut replies = conn.fetch_many(query);
+                futures_util::stream::poll_fn(move |cx| {
+                    let reply = ready!(replies.poll_next_unpin(cx));
+                    match &reply {
+                        Some(Err(_)) => watch.failed(),
+                        None => watch.answered(),
+                        Some(Ok(_)) => {}
+                    }
+                    Poll::Ready(reply)
+                })
+                .boxed()
             }
 
             fn fetch_optional<'e, 'q: 'e, E>(
@@ -236,9 +256,15 @@ macro_rules! watched_executor {
                     Err(err) => return async { Err(err) }.boxed(),
                 };
                 self.before(query.sql.as_str());
-                let (conn, mut failed) = self.watched();
+                let (conn, mut watch) = self.watched();
                 conn.fetch_optional(query)
-                    .inspect_err(move |_| failed.record())
+                    .map(move |reply| {
+                        if reply.is_err() {
+                            watch.failed();
+                        }
+                        watch.answered();
+                        reply
+                    })
                     .boxed()
             }
 
@@ -250,9 +276,14 @@ macro_rules! watched_executor {
             where
                 'c: 'e,
             {
-                // Preparing runs nothing: no state to note.
-                let (conn, _) = self.watched();
+                // Preparing runs nothing: only the round trip to watch.
+                let (conn, mut watch) = self.watched();
                 conn.prepare_with(sql, parameters)
+                    .map(move |prepared| {
+                        watch.answered();
+                        prepared
+                    })
+                    .boxed()
             }
         }
     )+};
