@@ -20,7 +20,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What [`PasswordProvider::password`] returns: a boxed future, so the
 /// trait stays object safe.
-pub type PasswordFuture<'a> = Pin<Box<dyn Future<Output = Result<Credential, BoxError>> + Send + 'a>>;
+pub type PasswordFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Credential, BoxError>> + Send + 'a>>;
 
 /// A password and until when new connections may use it.
 ///

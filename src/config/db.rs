@@ -48,7 +48,7 @@ pub struct DbConfig {
     pub migrations: Option<MigrationsConfig>,
     /// Set in code only: see [`DbConfig::password_provider`].
     #[serde(skip)]
-    password_provider: Option<SharedProvider>,
+    pub(crate) password_provider: Option<SharedProvider>,
 }
 
 /// Pool sizing and timeouts (core-lib's `session:` block plus extensions).

@@ -177,7 +177,13 @@ where
         detail: detail(&url, err),
     });
     let engine = engine.map(|engine| {
-        engine::engine_pool(engine.options, config, Arc::clone(&counters), engine.setup, writes)
+        engine::engine_pool(
+            engine.options,
+            config,
+            Arc::clone(&counters),
+            engine.setup,
+            writes,
+        )
     });
     let refresh = sessions
         .password
