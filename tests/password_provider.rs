@@ -363,3 +363,78 @@ async fn a_failing_provider_is_a_clear_connect_error(db: TestDb) {
     as_admin(&admin, &login.drop).await;
     admin.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_replica_gets_its_password_from_the_provider() {
+    let Some(db) = common::test_db(Kind::Postgres, "provider_replica") else {
+        return;
+    };
+    let standby_port = std::env::var("SQLREG_TEST_PG_STANDBY_PORT")
+        .expect("SQLREG_TEST_PG_STANDBY_PORT is not set: run the suite through scripts/test.sh");
+    let admin = SqlConnectionRegistry::connect(db.config.clone())
+        .await
+        .unwrap();
+    let login = create_login(&admin, &db, "provrep").await;
+    let store = Store::new(OLD);
+    // Reads go to the standby only, never to the primary.
+    let yaml = format!(
+        "db:
+  create_db: false
+  session: {{pool_size: 1, max_overflow: 1}}
+  url: {{protocol: postgresql, username: {user}, host: 127.0.0.1,
+         port: '${{oc.env:SQLREG_TEST_PG_PORT}}', file: {name}}}
+  replicas: [{{port: '${{oc.env:SQLREG_TEST_PG_STANDBY_PORT}}'}}]
+  routing: {{fallback: error}}
+",
+        user = login.user,
+        name = db.name,
+    );
+    let config = Config::from_yaml_str(&yaml).unwrap().at("db").unwrap();
+    let registry = SqlConnectionRegistry::builder(config)
+        .password_provider(store.clone())
+        .connect()
+        .await
+        .expect("the provider's password on the primary");
+
+    // The role and the database reach the standby by replication.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let session = loop {
+        match registry.get_read_only().await {
+            Ok(session) => break session,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("no read session on the standby: {err}"),
+        }
+    };
+    let backend = session.get_database_backend();
+    let row = session
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT pg_is_in_recovery()",
+        ))
+        .await
+        .unwrap()
+        .expect("one row");
+    assert!(
+        row.try_get_by_index::<bool>(0).unwrap(),
+        "the read session runs on the standby"
+    );
+    assert_eq!(current_user(&session).await, login.user);
+    drop(session);
+    let ports: Vec<Option<u16>> = store
+        .asked_for
+        .lock()
+        .unwrap()
+        .iter()
+        .map(DbUrl::port)
+        .collect();
+    assert!(
+        ports.contains(&Some(standby_port.parse().unwrap())),
+        "asked for the standby's own host: {ports:?}"
+    );
+
+    registry.close().await;
+    as_admin(&admin, &login.drop).await;
+    admin.close().await;
+}
