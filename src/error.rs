@@ -196,6 +196,9 @@ pub enum ConnectFailure {
     CreateDatabaseFailed,
     /// `url.password_file` could not be read.
     PasswordFile,
+    /// The [`PasswordProvider`](crate::PasswordProvider) failed or did not
+    /// answer within `connect_timeout`; the detail carries its message.
+    PasswordProvider,
     /// TLS could not be set up: the server's certificate is not trusted or
     /// does not name the host, or the server offers no TLS where the URL's
     /// `sslmode` / `ssl-mode` demands it; the detail says which.
@@ -217,6 +220,7 @@ impl fmt::Display for ConnectFailure {
             Self::CannotOpenFile => "the SQLite file cannot be opened",
             Self::CreateDatabaseFailed => "the database could not be created",
             Self::PasswordFile => "the password file cannot be read",
+            Self::PasswordProvider => "the password provider failed",
             Self::Tls => "the TLS connection could not be set up",
             Self::Other => "connection failed",
         })

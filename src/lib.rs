@@ -4,6 +4,7 @@
 
 pub mod blocking;
 pub mod config;
+mod credentials;
 mod driver;
 pub mod error;
 mod interpolate;
@@ -28,6 +29,7 @@ pub use config::{
     Backoff, Config, DbConfig, DbSection, Fallback, Isolation, MigrationsConfig, Pooler,
     RetryConfig, RoutingConfig, SessionConfig, SqliteOptions,
 };
+pub use credentials::{BoxError, Credential, PasswordFuture, PasswordProvider};
 pub use error::{ConnectFailure, Error, OrNotFound, Result};
 pub use migrate::{MigrationState, MigrationStatus, Migrations};
 pub use registries::{DEFAULT_NAME, RegistriesBuilder, SqlConnectionRegistries};

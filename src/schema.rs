@@ -83,6 +83,35 @@ impl RegistryBuilder {
         }
     }
 
+    /// Registers the [`PasswordProvider`](crate::PasswordProvider) that gives
+    /// the password of new connections — an RDS IAM token, a Vault dynamic
+    /// secret — instead of `url.password` or `url.password_file`; see
+    /// [`DbConfig::password_provider`](crate::DbConfig::password_provider).
+    /// Setting both is an [`Error::Config`](crate::Error::Config) at
+    /// [`connect`](Self::connect).
+    ///
+    /// ```no_run
+    /// # async fn run(config: sqlreg::DbConfig) -> sqlreg::Result<()> {
+    /// use std::time::Duration;
+    /// use sqlreg::{Credential, DbUrl};
+    ///
+    /// let db = sqlreg::SqlConnectionRegistry::builder(config)
+    ///     .password_provider(|host: &DbUrl| {
+    ///         let user = host.username().unwrap_or_default().to_owned();
+    ///         async move {
+    ///             let token = format!("a token for {user}"); // ask the secret store
+    ///             Ok(Credential::new(token, Duration::from_secs(600)))
+    ///         }
+    ///     })
+    ///     .connect()
+    ///     .await?;
+    /// # let _ = db; Ok(()) }
+    /// ```
+    pub fn password_provider(mut self, provider: impl crate::PasswordProvider) -> Self {
+        self.config = self.config.password_provider(provider);
+        self
+    }
+
     /// Registers an entity whose table `create_db` creates when it is missing.
     /// Register tables that others reference first.
     pub fn entity<E: EntityTrait>(mut self, entity: E) -> Self {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::pooler::Pooler;
 use super::transaction::{Isolation, RetryConfig};
 use super::{MigrationsConfig, RoutingConfig, defaults, lenient};
+use crate::credentials::{PasswordProvider, SharedProvider};
 use crate::error::{Error, Result};
 use crate::url::{Backend, DbUrl, UrlConfig};
 
@@ -45,6 +46,9 @@ pub struct DbConfig {
     /// Schema migrations (default none: `create_db` creates the registered tables).
     #[serde(default)]
     pub migrations: Option<MigrationsConfig>,
+    /// Set in code only: see [`DbConfig::password_provider`].
+    #[serde(skip)]
+    pub(crate) password_provider: Option<SharedProvider>,
 }
 
 /// Pool sizing and timeouts (core-lib's `session:` block plus extensions).
@@ -241,6 +245,23 @@ impl DbConfig {
         self
     }
 
+    /// Sets the [`PasswordProvider`] that gives the password of new
+    /// connections, instead of `url.password` or `url.password_file` (see
+    /// the README's "Rotating credentials in code"). It serves `url`'s
+    /// hosts and the replicas that name no password of their own; SQLite
+    /// ignores it. [`RegistryBuilder::password_provider`](crate::RegistryBuilder::password_provider)
+    /// does the same. Clones of this config share its cached answers.
+    #[must_use]
+    pub fn password_provider(mut self, provider: impl PasswordProvider) -> Self {
+        self.password_provider = Some(SharedProvider::new(provider));
+        self
+    }
+
+    /// The registered password provider, if any.
+    pub(crate) fn provider(&self) -> Option<&SharedProvider> {
+        self.password_provider.as_ref()
+    }
+
     /// Checks the rules types cannot express, one message per rule, each
     /// naming its key relative to the section (`session.pool_size`), and that
     /// the URL can be built.
@@ -314,7 +335,25 @@ impl DbConfig {
             "sqlite.synchronous",
             &SYNCHRONOUS_MODES,
         )?;
-        self.url.to_db_url()?;
+        let url = self.url.to_db_url()?;
+        if self.password_provider.is_some() && url.backend() != Backend::Sqlite {
+            let given = if url.password_file().is_some() {
+                Some("url.password_file")
+            } else if url.password().is_some() {
+                Some("url.password")
+            } else {
+                None
+            };
+            if let Some(path) = given {
+                return Err(Error::config(
+                    path,
+                    format!(
+                        "`{path}` and a password provider are both set; give one \
+                         (the provider is registered in code)"
+                    ),
+                ));
+            }
+        }
         if let Some(direct) = self.migrations.as_ref().and_then(|m| m.direct_url.as_ref()) {
             direct.to_db_url()?;
         }
@@ -345,6 +384,7 @@ impl fmt::Debug for DbConfig {
             .field("routing", &self.routing)
             .field("sqlite", &self.sqlite)
             .field("migrations", &self.migrations)
+            .field("password_provider", &self.password_provider)
             .finish()
     }
 }

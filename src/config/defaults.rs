@@ -142,6 +142,7 @@ impl DbConfig {
             routing: RoutingConfig::default(),
             sqlite: SqliteOptions::default(),
             migrations: None,
+            password_provider: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use sqlx::{ConnectOptions, Connection, Database, Executor};
 
 use super::{Pools, engine, tls};
 use crate::config::DbConfig;
+use crate::credentials::PasswordSource;
 use crate::error::{ConnectFailure, Error, Result};
 use crate::pool::{ConnectError, ConnectionPool, Explain, Fresh, Refresh, Setup};
 use crate::replication::LastWrite;
@@ -138,8 +139,9 @@ pub(super) struct Opening<DB: Database> {
     pub(super) writes_by_default: bool,
     /// Behind a transaction pooler: see `Fresh::transaction_settings`.
     pub(super) transaction_settings: Option<String>,
-    /// With `url.password_file`: the password read for each new connection.
-    pub(super) refresh: Option<Refresh<DB>>,
+    /// With `url.password_file` or a password provider: where each new
+    /// connection's password comes from.
+    pub(super) password: Option<Rotating<DB>>,
 }
 
 impl<DB: Database> Opening<DB> {
@@ -150,7 +152,7 @@ impl<DB: Database> Opening<DB> {
             setup: None,
             writes_by_default: true,
             transaction_settings: None,
-            refresh: None,
+            password: None,
         }
     }
 }
@@ -174,6 +176,18 @@ where
         reason: failure(err, classify),
         detail: detail(&url, err),
     });
+    let engine = engine.map(|engine| {
+        engine::engine_pool(
+            engine.options,
+            config,
+            Arc::clone(&counters),
+            engine.setup,
+            writes,
+        )
+    });
+    let refresh = sessions
+        .password
+        .map(|password| password.refresh(engine.clone()));
     let sessions = ConnectionPool::new(
         sessions.options,
         sessions.setup.map(setup_hook::<DB>),
@@ -181,17 +195,12 @@ where
             writes_by_default: sessions.writes_by_default,
             transaction_settings: sessions.transaction_settings.map(Arc::from),
         },
-        sessions.refresh,
+        refresh,
         explain,
         &config.session,
-        Arc::clone(&counters),
+        counters,
     );
-    Pools {
-        sessions,
-        engine: engine.map(|engine| {
-            engine::engine_pool(engine.options, config, counters, engine.setup, writes)
-        }),
-    }
+    Pools { sessions, engine }
 }
 
 /// A backend's connect options with another password.
@@ -200,27 +209,47 @@ pub(super) type SetPassword<DB> = fn(
     &str,
 ) -> <<DB as Database>::Connection as Connection>::Options;
 
-/// With `url.password_file`: the password read again for each new
-/// connection of the sessions' pool, set on its options with `set`.
-pub(super) fn password_refresh<DB: Database>(
-    url: &DbUrl,
+/// Where each new connection's password comes from, and how it is set on
+/// a backend's connect options.
+pub(super) struct Rotating<DB: Database> {
+    source: PasswordSource,
     set: SetPassword<DB>,
-) -> Option<Refresh<DB>> {
-    url.password_file()?;
-    let url = url.clone();
-    Some(Box::new(move |options| match url.read_password_file() {
-        Ok(password) => Ok(match password {
-            Some(password) => set(options.clone(), &password),
-            None => options.clone(),
-        }),
-        Err(err) => Err(ConnectError {
-            reason: ConnectFailure::PasswordFile,
-            detail: match err {
-                Error::Connect { detail, .. } => detail,
-                other => other.to_string(),
-            },
-        }),
-    }))
+}
+
+/// With `url.password_file` or a password provider that serves `url`: the
+/// password asked again for each new connection of the sessions' pool, set
+/// on its options with `set`.
+pub(super) fn rotating<DB: Database>(
+    url: &DbUrl,
+    config: &DbConfig,
+    set: SetPassword<DB>,
+) -> Option<Rotating<DB>> {
+    PasswordSource::of(url, config).map(|source| Rotating { source, set })
+}
+
+impl<DB: Database> Rotating<DB> {
+    /// The sessions' pool's refresh. Each password it gets also becomes
+    /// the one the `engine` pool opens its next connections with: sqlx's
+    /// pool cannot ask for one per connection.
+    fn refresh(self, engine: Option<sqlx::Pool<DB>>) -> Refresh<DB> {
+        let Self { source, set } = self;
+        Box::new(move |options| {
+            let (source, options, engine) = (source.clone(), options.clone(), engine.clone());
+            Box::pin(async move {
+                let password = source.password().await.map_err(|err| match err {
+                    Error::Connect { reason, detail, .. } => ConnectError { reason, detail },
+                    other => ConnectError {
+                        reason: ConnectFailure::Other,
+                        detail: other.to_string(),
+                    },
+                })?;
+                if let Some(engine) = engine {
+                    engine.set_connect_options(set((*engine.connect_options()).clone(), &password));
+                }
+                Ok(set(options, &password))
+            })
+        })
+    }
 }
 
 /// Runs `sql` on a new connection.

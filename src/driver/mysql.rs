@@ -25,7 +25,7 @@ pub(super) async fn open(
     connecting: Connecting,
     writes: Option<Arc<LastWrite>>,
 ) -> Result<Opened> {
-    let options = connect_options(url, config)?;
+    let options = connect_options(url, config).await?;
     if connecting == Connecting::Eagerly {
         connect::verify::<MySql>(&options, url, config, classify, async || {
             create_database(url, config).await
@@ -43,7 +43,7 @@ pub(super) async fn open(
     // or, at READ COMMITTED, make the connection read-only first.
     let sessions = Opening {
         setup: setup.clone(),
-        refresh: connect::password_refresh::<MySql>(url, MySqlConnectOptions::password),
+        password: connect::rotating::<MySql>(url, config, MySqlConnectOptions::password),
         ..Opening::new(options.clone())
     };
     // Only the server the registry starts on wraps its engine.
@@ -58,13 +58,15 @@ pub(super) async fn open(
     })
 }
 
-fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnectOptions> {
+/// The options every connection to `url` starts from, with the password
+/// from `url.password_file` or the password provider when one serves it.
+async fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnectOptions> {
     let mut options =
         MySqlConnectOptions::from_str(&url.to_sqlx_url()).map_err(|err| Error::Url {
             url: url.redacted(),
             message: connect::redact(url, &err.to_string()),
         })?;
-    if let Some(password) = url.read_password_file()? {
+    if let Some(password) = crate::credentials::password_now(url, config).await? {
         options = options.password(&password);
     }
     Ok(connect::with_logging(options, config))
@@ -148,7 +150,7 @@ async fn create_database(url: &DbUrl, config: &DbConfig) -> Result<()> {
     let name = url.database().unwrap_or_default();
     let fail =
         |err: &sqlx::Error| connect::connect_error(url, ConnectFailure::CreateDatabaseFailed, err);
-    let server = connect_options(&url.with_database(None), config)?;
+    let server = connect_options(&url.with_database(None), config).await?;
     let mut conn = connect::connect_once::<MySql>(&server, config.session.connect_timeout)
         .await
         .map_err(|err| fail(&err))?;
@@ -160,7 +162,7 @@ async fn create_database(url: &DbUrl, config: &DbConfig) -> Result<()> {
 
 /// A connection to `url`'s server without a default database.
 async fn server(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnection> {
-    let options = connect_options(&url.with_database(None), config)?;
+    let options = connect_options(&url.with_database(None), config).await?;
     connect::connect_once::<MySql>(&options, config.session.connect_timeout)
         .await
         .map_err(|err| connect::connect_error(url, connect::failure(&err, classify), &err))

@@ -29,9 +29,9 @@ pub(super) async fn open(
     connecting: Connecting,
     writes: Option<Arc<LastWrite>>,
 ) -> Result<Opened> {
-    let options = connect_options(url, config)?;
+    let options = connect_options(url, config).await?;
     let mut sessions = pooler::sessions(options.clone(), config);
-    sessions.refresh = connect::password_refresh::<Postgres>(url, PgConnectOptions::password);
+    sessions.password = connect::rotating::<Postgres>(url, config, PgConnectOptions::password);
     if connecting == Connecting::Eagerly {
         // With the sessions' own options: a pooler that refuses them says
         // so now, not at the first session.
@@ -49,12 +49,14 @@ pub(super) async fn open(
     })
 }
 
-fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<PgConnectOptions> {
+/// The options every connection to `url` starts from, with the password
+/// from `url.password_file` or the password provider when one serves it.
+async fn connect_options(url: &DbUrl, config: &DbConfig) -> Result<PgConnectOptions> {
     let mut options = PgConnectOptions::from_str(&url.to_sqlx_url()).map_err(|err| Error::Url {
         url: url.redacted(),
         message: connect::redact(url, &err.to_string()),
     })?;
-    if let Some(password) = url.read_password_file()? {
+    if let Some(password) = crate::credentials::password_now(url, config).await? {
         options = options.password(&password);
     }
     // Lets operators find (and tests kill) this application's connections.
@@ -171,7 +173,9 @@ async fn create_database(url: &DbUrl, config: &DbConfig, options: &PgConnectOpti
 
 /// A connection to the maintenance database of `url`'s server.
 async fn maintenance(url: &DbUrl, config: &DbConfig) -> Result<sqlx::PgConnection> {
-    let options = connect_options(url, config)?.database(MAINTENANCE_DATABASE);
+    let options = connect_options(url, config)
+        .await?
+        .database(MAINTENANCE_DATABASE);
     connect::connect_once::<Postgres>(&options, config.session.connect_timeout)
         .await
         .map_err(|err| connect::connect_error(url, connect::failure(&err, classify), &err))

@@ -24,12 +24,15 @@ pub(crate) type Setup<DB> = Box<
 >;
 
 /// The connect options for the next new connection, from the pool's: the
-/// password read again from `url.password_file`, so a rotated one is used.
+/// password asked again (`url.password_file`, a password provider), so a
+/// rotated one is used. Only a new connection pays for it.
 pub(crate) type Refresh<DB> = Box<
     dyn Fn(
             &<<DB as Database>::Connection as Connection>::Options,
-        ) -> Result<<<DB as Database>::Connection as Connection>::Options, ConnectError>
-        + Send
+        ) -> BoxFuture<
+            'static,
+            Result<<<DB as Database>::Connection as Connection>::Options, ConnectError>,
+        > + Send
         + Sync,
 >;
 
@@ -122,7 +125,7 @@ impl<DB: Database> SqlxManager<DB> {
     /// Opens a connection for the pool, remembering why when it fails.
     async fn open(&self) -> Result<Slot<DB::Connection>, ConnectError> {
         let refreshed = match &self.refresh {
-            Some(refresh) => Some(refresh(&self.options).inspect_err(|failure| {
+            Some(refresh) => Some(refresh(&self.options).await.inspect_err(|failure| {
                 self.remember(Some(failure.clone()));
             })?),
             None => None,

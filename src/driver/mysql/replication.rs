@@ -18,7 +18,7 @@ use crate::url::DbUrl;
 
 /// A plain connection to the host of `url`, as sessions connect.
 pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result<MySqlConnection> {
-    let options = super::connect_options(url, config)?;
+    let options = super::connect_options(url, config).await?;
     connect::connect_once::<MySql>(&options, config.session.connect_timeout)
         .await
         .map_err(|err| connect::connect_error(url, connect::failure(&err, super::classify), &err))

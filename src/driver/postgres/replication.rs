@@ -31,7 +31,7 @@ const LONGEST_POLL: Duration = Duration::from_millis(16);
 
 /// A plain connection to the host of `url`, as sessions connect.
 pub(in crate::driver) async fn connect(url: &DbUrl, config: &DbConfig) -> Result<PgConnection> {
-    let options = super::connect_options(url, config)?;
+    let options = super::connect_options(url, config).await?;
     connect::connect_once::<Postgres>(&options, config.session.connect_timeout)
         .await
         .map_err(|err| connect::connect_error(url, connect::failure(&err, super::classify), &err))
