@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use sqlreg::replication::HostProbe;
+use sqlreg::replication::{HostProbe, Streaming};
 use sqlreg::{DbConfig, Error};
 
 use crate::table::{millis, plural};
@@ -68,6 +68,11 @@ pub(super) struct HostReport {
     pub(super) beyond_max_lag: bool,
     /// A Galera node: `galera <cluster id>, <state>, <size> nodes`.
     pub(super) cluster: Option<String>,
+    /// PostgreSQL: the standbys streaming from the host and whether each is
+    /// synchronous (`standbys`, `synchronous_standby_names`), or what a
+    /// standby streams from (`receiver`: its `sender`, its `name`, the
+    /// checked host that lists it as `upstream` and its `sync_state` there).
+    pub(super) streaming: Option<Streaming>,
     pub(super) error: Option<String>,
 }
 
@@ -109,6 +114,7 @@ impl SectionReport {
                 lag: None,
                 beyond_max_lag: false,
                 cluster: None,
+                streaming: None,
                 error: None,
             };
             match &host.state {
@@ -123,6 +129,12 @@ impl SectionReport {
                         .cluster
                         .as_ref()
                         .map(|c| format!("galera {}, {}, {} nodes", c.id, c.state, c.size));
+                    line.streaming = state.streaming.clone().map(|mut streaming| {
+                        if let Some(receiver) = &mut streaming.receiver {
+                            receiver.upstream = receiver.upstream.as_deref().map(&mask);
+                        }
+                        streaming
+                    });
                 }
                 Err(err) => {
                     let error = mask(&err.to_string());
@@ -223,6 +235,9 @@ pub(super) fn print_text(report: &Report) {
         }
         for host in &db.hosts {
             line(host.configured_as, &host.describe());
+            for text in host.describe_streaming() {
+                line("", &text);
+            }
         }
         if let Some(error) = &db.error {
             line("error", error);
@@ -286,6 +301,75 @@ impl HostReport {
         );
         parts.extend(self.error.clone());
         format!("{}: {}", self.url, parts.join(", "))
+    }
+}
+
+impl HostReport {
+    /// Under a PostgreSQL host's line, who streams from it and what it
+    /// streams from:
+    /// `standbys: pg3 synchronous (streaming, from 127.0.0.1:37750), pg2
+    /// asynchronous (…); synchronous_standby_names pg3` on a primary,
+    /// `synchronous standby of <url>, as pg3, streaming from 127.0.0.1:5432`
+    /// on a standby.
+    fn describe_streaming(&self) -> Vec<String> {
+        let Some(streaming) = &self.streaming else {
+            return Vec::new();
+        };
+        let primary = self.role.as_deref() == Some("primary");
+        let mut lines = Vec::new();
+        let names = streaming
+            .synchronous_standby_names
+            .as_ref()
+            .map(|names| format!("; synchronous_standby_names {names}"))
+            .unwrap_or_default();
+        if !streaming.standbys.is_empty() {
+            let standbys: Vec<String> = streaming
+                .standbys
+                .iter()
+                .map(|standby| {
+                    let kind = standby
+                        .sync_state
+                        .map_or("(sync_state hidden: needs pg_read_all_stats)", |state| {
+                            state.describe().trim_end_matches(" standby")
+                        });
+                    let mut details = Vec::new();
+                    details.extend(standby.state.clone());
+                    details.extend(standby.client.as_ref().map(|c| format!("from {c}")));
+                    if details.is_empty() {
+                        format!("{} {kind}", standby.name)
+                    } else {
+                        format!("{} {kind} ({})", standby.name, details.join(", "))
+                    }
+                })
+                .collect();
+            lines.push(format!("standbys: {}{names}", standbys.join(", ")));
+        } else if primary {
+            let waits = if names.is_empty() {
+                ""
+            } else {
+                ": commits wait for a synchronous standby that is not there"
+            };
+            lines.push(format!("standbys: none streaming{names}{waits}"));
+        }
+        if let Some(receiver) = &streaming.receiver {
+            let mut text = match (&receiver.upstream, receiver.sync_state) {
+                (Some(upstream), Some(state)) => format!("{} of {upstream}", state.describe()),
+                (Some(upstream), None) => format!("standby of {upstream}"),
+                (None, _) => "standby of a host not checked here".to_owned(),
+            };
+            text.extend(receiver.name.as_ref().map(|name| format!(", as {name}")));
+            text.push_str(&format!(", {}", receiver.status));
+            text.extend(
+                receiver
+                    .sender
+                    .as_ref()
+                    .map(|sender| format!(" from {sender}")),
+            );
+            lines.push(text);
+        } else if self.role.as_deref() == Some("standby") {
+            lines.push("not streaming: no WAL receiver running".to_owned());
+        }
+        lines
     }
 }
 
