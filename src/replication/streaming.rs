@@ -49,8 +49,9 @@ pub struct WalSender {
 #[non_exhaustive]
 pub struct WalReceiver {
     /// The WAL receiver's status: `streaming`, `starting`, `waiting`,
-    /// `restarting`, `stopping`.
-    pub status: String,
+    /// `restarting`, `stopping`; `None` when hidden (see
+    /// [`WalSender::sync_state`]).
+    pub status: Option<String>,
     /// The host it streams from and its port, as the standby connected to
     /// it (`sender_host`, `sender_port`: `127.0.0.1:5432`, or a socket
     /// directory); `None` when hidden (see [`WalSender::sync_state`]).

@@ -135,8 +135,9 @@ pub(in crate::driver) async fn wait_for(
 /// first), what it streams from (`pg_stat_wal_receiver`) and, on a
 /// primary, `synchronous_standby_names` — in one simple query, as the
 /// other probes. `sqlreg check` asks it once per host; the monitor never
-/// does. A user without `pg_read_all_stats` sees the standbys' names but
-/// neither their state nor the receiver's details (left `None`).
+/// does. A user without `pg_read_all_stats` sees the standbys' names and
+/// that a WAL receiver runs, but neither the standbys' state nor the
+/// receiver's details (left `None`).
 pub(in crate::driver) async fn streaming(
     conn: &mut PgConnection,
 ) -> Result<Streaming, sqlx::Error> {
@@ -144,7 +145,7 @@ pub(in crate::driver) async fn streaming(
         conn,
         "SELECT CASE WHEN pg_is_in_recovery() THEN '' \
                 ELSE current_setting('synchronous_standby_names') END, \
-           r.status, r.sender_host, r.sender_port, r.conninfo, \
+           r.pid IS NOT NULL, r.status, r.sender_host, r.sender_port, r.conninfo, \
            (SELECT json_agg(json_build_object('name', application_name, 'state', state, \
                      'sync_state', sync_state, 'addr', host(client_addr), 'port', client_port) \
                    ORDER BY CASE sync_state WHEN 'sync' THEN 0 WHEN 'quorum' THEN 1 \
@@ -154,11 +155,12 @@ pub(in crate::driver) async fn streaming(
     )
     .await?;
     let names: String = row.try_get(0)?;
-    let status: Option<String> = row.try_get(1)?;
-    let sender_host: Option<String> = row.try_get(2)?;
-    let sender_port: Option<i32> = row.try_get(3)?;
-    let conninfo: Option<String> = row.try_get(4)?;
-    let senders: Option<String> = row.try_get(5)?;
+    let receiving: Option<bool> = row.try_get(1)?;
+    let status: Option<String> = row.try_get(2)?;
+    let sender_host: Option<String> = row.try_get(3)?;
+    let sender_port: Option<i32> = row.try_get(4)?;
+    let conninfo: Option<String> = row.try_get(5)?;
+    let senders: Option<String> = row.try_get(6)?;
     let senders: Vec<Sender> = match senders {
         Some(json) => serde_json::from_str(&json)
             .map_err(|err| sqlx::Error::Protocol(format!("pg_stat_replication as JSON: {err}")))?,
@@ -180,7 +182,7 @@ pub(in crate::driver) async fn streaming(
                     }),
             })
             .collect(),
-        receiver: status.map(|status| WalReceiver {
+        receiver: receiving.unwrap_or(false).then(|| WalReceiver {
             status,
             sender: sender_host.map(|host| match sender_port {
                 Some(port) => format!("{host}:{port}"),

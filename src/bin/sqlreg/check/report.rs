@@ -355,16 +355,20 @@ impl HostReport {
             let mut text = match (&receiver.upstream, receiver.sync_state) {
                 (Some(upstream), Some(state)) => format!("{} of {upstream}", state.describe()),
                 (Some(upstream), None) => format!("standby of {upstream}"),
-                (None, _) => "standby of a host not checked here".to_owned(),
+                (None, _) if receiver.name.is_some() => {
+                    "standby of a host not checked here".to_owned()
+                }
+                // Its name hidden, nothing tells whose standby it is.
+                (None, _) => "standby".to_owned(),
             };
             text.extend(receiver.name.as_ref().map(|name| format!(", as {name}")));
-            text.push_str(&format!(", {}", receiver.status));
-            text.extend(
-                receiver
-                    .sender
-                    .as_ref()
-                    .map(|sender| format!(" from {sender}")),
-            );
+            match (&receiver.status, &receiver.sender) {
+                (Some(status), Some(sender)) => text.push_str(&format!(", {status} from {sender}")),
+                (Some(status), None) => text.push_str(&format!(", {status}")),
+                (None, _) => {
+                    text.push_str(", its WAL receiver's details hidden: needs pg_read_all_stats");
+                }
+            }
             lines.push(text);
         } else if self.role.as_deref() == Some("standby") {
             lines.push("not streaming: no WAL receiver running".to_owned());
