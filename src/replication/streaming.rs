@@ -182,3 +182,69 @@ pub(crate) fn link(hosts: &mut [Linked<'_>]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn primary(names: &[(&str, SyncState)]) -> Streaming {
+        Streaming {
+            synchronous_standby_names: None,
+            standbys: names
+                .iter()
+                .map(|(name, sync_state)| WalSender {
+                    name: (*name).to_owned(),
+                    state: Some("streaming".to_owned()),
+                    sync_state: Some(*sync_state),
+                    client: None,
+                })
+                .collect(),
+            receiver: None,
+        }
+    }
+
+    fn standby(name: &str, sender: &str) -> Streaming {
+        Streaming {
+            receiver: Some(WalReceiver {
+                status: Some("streaming".to_owned()),
+                sender: Some(sender.to_owned()),
+                name: Some(name.to_owned()),
+                upstream: None,
+                sync_state: None,
+            }),
+            ..Streaming::default()
+        }
+    }
+
+    fn host<'s>(url: &str, address: &str, streaming: &'s mut Streaming) -> Linked<'s> {
+        Linked {
+            url: url.to_owned(),
+            address: Some(address.to_owned()),
+            streaming: Some(streaming),
+        }
+    }
+
+    /// Two primaries that both list a `pg2` (two clusters under one
+    /// section): each standby is joined to the one it streams from.
+    #[test]
+    fn a_name_listed_twice_is_joined_by_the_sender_address() {
+        let mut a = primary(&[("pg2", SyncState::Sync)]);
+        let mut b = primary(&[("pg2", SyncState::Async)]);
+        let mut on_b = standby("pg2", "10.0.0.2:5432");
+        let mut on_nowhere = standby("pg2", "10.0.0.9:5432");
+        let mut alone = standby("pg7", "10.0.0.1:5432");
+        let mut hosts = [
+            host("a", "10.0.0.1:5432", &mut a),
+            host("b", "10.0.0.2:5432", &mut b),
+            host("c", "10.0.0.3:5432", &mut on_b),
+            host("d", "10.0.0.4:5432", &mut on_nowhere),
+            host("e", "10.0.0.5:5432", &mut alone),
+        ];
+        link(&mut hosts);
+        let receiver = on_b.receiver.unwrap();
+        assert_eq!(receiver.upstream.as_deref(), Some("b"));
+        assert_eq!(receiver.sync_state, Some(SyncState::Async));
+        assert_eq!(on_nowhere.receiver.unwrap().upstream, None);
+        assert_eq!(alone.receiver.unwrap().upstream, None);
+    }
+}

@@ -230,3 +230,19 @@ fn parse(lsn: &str) -> Result<ReplicationPosition, sqlx::Error> {
     lsn.parse()
         .map_err(|message: String| sqlx::Error::Protocol(message))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::application_name;
+
+    #[test]
+    fn a_receivers_name_comes_from_its_conninfo() {
+        let patroni = "user=replicator passfile=/tmp/pgpass channel_binding=prefer \
+                       dbname=replication host=127.0.0.1 port=31510 application_name=pg2 \
+                       fallback_application_name=sqlreg sslmode=prefer";
+        assert_eq!(application_name(patroni).as_deref(), Some("pg2"));
+        let unnamed = "user=postgres host=/run/pg port=5432 fallback_application_name=walreceiver";
+        assert_eq!(application_name(unnamed).as_deref(), Some("walreceiver"));
+        assert_eq!(application_name("user=postgres"), None);
+    }
+}
