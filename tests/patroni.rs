@@ -24,6 +24,10 @@
 //! or HAProxy's replica port) keep working through a switchover and a
 //! failover, and never miss the registry's own write.
 //!
+//! `sqlreg check` over the three nodes shows the leader as a primary with
+//! its synchronous and asynchronous standbys, and each standby as one of
+//! the leader, as Patroni's REST API says (from the servers alone).
+//!
 //! The tests share the cluster: each holds its lock for the whole run and
 //! leaves it healthy (a leader, a synchronous standby, a third node
 //! streaming).
@@ -358,6 +362,169 @@ async fn both_url_forms_reach_the_leader() {
         .unwrap();
     assert!(on, "HAProxy's replica port leads to a replica");
     db.close().await;
+}
+
+/// `sqlreg check` (the binary) over the three nodes says what Patroni's
+/// REST API says, from the servers alone: the leader a primary whose
+/// standbys are the other two, exactly one of them synchronous
+/// (`synchronous_mode: true`), each standby streaming from the leader —
+/// in the text report and in `--json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shows_each_nodes_role() {
+    let Some(cluster) = Cluster::get("check_shows_each_nodes_role") else {
+        return;
+    };
+    let _lock = cluster.lock().await;
+    let members = cluster.members().await;
+    let role_of = |role: &str| -> (String, u16) {
+        let found: Vec<_> = members.iter().filter(|m| m.role == role).collect();
+        assert_eq!(found.len(), 1, "one {role}: {members:?}");
+        (found[0].name.clone(), found[0].port)
+    };
+    let (leader, leader_port) = role_of("leader");
+    let (sync, sync_port) = role_of("sync_standby");
+    let (replica, replica_port) = role_of("replica");
+
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "core_lib:\n  db:\n    url: '{}'\n",
+        cluster.multi_host_url()
+    );
+    std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
+    let check = |json: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sqlreg"));
+        command
+            .arg("check")
+            .current_dir(dir.path())
+            .env_remove("SQLREG_CONFIG");
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{stdout}");
+        assert!(
+            !stdout.contains(&std::env::var("SQLREG_TEST_PASSWORD").unwrap()),
+            "{stdout}"
+        );
+        stdout
+    };
+
+    // The text report: each node's line, then what it streams.
+    let text = check(false);
+    println!("{text}");
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let node = |port: u16| -> (&str, &str) {
+        let at = format!("@127.0.0.1:{port}/");
+        let index = lines
+            .iter()
+            .position(|l| l.starts_with("primary ") && l.contains(&at))
+            .unwrap_or_else(|| panic!("no line for {port}:\n{text}"));
+        (lines[index], lines[index + 1])
+    };
+    let (line, streams) = node(leader_port);
+    assert!(line.contains(": primary, timeline "), "{text}");
+    // `primary    <url>: primary, …`: the leader's URL as check shows it.
+    let leader_url = line["primary".len()..].trim().split(": ").next().unwrap();
+    assert!(
+        streams.starts_with(&format!("standbys: {sync} synchronous (streaming")),
+        "{text}"
+    );
+    assert!(
+        streams.contains(&format!(", {replica} asynchronous (streaming")),
+        "{text}"
+    );
+    // Patroni names the synchronous standby there (quoted or not, by version).
+    let names = streams
+        .split("; synchronous_standby_names ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no synchronous_standby_names:\n{text}"));
+    assert_eq!(names.trim_matches('"'), sync, "{text}");
+    let (line, streams) = node(sync_port);
+    assert!(line.contains(": standby, timeline "), "{text}");
+    assert!(
+        streams.starts_with(&format!(
+            "synchronous standby of {leader_url}, as {sync}, streaming from 127.0.0.1:{leader_port}"
+        )),
+        "{text}"
+    );
+    let (line, streams) = node(replica_port);
+    assert!(line.contains(": standby, timeline "), "{text}");
+    assert!(
+        streams.starts_with(&format!(
+            "asynchronous standby of {leader_url}, as {replica}, streaming from 127.0.0.1:{leader_port}"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("synchronous standby of "))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("status     OK"), "{text}");
+
+    // The same in `--json`.
+    let report: serde_json::Value = serde_json::from_str(&check(true)).unwrap();
+    let hosts = report["databases"][0]["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{report:#}");
+    let host = |port: u16| {
+        hosts
+            .iter()
+            .find(|h| {
+                h["url"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("@127.0.0.1:{port}/"))
+            })
+            .unwrap_or_else(|| panic!("no host {port}: {report:#}"))
+    };
+    let primary = host(leader_port);
+    assert_eq!(primary["role"], "primary", "{report:#}");
+    assert_eq!(
+        primary["streaming"]["synchronous_standby_names"],
+        sync.as_str()
+    );
+    let standbys: Vec<(&str, &str)> = primary["streaming"]["standbys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["sync_state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        standbys,
+        [(sync.as_str(), "sync"), (replica.as_str(), "async")],
+        "{report:#}"
+    );
+    assert_eq!(primary["streaming"]["receiver"], serde_json::Value::Null);
+    let mut synchronous = 0;
+    for (port, name, sync_state) in [
+        (sync_port, &sync, "sync"),
+        (replica_port, &replica, "async"),
+    ] {
+        let standby = host(port);
+        assert_eq!(standby["role"], "standby", "{report:#}");
+        let receiver = &standby["streaming"]["receiver"];
+        assert_eq!(receiver["status"], "streaming", "{report:#}");
+        assert_eq!(receiver["name"], name.as_str(), "{report:#}");
+        assert_eq!(
+            receiver["sender"],
+            format!("127.0.0.1:{leader_port}"),
+            "{report:#}"
+        );
+        assert_eq!(receiver["upstream"], primary["url"], "{report:#}");
+        assert_eq!(receiver["sync_state"], sync_state, "{report:#}");
+        synchronous += usize::from(receiver["sync_state"] == "sync");
+    }
+    assert_eq!(synchronous, 1, "{report:#}");
+    println!("check: leader {leader}, synchronous standby {sync}, replica {replica}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //! sqlreg: a registry pointed at the PostgreSQL standby or the MariaDB
 //! replica reads what the primary committed, and a write there fails with the
 //! server's own "read-only" error instead of vanishing; `sqlreg check` on a
-//! section with `replicas:` shows each host's role, lag and round trip.
+//! section with `replicas:` shows each host's role, lag and round trip, and
+//! (PostgreSQL) the standby as an asynchronous standby of the primary.
 
 mod common;
 
@@ -102,6 +103,27 @@ async fn check_shows_each_hosts_role_lag_and_round_trip(kind: Kind) {
     }
     if kind == Kind::Postgres {
         assert_eq!(primary["timeline"], replica["timeline"], "{db:#}");
+        // The standby streams from the primary, which lists it and does not
+        // wait for it (the test script's standby is asynchronous).
+        let receiver = &replica["streaming"]["receiver"];
+        assert_eq!(receiver["status"], "streaming", "{replica:#}");
+        assert_eq!(receiver["upstream"], primary["url"], "{db:#}");
+        assert_eq!(receiver["sync_state"], "async", "{db:#}");
+        let name = receiver["name"].as_str().expect("the standby's name");
+        let standbys = primary["streaming"]["standbys"].as_array().unwrap();
+        assert!(
+            standbys
+                .iter()
+                .any(|s| s["name"] == name && s["sync_state"] == "async"),
+            "{primary:#}"
+        );
+        assert_eq!(
+            primary["streaming"]["synchronous_standby_names"],
+            serde_json::Value::Null,
+            "{primary:#}"
+        );
+    } else {
+        assert_eq!(replica["streaming"], serde_json::Value::Null, "{replica:#}");
     }
 }
 

@@ -17,7 +17,7 @@ use sqlx::{Connection, Executor};
 use super::{Conn, connect, mysql, postgres};
 use crate::config::DbConfig;
 use crate::error::{ConnectFailure, Result};
-use crate::replication::{ReplicationPosition, Role, Standing};
+use crate::replication::{ReplicationPosition, Role, Standing, Streaming};
 use crate::url::{Backend, DbUrl};
 
 /// A connection of its own to one host, for probing it.
@@ -143,6 +143,16 @@ impl Probe<'_> {
             }),
             Self::Postgres(conn) => postgres::replication::role(conn).await,
             Self::MySql(conn) => mysql::replication::role(conn).await,
+        }
+    }
+
+    /// Who streams from the host and what it streams from (PostgreSQL);
+    /// `None` on backends sqlreg reads no such thing from. One query more
+    /// than [`Probe::role`]: for `sqlreg check`, not the monitor.
+    pub(crate) async fn streaming(self) -> Result<Option<Streaming>, sqlx::Error> {
+        match self {
+            Self::Sqlite(_) | Self::MySql(_) => Ok(None),
+            Self::Postgres(conn) => postgres::replication::streaming(conn).await.map(Some),
         }
     }
 

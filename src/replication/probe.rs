@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::{ClusterMembership, LagEstimator, ReplicationPosition, Role, Standing};
+use super::streaming::{self, Linked};
+use super::{ClusterMembership, LagEstimator, ReplicationPosition, Role, Standing, Streaming};
 use crate::config::DbConfig;
 use crate::driver::HostConn;
 use crate::error::Result;
@@ -45,6 +46,11 @@ pub struct HostState {
     /// For a node of a multi-writer cluster (Galera): the cluster, the
     /// node's state and the cluster's size. `None` elsewhere.
     pub cluster: Option<ClusterMembership>,
+    /// PostgreSQL: the standbys streaming from the host (which of them are
+    /// synchronous) and `synchronous_standby_names`; on a standby, what it
+    /// streams from, joined to the probed host that lists it (its URL, and
+    /// whether that host's commits wait for it). `None` on other backends.
+    pub streaming: Option<Streaming>,
     /// How far a standby is behind the primary (the first host of `url`
     /// that is one): zero
     /// when it has replayed everything the primary has written, however
@@ -110,6 +116,19 @@ pub async fn probe_hosts(config: &DbConfig) -> Result<Vec<HostProbe>> {
     for conn in conns.into_iter().flatten() {
         conn.close().await;
     }
+    let mut linked: Vec<Linked<'_>> = urls
+        .iter()
+        .zip(&mut states)
+        .map(|(url, state)| Linked {
+            url: url.redacted(),
+            address: url
+                .host()
+                .zip(url.port())
+                .map(|(host, port)| format!("{host}:{port}")),
+            streaming: state.as_mut().ok().and_then(|s| s.streaming.as_mut()),
+        })
+        .collect();
+    streaming::link(&mut linked);
     Ok(urls
         .iter()
         .zip(states)
@@ -122,7 +141,8 @@ pub async fn probe_hosts(config: &DbConfig) -> Result<Vec<HostProbe>> {
         .collect())
 }
 
-/// Role, timeline, position and round trip of one host.
+/// Role, timeline, position, streaming replication and round trip of one
+/// host.
 async fn describe(conn: &mut HostConn) -> Result<HostState> {
     let Standing {
         role,
@@ -131,6 +151,7 @@ async fn describe(conn: &mut HostConn) -> Result<HostState> {
         cluster,
         ..
     } = conn.probe().role().await?;
+    let streaming = conn.probe().streaming().await?;
     let round_trip = conn.probe().round_trip().await?;
     Ok(HostState {
         role,
@@ -139,6 +160,7 @@ async fn describe(conn: &mut HostConn) -> Result<HostState> {
         round_trip,
         lag: None,
         cluster,
+        streaming,
     })
 }
 

@@ -19,7 +19,9 @@ use sqlx::{Postgres, Row};
 use super::super::connect;
 use crate::config::DbConfig;
 use crate::error::Result;
-use crate::replication::{ReplicationPosition, Role, Standing};
+use crate::replication::{
+    ReplicationPosition, Role, Standing, Streaming, SyncState, WalReceiver, WalSender,
+};
 use crate::url::DbUrl;
 
 /// The first pause between two polls of a standby's replay position; it
@@ -128,6 +130,96 @@ pub(in crate::driver) async fn wait_for(
     }
 }
 
+/// Who streams from the host (`pg_stat_replication`: each standby's
+/// `application_name`, state, `sync_state` and address, synchronous ones
+/// first), what it streams from (`pg_stat_wal_receiver`) and, on a
+/// primary, `synchronous_standby_names` — in one simple query, as the
+/// other probes. `sqlreg check` asks it once per host; the monitor never
+/// does. A user without `pg_read_all_stats` sees the standbys' names and
+/// that a WAL receiver runs, but neither the standbys' state nor the
+/// receiver's details (left `None`).
+pub(in crate::driver) async fn streaming(
+    conn: &mut PgConnection,
+) -> Result<Streaming, sqlx::Error> {
+    let row = one_row(
+        conn,
+        "SELECT CASE WHEN pg_is_in_recovery() THEN '' \
+                ELSE current_setting('synchronous_standby_names') END, \
+           r.pid IS NOT NULL, r.status, r.sender_host, r.sender_port, r.conninfo, \
+           (SELECT json_agg(json_build_object('name', application_name, 'state', state, \
+                     'sync_state', sync_state, 'addr', host(client_addr), 'port', client_port) \
+                   ORDER BY CASE sync_state WHEN 'sync' THEN 0 WHEN 'quorum' THEN 1 \
+                     WHEN 'potential' THEN 2 ELSE 3 END, application_name) \
+              FROM pg_stat_replication)::text \
+         FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true",
+    )
+    .await?;
+    let names: String = row.try_get(0)?;
+    let receiving: Option<bool> = row.try_get(1)?;
+    let status: Option<String> = row.try_get(2)?;
+    let sender_host: Option<String> = row.try_get(3)?;
+    let sender_port: Option<i32> = row.try_get(4)?;
+    let conninfo: Option<String> = row.try_get(5)?;
+    let senders: Option<String> = row.try_get(6)?;
+    let senders: Vec<Sender> = match senders {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|err| sqlx::Error::Protocol(format!("pg_stat_replication as JSON: {err}")))?,
+        None => Vec::new(),
+    };
+    Ok(Streaming {
+        synchronous_standby_names: Some(names).filter(|names| !names.trim().is_empty()),
+        standbys: senders
+            .into_iter()
+            .map(|sender| WalSender {
+                name: sender.name.unwrap_or_default(),
+                state: sender.state,
+                sync_state: sender.sync_state.as_deref().and_then(SyncState::parse),
+                client: sender
+                    .addr
+                    .map(|addr| match sender.port.filter(|port| *port >= 0) {
+                        Some(port) => format!("{addr}:{port}"),
+                        None => addr,
+                    }),
+            })
+            .collect(),
+        receiver: receiving.unwrap_or(false).then(|| WalReceiver {
+            status,
+            sender: sender_host.map(|host| match sender_port {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }),
+            name: conninfo.as_deref().and_then(application_name),
+            upstream: None,
+            sync_state: None,
+        }),
+    })
+}
+
+/// One row of `pg_stat_replication`, as [`streaming`] aggregates it.
+#[derive(serde::Deserialize)]
+struct Sender {
+    name: Option<String>,
+    state: Option<String>,
+    sync_state: Option<String>,
+    addr: Option<String>,
+    port: Option<i32>,
+}
+
+/// The name a WAL receiver connected with, from its `conninfo`
+/// (`keyword=value` pairs, unquoted): its `application_name`, else the
+/// `fallback_application_name` PostgreSQL gave it (`cluster_name`, or
+/// `walreceiver`).
+fn application_name(conninfo: &str) -> Option<String> {
+    let value = |key: &str| {
+        conninfo
+            .split_whitespace()
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    value("application_name").or_else(|| value("fallback_application_name"))
+}
+
 /// The one row `sql` returns, as a simple query (see the module docs);
 /// its values come as text, which sqlx decodes by the column's type.
 async fn one_row(conn: &mut PgConnection, sql: &'static str) -> Result<PgRow, sqlx::Error> {
@@ -137,4 +229,20 @@ async fn one_row(conn: &mut PgConnection, sql: &'static str) -> Result<PgRow, sq
 fn parse(lsn: &str) -> Result<ReplicationPosition, sqlx::Error> {
     lsn.parse()
         .map_err(|message: String| sqlx::Error::Protocol(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::application_name;
+
+    #[test]
+    fn a_receivers_name_comes_from_its_conninfo() {
+        let patroni = "user=replicator passfile=/tmp/pgpass channel_binding=prefer \
+                       dbname=replication host=127.0.0.1 port=31510 application_name=pg2 \
+                       fallback_application_name=sqlreg sslmode=prefer";
+        assert_eq!(application_name(patroni).as_deref(), Some("pg2"));
+        let unnamed = "user=postgres host=/run/pg port=5432 fallback_application_name=walreceiver";
+        assert_eq!(application_name(unnamed).as_deref(), Some("walreceiver"));
+        assert_eq!(application_name("user=postgres"), None);
+    }
 }
