@@ -234,7 +234,12 @@ macro_rules! watched_executor {
                 futures_util::stream::poll_fn(move |cx| {
                     let reply = ready!(replies.poll_next_unpin(cx));
                     match &reply {
-                        Some(Err(_)) => watch.failed(),
+                        // An error ends the statement's replies (callers
+                        // such as `execute` stop reading at it).
+                        Some(Err(_)) => {
+                            watch.failed();
+                            watch.answered();
+                        }
                         None => watch.answered(),
                         Some(Ok(_)) => {}
                     }
