@@ -153,7 +153,7 @@ impl Session {
 
     /// As [`ready`](Self::ready); with `needs_transaction`, a read session
     /// that would run its statements on their own begins a transaction
-    /// (for a savepoint, or statements sqlreg does not see).
+    /// (for a savepoint).
     async fn prepare(&self, needs_transaction: bool) -> Result<MutexGuard<'_, State>, DbErr> {
         let mut state = self.state.lock().await;
         self.resume(&mut state).await?;

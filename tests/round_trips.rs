@@ -38,6 +38,7 @@ struct Figures {
     read_after_autocommit: u64,
     sqlx_write: u64,
     sqlx_write_bare: u64,
+    sqlx_read: u64,
 }
 
 /// The README's table, per backend.
@@ -57,6 +58,7 @@ fn expected(kind: Kind) -> Figures {
             read_after_autocommit: 2, // the connection made read-only again, then the statement
             sqlx_write: 3,            // through `Session::sqlx()` as the executor: as `write`
             sqlx_write_bare: 4,       // on the bare connection: `SELECT 1` before COMMIT
+            sqlx_read: 1,             // as `read`: the statement alone
         },
         Kind::MariaDb => Figures {
             empty: 0,
@@ -72,6 +74,7 @@ fn expected(kind: Kind) -> Figures {
             read_after_autocommit: 3,
             sqlx_write: 3,
             sqlx_write_bare: 4, // `SELECT @@in_transaction` before COMMIT
+            sqlx_read: 3,
         },
         // Worker hops: statements SQLite ran.
         Kind::SqliteFile | Kind::SqliteMemory => Figures {
@@ -88,6 +91,7 @@ fn expected(kind: Kind) -> Figures {
             read_after_autocommit: 3,
             sqlx_write: 3,
             sqlx_write_bare: 3, // SQLite has nothing to ask: its rare rollbacks show at COMMIT
+            sqlx_read: 3,
         },
     }
 }
@@ -181,6 +185,14 @@ async fn round_trips_per_session_kind(db: TestDb) {
         read_after_autocommit: counter.count(async || read(1).await).await,
         sqlx_write: counter.count(async || sqlx_write(false).await).await,
         sqlx_write_bare: counter.count(async || sqlx_write(true).await).await,
+        sqlx_read: counter
+            .count(async || {
+                registry
+                    .read_session(async |s| select_1_through_sqlx(s, db.kind, false).await)
+                    .await
+                    .unwrap();
+            })
+            .await,
     };
     println!("{:?}: {figures:?}", db.kind);
     assert_eq!(figures, expected(db.kind));

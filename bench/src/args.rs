@@ -1,4 +1,4 @@
-//! The command line: `sqlreg-bench [all | goals | w1 … w9]… [--quick] [--runs N] [--out DIR]`.
+//! The command line: `sqlreg-bench [all | goals | recycle | w1 … w9]… [--quick] [--runs N] [--out DIR]`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +15,8 @@ pub struct Options {
     /// Only the groups issue 21's goals are judged on, and only the
     /// contenders they compare (`goals`).
     pub goals: bool,
+    /// Only how evenly `pool_recycle` replaces connections (`recycle`).
+    pub recycle: bool,
     /// Seconds-long smoke run with tiny N (what CI runs).
     pub quick: bool,
     /// Measured rounds per contender.
@@ -29,13 +31,17 @@ pub struct Options {
 
 /// How to call the binary.
 pub const USAGE: &str =
-    "usage: sqlreg-bench [all | goals | w1 | w2 | w3 | w4 | w5 | w6 | w7 | w8 | w9]... [--quick] [--runs N] [--out DIR]
+    "usage: sqlreg-bench [all | goals | recycle | w1 | w2 | w3 | w4 | w5 | w6 | w7 | w8 | w9]... [--quick] [--runs N] [--out DIR]
   all       every workload (the default)
   goals     only what issue 21's goals are judged on, in a few minutes: W2 and W7
             with one client on every database, for sqlreg, sqlx, sea-orm (tuned) and
             the drivers' floors: instructions per session (callgrind) and per-round
             throughput ratios (the run to make before and after a change; its report
             goes to a temporary directory unless --out says otherwise)
+  recycle   only how evenly pool_recycle replaces connections: pool_size 10,
+            pool_recycle 5, a minute of steady load on PostgreSQL; the
+            connections replaced in each second and the busiest second's
+            ratio to the mean
   --quick   a few seconds, tiny N, 2 runs: checks the suite still works (CI)
   --runs N  measured runs per contender (default 5)
   --out DIR where BENCHMARKS.md and benchmarks.svg go (default: the repository
@@ -57,13 +63,14 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
         let mut workloads = Vec::new();
         let (mut quick, mut runs, mut out, mut only) = (false, None, None, None);
-        let mut goals = false;
+        let (mut goals, mut recycle) = (false, false);
         let mut targets = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "all" => workloads.extend(Workload::ALL),
                 "goals" => goals = true,
+                "recycle" => recycle = true,
                 "w1" | "W1" => workloads.push(Workload::W1),
                 "w2" | "W2" => workloads.push(Workload::W2),
                 "w3" | "W3" => workloads.push(Workload::W3),
@@ -102,6 +109,7 @@ impl Options {
         Ok(Self {
             workloads,
             goals,
+            recycle,
             quick,
             runs: runs.unwrap_or(if quick { 2 } else { 5 }),
             out,

@@ -16,6 +16,7 @@ mod launch;
 mod machine;
 mod pgbouncer;
 mod ratios;
+mod recycle;
 mod report;
 mod routing;
 mod runner;
@@ -64,6 +65,9 @@ fn main() -> ExitCode {
 }
 
 async fn bench(servers: &Servers, options: &Options, args: &[String]) -> runner::Result<()> {
+    if options.recycle {
+        return recycle::run(servers, options.quick).await;
+    }
     hops::install()?;
     let load_before = harness::load_average();
     seed::shared(servers).await?;

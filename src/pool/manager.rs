@@ -13,7 +13,7 @@ use sqlx::{ConnectOptions, Connection, Database};
 use tokio::sync::Notify;
 
 use super::ConnectError;
-use crate::random;
+use super::lifetimes::Lifetimes;
 use crate::stats::Counters;
 
 /// SQL a backend runs on every new connection (its per-session settings).
@@ -48,7 +48,7 @@ pub(crate) struct Slot<C> {
     pub(crate) writes_by_default: bool,
     /// When it was last handed back (or opened): how long it sat idle.
     pub(crate) idle_since: Instant,
-    /// Its own `pool_recycle`, drawn when it opened (see `lifetime`).
+    /// Its own `pool_recycle`, given when it opened (see `Lifetimes`).
     lifetime: Option<Duration>,
     /// See [`Fresh::transaction_settings`].
     pub(crate) transaction_settings: Option<Arc<str>>,
@@ -75,7 +75,7 @@ pub(crate) struct SqlxManager<DB: Database> {
     fresh: Fresh,
     refresh: Option<Refresh<DB>>,
     explain: Explain,
-    recycle: Option<Duration>,
+    lifetimes: Lifetimes,
     pre_ping: bool,
     pre_ping_idle: Option<Duration>,
     counters: Arc<Counters>,
@@ -111,7 +111,7 @@ impl<DB: Database> SqlxManager<DB> {
             fresh,
             refresh,
             explain,
-            recycle: session.pool_recycle,
+            lifetimes: Lifetimes::new(session.pool_recycle),
             pre_ping: session.pool_pre_ping,
             pre_ping_idle: session.pre_ping_idle,
             counters,
@@ -141,7 +141,7 @@ impl<DB: Database> SqlxManager<DB> {
                     conn,
                     writes_by_default: self.fresh.writes_by_default,
                     idle_since: Instant::now(),
-                    lifetime: self.recycle.map(lifetime),
+                    lifetime: self.lifetimes.next(),
                     transaction_settings: self.fresh.transaction_settings.clone(),
                 })
             }
@@ -241,35 +241,5 @@ impl<DB: Database> managed::Manager for SqlxManager<DB> {
                 .map_err(|err| RecycleError::Backend((self.explain)(&err)))?;
         }
         Ok(())
-    }
-}
-
-/// A connection's own lifetime under `pool_recycle`: drawn once, between
-/// half of it and all of it. Connections opened together (at startup, after
-/// a failover) then expire spread over half a `pool_recycle` instead of in
-/// the same second, and none lives longer than asked (a server-side or
-/// proxy cut-off is what `pool_recycle` is usually set below).
-fn lifetime(recycle: Duration) -> Duration {
-    recycle.mul_f64(1.0 - random::unit() / 2.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    #[test]
-    fn lifetimes_spread_over_the_second_half_of_pool_recycle() {
-        let recycle = Duration::from_secs(100);
-        let drawn: Vec<f64> = (0..200)
-            .map(|_| super::lifetime(recycle).as_secs_f64())
-            .collect();
-        assert!(
-            drawn.iter().all(|&s| (50.0..=100.0).contains(&s)),
-            "{drawn:?}"
-        );
-        let (min, max) = drawn
-            .iter()
-            .fold((f64::MAX, 0.0_f64), |(lo, hi), &s| (lo.min(s), hi.max(s)));
-        assert!(min < 60.0 && max > 90.0, "not spread: {min}..{max}");
     }
 }

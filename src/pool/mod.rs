@@ -4,6 +4,7 @@
 //! free one, `pool_recycle` and `pool_pre_ping` at checkout. A checkout of an
 //! idle connection and a release cost no round trip and spawn no task.
 
+mod lifetimes;
 mod manager;
 mod pooled;
 

@@ -59,9 +59,12 @@ impl Session {
         self.sqlx_leaving::<DB>(Residue::None).await
     }
 
-    /// The sqlx connection; the bare one may leave `residue`.
+    /// The sqlx connection; the bare one may leave `residue`. A read
+    /// session at READ COMMITTED begins no transaction for it, as for its
+    /// other statements: writes are refused by the connection's read-only
+    /// default, and a `SET` that lifted it would be reset at release.
     async fn sqlx_leaving<DB: Database>(&self, residue: Residue) -> Result<SqlxConnection<'_, DB>> {
-        let mut state = self.prepare(true).await?;
+        let mut state = self.ready().await?;
         if state.usable()?.downcast_mut::<DB::Connection>().is_none() {
             return Err(Error::Query(DbErr::Custom(format!(
                 "this session is on {:?}, not {}",
