@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::login::Login;
 use common::{Kind, TestDb};
 use sea_orm::ConnectionTrait;
 use sqlreg::{
@@ -165,45 +166,10 @@ fn config(db: &TestDb, user: &str) -> DbConfig {
 }
 
 /// Runs `sql` on the server as the test script's own user.
-async fn as_admin(admin: &SqlConnectionRegistry, sql: &str) {
-    admin
-        .connection()
-        .await
-        .unwrap()
-        .execute_unprepared(sql)
-        .await
-        .unwrap();
-}
-
-/// A login of its own for one test (never the shared test user), with
-/// the SQL that rotates its password to [`NEW`] and drops it.
-struct Login {
-    user: String,
-    rotate: String,
-    drop: String,
-}
-
+/// A login of its own for one test, named from `prefix`.
 async fn create_login(admin: &SqlConnectionRegistry, db: &TestDb, prefix: &str) -> Login {
     let user = format!("{prefix}{}", std::process::id());
-    let (create, rotate, drop) = match db.kind {
-        Kind::Postgres => (
-            format!("CREATE ROLE {user} LOGIN PASSWORD '{OLD}'"),
-            format!("ALTER ROLE {user} PASSWORD '{NEW}'"),
-            format!("DROP ROLE IF EXISTS {user}"),
-        ),
-        _ => (
-            format!(
-                "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{OLD}'; \
-                 GRANT SELECT ON `{}`.* TO '{user}'@'127.0.0.1'",
-                db.name
-            ),
-            format!("ALTER USER '{user}'@'127.0.0.1' IDENTIFIED BY '{NEW}'"),
-            format!("DROP USER IF EXISTS '{user}'@'127.0.0.1'"),
-        ),
-    };
-    as_admin(admin, &drop).await;
-    as_admin(admin, &create).await;
-    Login { user, rotate, drop }
+    Login::create(admin, db, user, OLD, NEW).await
 }
 
 /// Who the session's connection is logged in as.
@@ -252,7 +218,7 @@ async fn a_rotated_password_reaches_new_connections_after_the_ttl(db: TestDb) {
     assert_eq!(asked.password(), None);
 
     // The secret store rotates the password: on the server, then in the store.
-    as_admin(&admin, &login.rotate).await;
+    login.rotate(&admin).await;
     store.set(NEW);
     tokio::time::sleep(TTL + Duration::from_millis(100)).await;
 
@@ -299,7 +265,7 @@ async fn a_rotated_password_reaches_new_connections_after_the_ttl(db: TestDb) {
     assert!(!stale.to_string().contains(OLD), "{stale}");
 
     registry.close().await;
-    as_admin(&admin, &login.drop).await;
+    login.drop(&admin).await;
     admin.close().await;
 }
 
@@ -361,7 +327,7 @@ async fn a_failing_provider_is_a_clear_connect_error(db: TestDb) {
     held.commit().await.unwrap();
 
     registry.close().await;
-    as_admin(&admin, &login.drop).await;
+    login.drop(&admin).await;
     admin.close().await;
 }
 
@@ -436,6 +402,6 @@ async fn postgres_a_replica_gets_its_password_from_the_provider() {
     );
 
     registry.close().await;
-    as_admin(&admin, &login.drop).await;
+    login.drop(&admin).await;
     admin.close().await;
 }

@@ -9,6 +9,7 @@ mod common;
 
 use std::path::Path;
 
+use common::login::Login;
 use common::{Kind, TestDb};
 use sea_orm::ConnectionTrait;
 use sqlreg::{Config, ConnectFailure, DbConfig, Error, SqlConnectionRegistry};
@@ -72,40 +73,12 @@ fn config(db: &TestDb, user: &str, file: &Path) -> DbConfig {
     Config::from_yaml_str(&yaml).unwrap().at("db").unwrap()
 }
 
-/// Runs `sql` on the server as the test script's own user.
-async fn as_admin(admin: &SqlConnectionRegistry, sql: &str) {
-    admin
-        .connection()
-        .await
-        .unwrap()
-        .execute_unprepared(sql)
-        .await
-        .unwrap();
-}
-
 async fn a_rotated_password_is_used_by_new_connections(db: TestDb) {
     let admin = SqlConnectionRegistry::connect(db.config.clone())
         .await
         .unwrap();
-    let user = format!("rot{}", std::process::id());
-    let (create, rotate, drop_user) = match db.kind {
-        Kind::Postgres => (
-            format!("CREATE ROLE {user} LOGIN PASSWORD '{OLD}'"),
-            format!("ALTER ROLE {user} PASSWORD '{NEW}'"),
-            format!("DROP ROLE IF EXISTS {user}"),
-        ),
-        _ => (
-            format!(
-                "CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{OLD}'; \
-                 GRANT SELECT ON `{}`.* TO '{user}'@'127.0.0.1'",
-                db.name
-            ),
-            format!("ALTER USER '{user}'@'127.0.0.1' IDENTIFIED BY '{NEW}'"),
-            format!("DROP USER IF EXISTS '{user}'@'127.0.0.1'"),
-        ),
-    };
-    as_admin(&admin, &drop_user).await;
-    as_admin(&admin, &create).await;
+    let login = Login::create(&admin, &db, format!("rot{}", std::process::id()), OLD, NEW).await;
+    let user = login.user.clone();
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("db-password");
@@ -117,7 +90,7 @@ async fn a_rotated_password_is_used_by_new_connections(db: TestDb) {
     held.execute_unprepared("SELECT 1").await.unwrap();
 
     // The secret store rotates the password: on the server, then in the file.
-    as_admin(&admin, &rotate).await;
+    login.rotate(&admin).await;
     std::fs::write(&file, format!("{NEW}\n")).unwrap();
 
     // A second session needs a new connection: it reads the new password.
@@ -152,5 +125,5 @@ async fn a_rotated_password_is_used_by_new_connections(db: TestDb) {
         "the password is never shown: {err}"
     );
     registry.close().await;
-    as_admin(&admin, &drop_user).await;
+    login.drop(&admin).await;
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod item;
+pub mod login;
 pub mod logs;
 pub mod pair;
 pub mod patroni;
