@@ -195,23 +195,29 @@ async fn drop_database(db: &SqlConnectionRegistry, database: &str) {
     .unwrap();
 }
 
-/// Read-modify-write of the counter row, as an ORM does it, reading the
-/// row `FOR UPDATE`: under REPEATABLE READ, InnoDB before 11.6 lets two
-/// transactions of the same node read the same value and the second
-/// overwrite the first (a lost update Galera cannot see: it certifies
-/// write sets between nodes, not reads within one). Between nodes the
-/// lock is not shared; certification aborts the later writer instead.
-/// One read-modify-write of the counter: read `FOR UPDATE` after the node
-/// has applied everything the cluster committed (`wsrep_sync_wait`), then
-/// write the next value. Without the causal read, 2 of 9 runs here lost one
-/// of 600 acknowledged increments (through `transaction` and `session`
-/// alike; `wsrep_local_replays` 0); with it, none in 6.
-async fn bump(s: &Session, id: i32) -> Result<(), Error> {
+/// How `bump` reads the counter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Read {
+    /// After the node applied everything the cluster committed
+    /// (`wsrep_sync_wait`), as the README advises.
+    Causal,
+    /// What the node has applied so far.
+    Plain,
+}
+
+/// One read-modify-write of the counter, as an ORM does it: read the row
+/// `FOR UPDATE` (without the lock, InnoDB before 11.6 lets two REPEATABLE
+/// READ transactions of one node read the same value), then write the next
+/// value. Between nodes the lock is not shared; certification aborts the
+/// later writer instead.
+async fn bump(s: &Session, id: i32, read: Read) -> Result<(), Error> {
+    let select = format!("SELECT qty FROM items WHERE id = {id} FOR UPDATE");
     let qty = number(
         s,
-        &format!(
-            "SET STATEMENT wsrep_sync_wait = 1 FOR SELECT qty FROM items WHERE id = {id} FOR UPDATE"
-        ),
+        &match read {
+            Read::Causal => format!("SET STATEMENT wsrep_sync_wait = 1 FOR {select}"),
+            Read::Plain => select,
+        },
     )
     .await?;
     s.execute_unprepared(&format!(
@@ -237,7 +243,12 @@ struct Tally {
 /// `TASKS_PER_NODE` tasks on each node's registry, each running
 /// `SESSIONS_PER_TASK` read-modify-writes of one row, through
 /// `transaction` with `attempts` (`None`: the plain `session`).
-async fn hammer(dbs: &[SqlConnectionRegistry], attempts: Option<u32>, name: &str) -> Tally {
+async fn hammer(
+    dbs: &[SqlConnectionRegistry],
+    attempts: Option<u32>,
+    read: Read,
+    name: &str,
+) -> Tally {
     let row = dbs[0]
         .session(async |s| item::insert(s, name).await)
         .await
@@ -266,7 +277,7 @@ async fn hammer(dbs: &[SqlConnectionRegistry], attempts: Option<u32>, name: &str
             tasks.push(tokio::spawn(async move {
                 let mut tally = Tally::default();
                 for _ in 0..SESSIONS_PER_TASK {
-                    let body = async |s: &Session| bump(s, id).await;
+                    let body = async |s: &Session| bump(s, id, read).await;
                     let outcome = match attempts {
                         Some(attempts) => db.options().attempts(attempts).transaction(body).await,
                         None => db.session(body).await,
@@ -325,7 +336,7 @@ async fn a_hot_row_written_through_three_nodes_loses_nothing() {
 
     // The retrying form: every session commits, every commit counts.
     let before = conflict_counters(&dbs).await;
-    let tally = hammer(&dbs, Some(20), "retried").await;
+    let tally = hammer(&dbs, Some(20), Read::Causal, "retried").await;
     let after = conflict_counters(&dbs).await;
     let delta: BTreeMap<_, _> = after.iter().map(|(k, v)| (*k, v - before[k])).collect();
     println!(
@@ -357,7 +368,7 @@ async fn a_hot_row_written_through_three_nodes_loses_nothing() {
     // The plain form: what a conflict looks like to the caller — transient,
     // and nothing committed twice or lost.
     let before = conflict_counters(&dbs).await;
-    let plain = hammer(&dbs, None, "plain").await;
+    let plain = hammer(&dbs, None, Read::Causal, "plain").await;
     let after = conflict_counters(&dbs).await;
     let plain_delta: BTreeMap<_, _> = after.iter().map(|(k, v)| (*k, v - before[k])).collect();
     println!(
@@ -374,6 +385,23 @@ async fn a_hot_row_written_through_three_nodes_loses_nothing() {
             "a conflict on Galera is a deadlock error: {error}"
         );
     }
+
+    // The read not made causal: reported, not asserted (an earlier test bed
+    // with a small gcache lost an increment in 2 of 9 runs; see the README).
+    let stale = hammer(&dbs, Some(20), Read::Plain, "stale").await;
+    println!(
+        "Galera, transaction() reading FOR UPDATE without wsrep_sync_wait: {} committed, {} \
+         failed, counters {:?} ({} increments lost)",
+        stale.committed,
+        stale.failed,
+        stale.counters,
+        stale
+            .counters
+            .iter()
+            .map(|counter| stale.committed as i64 - counter)
+            .max()
+            .unwrap_or(0)
+    );
 
     drop_database(&dbs[0], &database).await;
     for db in &dbs {
@@ -510,7 +538,10 @@ async fn load_while(
         tokio::spawn(async move {
             let (mut ok, mut failed, mut first) = (0, 0, None);
             while !stop.load(Ordering::Relaxed) {
-                match db.transaction(async |s| bump(s, id).await).await {
+                match db
+                    .transaction(async |s| bump(s, id, Read::Causal).await)
+                    .await
+                {
                     Ok(()) => ok += 1,
                     Err(err) => {
                         failed += 1;

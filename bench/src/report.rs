@@ -118,8 +118,9 @@ first statement writes begins with `BEGIN IMMEDIATE`; one that starts with `Sess
 cannot show its first statement, so it begins `IMMEDIATE` too, and its readers queue behind \
 the writers (compare the sqlx body with the entity body).\n\
 - W7: each session inserts one row into `events` (BEGIN, INSERT, COMMIT for the peers and \
-the tools; sqlreg's `session(..)` sends what its line under the table shows: with the sqlx body \
-that includes the check sqlreg runs before COMMIT after `Session::sqlx()`).\n\
+the tools; sqlreg's `session(..)` sends what its line under the table shows: the sqlx body \
+runs its statement with `Session::sqlx()` as the executor, which sqlreg reads like its own, so \
+no check runs before COMMIT).\n\
 - W6: each session reads the hot row's counter and writes it back plus one. *commits/s* counts \
 the sessions that reported a commit; *failed* the sessions that returned an error (share of \
 all sessions); *lost* is committed sessions minus how far the counter rose (share of commits); \
