@@ -36,29 +36,20 @@ pub(super) struct Monitor {
 }
 
 impl Monitor {
-    /// Starts watching every server of `sets`; `probers` are the primary
-    /// hosts' from the survey at connect time (opened again when empty).
-    /// The first round runs before this returns (bounded by
-    /// [`FIRST_ROUND_LIMIT`]), so the first read sessions already know
-    /// which replicas answer and how far behind they are.
+    /// Starts watching every server of `sets`; `probers` are the first
+    /// servers' (the hosts of `url`, from the survey at connect time, or
+    /// none), and the others get new ones. The first round runs before this
+    /// returns (bounded by [`FIRST_ROUND_LIMIT`]), so the first read
+    /// sessions already know which replicas answer and how far behind they
+    /// are.
     pub(super) async fn start(sets: Arc<Sets>, mut probers: Vec<Prober>, config: DbConfig) -> Self {
         let servers: Vec<Arc<Server>> = sets.servers().cloned().collect();
-        if probers.is_empty() {
-            probers.extend(
-                sets.primary
-                    .servers()
-                    .iter()
-                    .map(|server| Prober::new(server.url().clone())),
-            );
-        }
-        if let Some(replicas) = &sets.replicas {
-            probers.extend(
-                replicas
-                    .servers()
-                    .iter()
-                    .map(|server| Prober::new(server.url().clone())),
-            );
-        }
+        let surveyed = probers.len();
+        probers.extend(
+            servers[surveyed..]
+                .iter()
+                .map(|server| Prober::new(server.url().clone())),
+        );
         let wake = Arc::new(Notify::new());
         for server in &servers {
             server.health().watch(Arc::clone(&wake));
