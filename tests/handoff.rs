@@ -34,6 +34,52 @@ async fn mariadb_statement_cancelled_outside_a_transaction_closes_its_connection
     statement_cancelled_outside_a_transaction_closes_its_connection(Kind::MariaDb).await;
 }
 
+/// A read session at READ COMMITTED runs without a transaction; a failing
+/// statement on the bare `Session::sqlx()` connection is cut off after it
+/// was sent, then a savepoint begins one. sqlx would hand the cut
+/// statement's reply to that BEGIN as if it had failed, and the connection
+/// would go back to the pool inside a transaction nobody knew of (the
+/// hand-off fuzz found it, seed 1796479718580322966). The pending reply is
+/// read first, and the pool's connection is idle and outside any transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_bare_sqlx_statement_cut_in_a_read_session_leaves_no_transaction() {
+    let Some(db) = common::test_db(Kind::Postgres, "bare_cut_read") else {
+        return;
+    };
+    let registry = one_connection(&db).await;
+    registry
+        .read_session(async |s| {
+            {
+                let mut conn = s.sqlx::<sqlx::Postgres>().await?;
+                let mut cut =
+                    std::pin::pin!(sqlx::query("SELECT * FROM no_such_table").execute(&mut *conn));
+                // Sent; its reply (an error) not read yet.
+                assert!(futures_util::FutureExt::now_or_never(cut.as_mut()).is_none());
+            }
+            s.savepoint(async |s| exec(s, "SELECT 1").await).await
+        })
+        .await
+        .expect("the read session goes on");
+    let admin = SqlConnectionRegistry::connect(db.config.clone())
+        .await
+        .unwrap();
+    let states = admin
+        .session(async |s| {
+            text(
+                s,
+                "SELECT COALESCE(string_agg(state, ','), '') FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .await
+        })
+        .await
+        .unwrap();
+    assert!(
+        !states.contains("in transaction"),
+        "the pool's connection is in a transaction between sessions: {states}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_implicit_commit_is_reported_and_never_retried() {
     if let Some(db) = common::test_db(Kind::MariaDb, "implicit_commit") {

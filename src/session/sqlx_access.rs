@@ -186,14 +186,23 @@ impl<DB: Database> Deref for SqlxConnection<'_, DB> {
 impl<DB: Database> DerefMut for SqlxConnection<'_, DB> {
     /// The bare connection: what runs on it is unseen, so commit asks the
     /// server first and the connection is reset (or closed) at the end.
+    /// In a read session outside a transaction (READ COMMITTED) its last
+    /// statement counts as in flight: if it was cut off, sqlx would hand its
+    /// reply to the session's next round trip — a savepoint's BEGIN among
+    /// them, leaving the server in a transaction sqlx does not know of — so
+    /// the next step, the commit at the latest, reads what is pending first
+    /// (on PostgreSQL one round trip; MariaDB's driver cannot, see the
+    /// README).
     fn deref_mut(&mut self) -> &mut DB::Connection {
         let may_write = self.mode == Mode::Transaction;
         let autocommit = self.mode == Mode::Autocommit;
+        let read_only = self.mode == Mode::ReadOnly;
         let state = &mut *self.state;
         let conn = state.conn.as_mut().expect("checked when made");
         state.unobserved |= may_write;
         state.unverified |= may_write && conn.has_implicit_commits();
         state.wrote_unplaced |= autocommit;
+        state.in_flight |= read_only && conn.transaction_depth() == 0 && conn.resumes_after_cut();
         if !conn.shares_server() {
             state.residue = state.residue.max(self.bare_residue);
         }
