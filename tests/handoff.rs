@@ -20,6 +20,7 @@ on_every_backend!(
     a_cancelled_savepoint_is_undone_and_the_session_goes_on,
     a_savepoint_cancelled_mid_statement_is_undone,
     a_sqlx_statement_cut_off_mid_round_trip_is_dealt_with,
+    a_sqlx_statement_never_polled_sends_nothing,
     connection_state_does_not_reach_the_next_session,
     a_session_that_changes_nothing_keeps_its_connection,
 );
@@ -251,6 +252,38 @@ async fn a_sqlx_statement_cut_off_mid_round_trip_is_dealt_with(db: TestDb) {
         .session(async |s| item::insert(s, "next").await.map(drop))
         .await
         .expect("the next session works");
+}
+
+/// A statement future from the session's `SqlxConnection` dropped before
+/// its first poll sent nothing, so the session goes on as if it had never
+/// been made (on MariaDB too, where a statement cut off mid-round-trip
+/// ends the session).
+async fn a_sqlx_statement_never_polled_sends_nothing(db: TestDb) {
+    let registry = one_connection(&db).await;
+    registry
+        .session(async |s| {
+            item::insert(s, "a").await?;
+            macro_rules! dropped_unpolled {
+                ($db:ty) => {{
+                    let mut conn = s.sqlx::<$db>().await?;
+                    // The executor's own method: it builds the round trip
+                    // at once (`Query::execute` would not even do that).
+                    drop(sqlx::Executor::execute(&mut conn, "SELECT 1"));
+                }};
+            }
+            match db.kind {
+                Kind::Postgres => dropped_unpolled!(sqlx::Postgres),
+                Kind::MariaDb => dropped_unpolled!(sqlx::MySql),
+                Kind::SqliteFile | Kind::SqliteMemory => dropped_unpolled!(sqlx::Sqlite),
+            }
+            item::insert(s, "b").await?;
+            Ok::<_, Error>(())
+        })
+        .await
+        .expect("the session goes on");
+    let mut names = item::names(&registry).await;
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
 }
 
 /// What a fresh connection of the registry shows for the settings the

@@ -124,11 +124,11 @@ impl<DB: Database> SqlxConnection<'_, DB> {
     }
 
     /// The connection, and what the statement about to run on it records:
-    /// its round trip in flight until its last reply is read (cut off
-    /// before, the session's next step deals with it as with its own
-    /// statements), and, if it fails, that commit must ask the server
-    /// whether the transaction survived (on MariaDB the next statement
-    /// too: a deadlock ends it).
+    /// its round trip in flight from its first poll until its last reply is
+    /// read (cut off between, the session's next step deals with it as with
+    /// its own statements), and, if it fails, that commit must ask the
+    /// server whether the transaction survived (on MariaDB the next
+    /// statement too: a deadlock ends it).
     fn watched(&mut self) -> (&mut DB::Connection, Watch<'_>) {
         let may_write = self.mode == Mode::Transaction;
         let State {
@@ -141,7 +141,6 @@ impl<DB: Database> SqlxConnection<'_, DB> {
         let conn = conn.as_mut().expect("checked when made");
         let implicit = conn.has_implicit_commits();
         let conn = conn.downcast_mut().expect("checked when made");
-        *in_flight = true;
         let watch = Watch {
             in_flight,
             unobserved,
@@ -163,6 +162,10 @@ struct Watch<'a> {
 }
 
 impl Watch<'_> {
+    fn sent(&mut self) {
+        *self.in_flight = true;
+    }
+
     fn failed(&mut self) {
         if self.may_write {
             *self.unobserved = true;
@@ -243,7 +246,12 @@ macro_rules! watched_executor {
                 self.before(query.sql.as_str());
                 let (conn, mut watch) = self.watched();
                 let mut replies = conn.fetch_many(query);
+                let mut polled = false;
                 futures_util::stream::poll_fn(move |cx| {
+                    if !polled {
+                        watch.sent();
+                        polled = true;
+                    }
                     let reply = ready!(replies.poll_next_unpin(cx));
                     match &reply {
                         // An error ends the statement's replies (callers
@@ -274,15 +282,16 @@ macro_rules! watched_executor {
                 };
                 self.before(query.sql.as_str());
                 let (conn, mut watch) = self.watched();
-                conn.fetch_optional(query)
-                    .map(move |reply| {
-                        if reply.is_err() {
-                            watch.failed();
-                        }
-                        watch.answered();
-                        reply
-                    })
-                    .boxed()
+                async move {
+                    watch.sent();
+                    let reply = conn.fetch_optional(query).await;
+                    if reply.is_err() {
+                        watch.failed();
+                    }
+                    watch.answered();
+                    reply
+                }
+                .boxed()
             }
 
             fn prepare_with<'e>(
@@ -295,12 +304,13 @@ macro_rules! watched_executor {
             {
                 // Preparing runs nothing: only the round trip to watch.
                 let (conn, mut watch) = self.watched();
-                conn.prepare_with(sql, parameters)
-                    .map(move |prepared| {
-                        watch.answered();
-                        prepared
-                    })
-                    .boxed()
+                async move {
+                    watch.sent();
+                    let prepared = conn.prepare_with(sql, parameters).await;
+                    watch.answered();
+                    prepared
+                }
+                .boxed()
             }
         }
     )+};
