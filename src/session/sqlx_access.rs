@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 impl Session {
     /// The session's own sqlx connection, inside its transaction, for plain
     /// sqlx queries: `sqlx::query("…").execute(&mut s.sqlx::<sqlx::Postgres>().await?)`.
+    /// (A read session at READ COMMITTED has no transaction: these
+    /// statements then run on their own, as its other statements do.)
     ///
     /// Used as the executor (`&mut conn`), it is watched like sqlreg's own
     /// statements: what each statement may leave on the connection is read
