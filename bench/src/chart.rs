@@ -6,8 +6,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::contenders::Family;
-use crate::harness::GroupResult;
 use crate::ratios::median;
+use crate::results::GroupResult;
 use crate::runner::Result;
 
 const COLUMNS: usize = 3;

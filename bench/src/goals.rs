@@ -7,8 +7,8 @@
 //! and against sea-orm.
 
 use crate::contenders::Family;
-use crate::harness::GroupResult;
 use crate::ratios::{Bound, Goal};
+use crate::results::GroupResult;
 use crate::routing;
 use crate::runner::{Load, Op};
 use crate::stats::Spread;

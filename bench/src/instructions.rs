@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use crate::callgrind::{self, Dumps};
 use crate::contenders::Family;
-use crate::harness::GroupResult;
+use crate::results::GroupResult;
 use crate::runner::{Contender, Load, Op, Result};
 use crate::stats::Spread;
 use crate::workloads::Workload;

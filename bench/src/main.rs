@@ -18,6 +18,7 @@ mod pgbouncer;
 mod ratios;
 mod recycle;
 mod report;
+mod results;
 mod routing;
 mod runner;
 mod seed;
@@ -133,7 +134,7 @@ async fn bench(servers: &Servers, options: &Options, args: &[String]) -> runner:
 /// In `--quick` (CI) a contender that failed or could not be set up is an
 /// error, except core-lib, whose virtualenv `--quick` does not install; so
 /// is a lost update in sqlreg's retrying form (W6), which must lose none.
-fn broken(results: &[harness::GroupResult]) -> runner::Result<()> {
+fn broken(results: &[results::GroupResult]) -> runner::Result<()> {
     let failures: Vec<String> = results
         .iter()
         .flat_map(|result| {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::contenders::Family;
-use crate::harness::GroupResult;
+use crate::results::GroupResult;
 use crate::routing::ratio;
 use crate::runner::Load;
 use crate::table::{heading, missing};

@@ -4,7 +4,7 @@
 //! pair a slow round of one with a fast round of the other.
 
 use crate::contenders::Family;
-use crate::harness::{GroupResult, Row};
+use crate::results::{GroupResult, Row};
 use crate::stats::Spread;
 
 /// The median ops/s of a row, if it has runs.

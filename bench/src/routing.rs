@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::contenders::Family;
-use crate::harness::{GroupResult, Row};
+use crate::results::{GroupResult, Row};
 use crate::runner::Op;
 use crate::stats::Spread;
 use crate::table::{heading, missing};

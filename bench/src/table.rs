@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::harness::{GroupResult, Row};
+use crate::results::{GroupResult, Row};
 
 /// A group's heading and the load average around it, left open for what
 /// follows on the same line.
