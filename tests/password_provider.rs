@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::login::Login;
+use common::login::{self, Login};
 use common::{Kind, TestDb};
 use sea_orm::ConnectionTrait;
 use sqlreg::{
@@ -149,23 +149,14 @@ fn debug_never_shows_the_password() {
 /// The test database on `db`'s server as `user`, no password: the
 /// provider gives it.
 fn config(db: &TestDb, user: &str) -> DbConfig {
-    let (protocol, port_var) = match db.kind {
-        Kind::Postgres => ("postgresql", "SQLREG_TEST_PG_PORT"),
-        _ => ("mariadb", "SQLREG_TEST_MARIADB_PORT"),
-    };
-    let yaml = format!(
-        "db:
-  create_db: false
-  session: {{pool_size: 2, max_overflow: 3, pool_timeout: 5}}
-  url: {{protocol: {protocol}, username: {user},
-         host: 127.0.0.1, port: '${{oc.env:{port_var}}}', file: {name}}}
-",
-        name = db.name,
-    );
-    Config::from_yaml_str(&yaml).unwrap().at("db").unwrap()
+    login::config(
+        db,
+        user,
+        "",
+        "{pool_size: 2, max_overflow: 3, pool_timeout: 5}",
+    )
 }
 
-/// Runs `sql` on the server as the test script's own user.
 /// A login of its own for one test, named from `prefix`.
 async fn create_login(admin: &SqlConnectionRegistry, db: &TestDb, prefix: &str) -> Login {
     let user = format!("{prefix}{}", std::process::id());

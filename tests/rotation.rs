@@ -9,10 +9,10 @@ mod common;
 
 use std::path::Path;
 
-use common::login::Login;
+use common::login::{self, Login};
 use common::{Kind, TestDb};
 use sea_orm::ConnectionTrait;
-use sqlreg::{Config, ConnectFailure, DbConfig, Error, SqlConnectionRegistry};
+use sqlreg::{ConnectFailure, DbConfig, Error, SqlConnectionRegistry};
 
 const OLD: &str = "old-Rotating-secret-1";
 const NEW: &str = "new-Rotating-secret-2";
@@ -56,21 +56,8 @@ async fn an_unreadable_password_file_is_named_not_shown() {
 
 /// The test database on `db`'s server as `user`, the password in `file`.
 fn config(db: &TestDb, user: &str, file: &Path) -> DbConfig {
-    let (protocol, port_var) = match db.kind {
-        Kind::Postgres => ("postgresql", "SQLREG_TEST_PG_PORT"),
-        _ => ("mariadb", "SQLREG_TEST_MARIADB_PORT"),
-    };
-    let yaml = format!(
-        "db:
-  create_db: false
-  session: {{pool_size: 1, max_overflow: 1}}
-  url: {{protocol: {protocol}, username: {user}, password_file: '{file}',
-         host: 127.0.0.1, port: '${{oc.env:{port_var}}}', file: {name}}}
-",
-        file = file.display(),
-        name = db.name,
-    );
-    Config::from_yaml_str(&yaml).unwrap().at("db").unwrap()
+    let password_file = format!("password_file: '{}',", file.display());
+    login::config(db, user, &password_file, "{pool_size: 1, max_overflow: 1}")
 }
 
 async fn a_rotated_password_is_used_by_new_connections(db: TestDb) {

@@ -3,7 +3,7 @@
 //! `ALTER USER … IDENTIFIED BY` on MariaDB).
 
 use sea_orm::ConnectionTrait;
-use sqlreg::SqlConnectionRegistry;
+use sqlreg::{Config, DbConfig, SqlConnectionRegistry};
 
 use super::{Kind, TestDb};
 
@@ -55,6 +55,26 @@ impl Login {
     pub async fn drop(self, admin: &SqlConnectionRegistry) {
         as_admin(admin, &self.drop).await;
     }
+}
+
+/// The test database on `db`'s server as `user`: `url_keys` adds to the
+/// `url:` block (how the password comes, if it is not left to a provider),
+/// `session` is the `session:` block.
+pub fn config(db: &TestDb, user: &str, url_keys: &str, session: &str) -> DbConfig {
+    let (protocol, port_var) = match db.kind {
+        Kind::Postgres => ("postgresql", "SQLREG_TEST_PG_PORT"),
+        _ => ("mariadb", "SQLREG_TEST_MARIADB_PORT"),
+    };
+    let yaml = format!(
+        "db:
+  create_db: false
+  session: {session}
+  url: {{protocol: {protocol}, username: {user}, {url_keys}
+         host: 127.0.0.1, port: '${{oc.env:{port_var}}}', file: {name}}}
+",
+        name = db.name,
+    );
+    Config::from_yaml_str(&yaml).unwrap().at("db").unwrap()
 }
 
 /// Runs `sql` on an autocommit connection of the test user's registry.
