@@ -118,3 +118,43 @@ async fn in_memory_databases_of_two_registries_are_separate() {
     assert!(item::names(&second).await.is_empty());
     assert_eq!(item::names(&first).await, ["only in first"]);
 }
+
+/// sqlreg writes a bound LIMIT into a SQLite statement's text (so a cached
+/// statement is not planned again at every run): sea-orm's `.one()`,
+/// `.limit(n)` with changing `n`, and pages with a bound OFFSET still give
+/// exactly the rows they ask for, run after run on the same connection.
+#[sqlreg::test(entities(item::Entity))]
+async fn limits_and_pages_return_the_rows_they_ask_for(registry: SqlConnectionRegistry) {
+    use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder, QuerySelect};
+
+    registry
+        .session(async |s| {
+            for n in 0..10 {
+                item::insert(s, &format!("n{n}")).await?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+    let names = |items: Vec<item::Model>| items.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    registry
+        .read_session(async |s| {
+            let ordered = || item::Entity::find().order_by_asc(item::Column::Id);
+            for round in 0..3 {
+                let first = ordered().one(s).await?.expect("a first item");
+                assert_eq!(first.name, "n0", "round {round}");
+                for limit in [1u64, 3, 7, 20] {
+                    let got = names(ordered().limit(limit).all(s).await?);
+                    let want: Vec<_> = (0..limit.min(10)).map(|n| format!("n{n}")).collect();
+                    assert_eq!(got, want, "LIMIT {limit}, round {round}");
+                }
+                let pages = ordered().paginate(s, 4);
+                assert_eq!(names(pages.fetch_page(2).await?), ["n8", "n9"]);
+                assert_eq!(names(pages.fetch_page(1).await?), ["n4", "n5", "n6", "n7"]);
+                assert_eq!(pages.num_items().await?, 10);
+            }
+            Ok::<_, Error>(())
+        })
+        .await
+        .unwrap();
+}

@@ -2,6 +2,7 @@
 //! savepoints, dispatched to the backend's sqlx connection.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::time::Duration;
 
 use sea_orm::{ExecResult, QueryResult, Statement, Values};
@@ -20,8 +21,19 @@ fn arguments(stmt: &Statement) -> SqlxValues {
 }
 
 impl Conn {
+    /// `stmt` as this backend runs it best: on SQLite with a bound LIMIT
+    /// written into its text (see `sqlite::limit_in_text`).
+    fn planned<'s>(&self, stmt: &'s Statement) -> Cow<'s, Statement> {
+        match self {
+            Self::Sqlite(_) => sqlite::limit_in_text(stmt).map_or(Cow::Borrowed(stmt), Cow::Owned),
+            Self::Postgres(_) | Self::MySql(_) => Cow::Borrowed(stmt),
+        }
+    }
+
     /// Runs a statement that returns no rows.
     pub(crate) async fn execute(&mut self, stmt: &Statement) -> Result<ExecResult, sqlx::Error> {
+        let planned = self.planned(stmt);
+        let stmt = &*planned;
         each_backend!(self, Conn(conn) => {
             let named = conn.transaction_settings().is_none();
             sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
@@ -48,6 +60,8 @@ impl Conn {
         &mut self,
         stmt: &Statement,
     ) -> Result<Option<QueryResult>, sqlx::Error> {
+        let planned = self.planned(stmt);
+        let stmt = &*planned;
         each_backend!(self, Conn(conn) => {
             let named = conn.transaction_settings().is_none();
             sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
@@ -63,6 +77,8 @@ impl Conn {
         &mut self,
         stmt: &Statement,
     ) -> Result<Vec<QueryResult>, sqlx::Error> {
+        let planned = self.planned(stmt);
+        let stmt = &*planned;
         each_backend!(self, Conn(conn) => {
             let named = conn.transaction_settings().is_none();
             sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), arguments(stmt))
