@@ -167,6 +167,27 @@ pub fn all(results: &[GroupResult]) -> Vec<Goal> {
             instructions(r, Family::SqlregEntity, Family::SeaOrmTuned),
         ));
     }
+    // Issue 21 restates three throughput goals, per round, with its own bounds.
+    for r in results.iter().filter(|r| r.group.judged()) {
+        let at = place(r);
+        let (versus, peer, min) = match (r.group.workload, r.group.setup.target) {
+            (Workload::W2, Target::Postgres) => {
+                ("pgbench (BEGIN/SELECT/COMMIT)", Family::Pgbench, 1.0)
+            }
+            (Workload::W7, Target::Postgres) => ("pgbench (same script)", Family::Pgbench, 0.8),
+            (Workload::W2, Target::SqliteFile | Target::SqliteMemory) => (
+                "one statement on a held sqlx connection",
+                Family::SqlxConn,
+                0.6,
+            ),
+            _ => continue,
+        };
+        goals.push(ratio(
+            format!("{at}: sqlreg ÷ {versus}, per round (issue 21)"),
+            of(r, raw, peer),
+            min,
+        ));
+    }
     for r in groups(Workload::W8).filter(|r| r.group.setup.op == Op::SelectById) {
         let routed = |base| routing::ratio(r, Family::SqlregRouted, base).map(|(v, _)| v);
         goals.push(ratio(

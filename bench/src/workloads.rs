@@ -108,9 +108,10 @@ const PEERS: [Family; 7] = [
 ];
 
 /// The contenders issue 21's goals compare, and the floors beside them.
-const JUDGED: [Family; 7] = [
+const JUDGED: [Family; 8] = [
     Family::Limit,
     Family::SqlxConn,
+    Family::Pgbench,
     Family::Sqlx,
     Family::SqlxSame,
     Family::SeaOrmTuned,

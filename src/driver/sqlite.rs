@@ -196,7 +196,10 @@ mod tests {
             vec![7.into(), 1u64.into()],
         );
         let planned = limit_in_text(&one).expect("rewritten");
-        assert_eq!(planned.sql, r#"SELECT "t"."id" FROM "t" WHERE "t"."id" = ? LIMIT 1"#);
+        assert_eq!(
+            planned.sql,
+            r#"SELECT "t"."id" FROM "t" WHERE "t"."id" = ? LIMIT 1"#
+        );
         assert_eq!(planned.values.unwrap().0, vec![Value::from(7)]);
     }
 
@@ -207,15 +210,24 @@ mod tests {
             vec!["x".into(), 20i64.into(), 40i64.into()],
         );
         let planned = limit_in_text(&page).expect("rewritten");
-        assert_eq!(planned.sql, "SELECT id FROM t WHERE a = ? LIMIT 20 OFFSET ?");
-        assert_eq!(planned.values.unwrap().0, vec![Value::from("x"), Value::from(40i64)]);
+        assert_eq!(
+            planned.sql,
+            "SELECT id FROM t WHERE a = ? LIMIT 20 OFFSET ?"
+        );
+        assert_eq!(
+            planned.values.unwrap().0,
+            vec![Value::from("x"), Value::from(40i64)]
+        );
     }
 
     #[test]
     fn a_limit_whose_value_is_not_certain_stays_bound() {
         let unchanged = [
             // A `?` in a literal: the count no longer says which value is the LIMIT's.
-            statement("SELECT '?' FROM t WHERE id = ? LIMIT ?", vec![1.into(), 2.into()]),
+            statement(
+                "SELECT '?' FROM t WHERE id = ? LIMIT ?",
+                vec![1.into(), 2.into()],
+            ),
             // The `LIMIT ?` is in a comment.
             statement("SELECT id FROM t WHERE id = ? -- LIMIT ?", vec![1.into()]),
             // Not an integer, or negative.
