@@ -5,11 +5,13 @@
 # Python core-lib installed into a virtualenv as one of the contenders, then
 # stops the servers again.
 #
-# Usage: bash scripts/bench.sh [all | goals | w1 ... w9]... [--quick] [--runs N] [--out DIR]
+# Usage: bash scripts/bench.sh [all | goals | w1 ... w9]... [--quick] [--no-corelib] [--runs N] [--out DIR]
 #   bash scripts/bench.sh            every workload, release build, writes BENCHMARKS.md
 #   bash scripts/bench.sh goals      what issue 21's goals are judged on, in minutes
 #   bash scripts/bench.sh --quick    seconds, tiny N, debug build (what CI runs)
 #   bash scripts/bench.sh w6 --out target/w6   one workload, report kept out of the root
+#   bash scripts/bench.sh --no-corelib          a full run that never reaches PyPI: core-lib
+#                                               runs only from an existing virtualenv
 #
 # `cargo run -p sqlreg-bench --release -- all` ends up here too: without the
 # servers' environment the binary re-runs itself through this script
@@ -32,11 +34,13 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-quick=0
+quick=0 offline=0 args=()
 for arg in "$@"; do
-    if [ "$arg" = --quick ]; then
-        quick=1
-    fi
+    case "$arg" in
+        --quick) quick=1 args+=("$arg") ;;
+        --no-corelib) offline=1 ;;
+        *) args+=("$arg") ;;
+    esac
 done
 
 _bench_log() {
@@ -51,6 +55,10 @@ _bench_corelib() {
     if ! [ -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "$check" >/dev/null 2>&1; then
         if [ "$quick" -eq 1 ]; then
             export SQLREG_BENCH_CORELIB="core-lib: skipped in --quick (no virtualenv at $venv; a full run creates it)"
+            return 0
+        fi
+        if [ "$offline" -eq 1 ]; then
+            export SQLREG_BENCH_CORELIB="core-lib: not run (--no-corelib, and no virtualenv at $venv)"
             return 0
         fi
         python=$HOME/.pyenv/versions/3.10.13/bin/python
@@ -88,11 +96,10 @@ if [ "$quick" -eq 0 ] && ! command -v valgrind >/dev/null 2>&1; then
     _sqlreg_apt_install valgrind || _bench_log "valgrind unavailable: instructions per session are not counted"
 fi
 
-args=("$@")
 if [ -n "${SQLREG_BENCH_BIN:-}" ]; then
     "$SQLREG_BENCH_BIN" "${args[@]}"
 else
-    export SQLREG_BENCH_COMMAND="bash scripts/bench.sh${args[*]:+ ${args[*]}}"
+    export SQLREG_BENCH_COMMAND="bash scripts/bench.sh${*:+ $*}"
     if [ "$quick" -eq 1 ]; then
         cargo run -p sqlreg-bench -- "${args[@]}"
     else
