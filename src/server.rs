@@ -247,6 +247,23 @@ impl Server {
         self.publish_gauges();
     }
 
+    /// Commits `conn`'s read-only transaction in a task of its own, then
+    /// releases it: the session that read through it does not wait for
+    /// the end of a transaction that wrote nothing (one round trip, or
+    /// SQLite worker hop, fewer). The connection goes back to the pool only
+    /// once the COMMIT answered; one that failed is rolled back or closed.
+    pub(crate) fn commit_then_release(self: &Arc<Self>, mut conn: Conn, residue: Residue) {
+        let server = Arc::clone(self);
+        tokio::spawn(async move {
+            match server.within_limit(conn.commit()).await {
+                Ok(()) => {}
+                Err(err) if driver::is_fatal(&err) => server.evict(&mut conn),
+                Err(_) => conn.rollback_all_or_close(RESET_LIMIT).await,
+            }
+            server.release(conn, residue);
+        });
+    }
+
     /// The lock that keeps other processes' migrations out while this one
     /// migrates (see [`Pool::migration_lock`]).
     pub(crate) async fn migration_lock(&self) -> crate::Result<MigrationLock> {

@@ -52,8 +52,9 @@ async fn postgres_bare_sqlx_statement_cut_in_a_read_session_leaves_no_transactio
         .read_session(async |s| {
             {
                 let mut conn = s.sqlx::<sqlx::Postgres>().await?;
-                let mut cut =
-                    std::pin::pin!(sqlx::query("SELECT * FROM no_such_table").execute(&mut *conn));
+                // Fails after 100 ms, so its reply cannot be back at the first poll.
+                let failing = "DO $$ BEGIN PERFORM pg_sleep(0.1); RAISE EXCEPTION 'late'; END $$";
+                let mut cut = std::pin::pin!(sqlx::query(failing).execute(&mut *conn));
                 // Sent; its reply (an error) not read yet.
                 assert!(futures_util::FutureExt::now_or_never(cut.as_mut()).is_none());
             }

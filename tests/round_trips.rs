@@ -9,6 +9,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use common::proxy::{CountingProxy, relayed, requests};
 use common::{Kind, TestDb};
@@ -97,19 +98,29 @@ fn expected(kind: Kind) -> Figures {
 }
 
 /// Counts what the client sends: requests on the wire through the relay,
-/// or for SQLite the statements its connection runs (SQLite's own trace).
+/// or for SQLite the statements its connection runs (SQLite's own trace),
+/// until the connection is back in the pool (a read session's COMMIT is
+/// sent after the session returned).
 enum Counter {
     Wire(CountingProxy),
-    Sqlite(Arc<AtomicU64>),
+    Sqlite(Arc<AtomicU64>, SqlConnectionRegistry),
 }
 
 impl Counter {
     async fn count(&self, work: impl AsyncFnOnce()) -> u64 {
         match self {
             Self::Wire(proxy) => requests(proxy, work).await,
-            Self::Sqlite(statements) => {
+            Self::Sqlite(statements, registry) => {
                 let before = statements.load(Ordering::SeqCst);
                 work().await;
+                let back = async {
+                    while registry.stats().idle < registry.stats().size {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(5), back)
+                    .await
+                    .expect("the connection came back to the pool");
                 statements.load(Ordering::SeqCst) - before
             }
         }
@@ -128,7 +139,7 @@ async fn round_trips_per_session_kind(db: TestDb) {
             config.session.max_overflow = 0;
             let registry = SqlConnectionRegistry::connect(config).await.unwrap();
             let statements = sqlite_trace::install(&registry).await;
-            (registry, Counter::Sqlite(statements))
+            (registry.clone(), Counter::Sqlite(statements, registry))
         }
     };
     let statements = |n: usize| {

@@ -28,7 +28,9 @@ impl SqlConnectionRegistry {
     /// A read-only session: PostgreSQL and MariaDB refuse writes in it
     /// (`BEGIN READ ONLY`); on SQLite it begins deferred, so it never takes
     /// the write lock and never waits for writers (SQLite does not enforce
-    /// read-only transactions).
+    /// read-only transactions). Its [`commit`](Session::commit) returns
+    /// without waiting for a COMMIT that can change nothing (see the
+    /// README's "Round trips per session").
     ///
     /// # Errors
     ///

@@ -8,6 +8,7 @@ use sea_orm::DbErr;
 
 use super::state::Abort;
 use super::{Mode, ROLLBACK_LIMIT, Session, query_error};
+use crate::config::Isolation;
 use crate::driver::{self, Conn, Residue};
 use crate::error::{Error, Result};
 use crate::observe::{self, SessionOutcome};
@@ -68,6 +69,12 @@ impl Session {
             conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
             self.end(conn);
             return Err(Error::Commit(DbErr::Custom(abort.commit_refusal())));
+        }
+        if self.commits_unwaited(&conn) {
+            let observer = &self.server.observer();
+            self.observed.end(observer, SessionOutcome::Committed, None);
+            self.finish(conn, true);
+            return Ok(());
         }
         let committing = conn.transaction_depth() > 0;
         let wrote = self.mode == Mode::Transaction && committing;
@@ -168,9 +175,30 @@ impl Session {
         }
     }
 
+    /// Whether the session's transaction may end without the caller
+    /// waiting for it: a read session's, in which nothing that may write
+    /// ran (SQLite does not refuse writes in one), no savepoint is open,
+    /// and the isolation is below SERIALIZABLE (where PostgreSQL may still
+    /// refuse a read-only transaction at COMMIT). Its COMMIT can change
+    /// nothing the session returns, so only the connection waits for it.
+    fn commits_unwaited(&mut self, conn: &Conn) -> bool {
+        let state = self.state.get_mut();
+        self.mode == Mode::ReadOnly
+            && !state.may_have_written
+            && state.savepoints == 0
+            && self.isolation != Some(Isolation::Serializable)
+            && conn.transaction_depth() == 1
+    }
+
     /// Leaves `in_use` and hands the connection back to the pool (or
     /// closes it), reset first if the session left state on it.
-    fn end(&mut self, mut conn: Conn) {
+    fn end(&mut self, conn: Conn) {
+        self.finish(conn, false);
+    }
+
+    /// [`end`](Self::end); with `commit_first`, the connection's read-only
+    /// transaction is committed in a task before it goes back.
+    fn finish(&mut self, mut conn: Conn, commit_first: bool) {
         self.leave();
         let state = self.state.get_mut();
         // Placed after the last of its writes (a savepoint's commit too);
@@ -184,7 +212,11 @@ impl Session {
             self.server.evict(&mut conn);
         }
         let residue = state.residue;
-        self.server.release(conn, residue);
+        if commit_first && !state.in_flight {
+            self.server.commit_then_release(conn, residue);
+        } else {
+            self.server.release(conn, residue);
+        }
     }
 
     /// Leaves `in_use` and stops the leak watch; idempotent.

@@ -107,7 +107,9 @@ impl<DB: Database> SqlxConnection<'_, DB> {
         let residue = conn.residue(sql);
         let shares_server = conn.shares_server();
         let ends_transaction = conn.transaction_depth() > 0 && conn.commits_implicitly(sql);
+        let may_write = driver::may_write(sql);
         let state = &mut *self.state;
+        state.may_have_written |= may_write;
         // Behind a transaction pooler no reset reaches the server connection
         // the statement ran on: what it changes is the caller's to undo.
         if !shares_server {
@@ -120,7 +122,7 @@ impl<DB: Database> SqlxConnection<'_, DB> {
                 state.unobserved = true;
                 state.unverified = true;
             }
-            Mode::Autocommit if driver::may_write(sql) => state.wrote_unplaced = true,
+            Mode::Autocommit if may_write => state.wrote_unplaced = true,
             _ => {}
         }
     }
@@ -206,6 +208,7 @@ impl<DB: Database> DerefMut for SqlxConnection<'_, DB> {
         let conn = state.conn.as_mut().expect("checked when made");
         state.unobserved |= may_write;
         state.unverified |= may_write && conn.has_implicit_commits();
+        state.may_have_written = true;
         state.wrote_unplaced |= autocommit;
         state.in_flight |= read_only && conn.transaction_depth() == 0 && conn.resumes_after_cut();
         if !conn.shares_server() {

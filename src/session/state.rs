@@ -53,6 +53,10 @@ pub(super) struct State {
     /// An autocommit statement that may write ran: its position is not
     /// read, so reads stay on the primary until the monitor places it.
     pub(super) wrote_unplaced: bool,
+    /// A statement that may write (or change the transaction) ran, or one
+    /// out of sight on the bare sqlx connection: a read session's
+    /// transaction is then committed and waited for like any other.
+    pub(super) may_have_written: bool,
 }
 
 /// How and why the session's transaction can no longer commit.
@@ -152,6 +156,7 @@ impl State {
             left_transaction: false,
             residue: Residue::None,
             wrote_unplaced: false,
+            may_have_written: false,
         }
     }
 

@@ -58,7 +58,9 @@ impl Session {
             && conn.transaction_depth() > 0
             && conn.commits_implicitly(sql);
         state.residue = state.residue.max(residue);
-        if self.mode == Mode::Autocommit && driver::may_write(sql) {
+        let may_write = driver::may_write(sql);
+        state.may_have_written |= may_write;
+        if self.mode == Mode::Autocommit && may_write {
             state.wrote_unplaced = true;
         }
         state.in_flight = true;
