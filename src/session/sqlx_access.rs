@@ -107,9 +107,7 @@ impl<DB: Database> SqlxConnection<'_, DB> {
         let residue = conn.residue(sql);
         let shares_server = conn.shares_server();
         let ends_transaction = conn.transaction_depth() > 0 && conn.commits_implicitly(sql);
-        let may_write = driver::may_write(sql);
         let state = &mut *self.state;
-        state.may_have_written |= may_write;
         // Behind a transaction pooler no reset reaches the server connection
         // the statement ran on: what it changes is the caller's to undo.
         if !shares_server {
@@ -122,8 +120,9 @@ impl<DB: Database> SqlxConnection<'_, DB> {
                 state.unobserved = true;
                 state.unverified = true;
             }
-            Mode::Autocommit if may_write => state.wrote_unplaced = true,
-            _ => {}
+            Mode::Transaction => {}
+            Mode::Autocommit => state.wrote_unplaced |= driver::may_write(sql),
+            Mode::ReadOnly => state.may_have_written |= driver::may_write(sql),
         }
     }
 

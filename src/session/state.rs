@@ -53,9 +53,9 @@ pub(super) struct State {
     /// An autocommit statement that may write ran: its position is not
     /// read, so reads stay on the primary until the monitor places it.
     pub(super) wrote_unplaced: bool,
-    /// A statement that may write (or change the transaction) ran, or one
-    /// out of sight on the bare sqlx connection: a read session's
-    /// transaction is then committed and waited for like any other.
+    /// In a read session, a statement that may write (or change the
+    /// transaction) ran, or one out of sight on the bare sqlx connection:
+    /// its transaction is then committed and waited for like any other.
     pub(super) may_have_written: bool,
 }
 

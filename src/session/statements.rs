@@ -58,10 +58,11 @@ impl Session {
             && conn.transaction_depth() > 0
             && conn.commits_implicitly(sql);
         state.residue = state.residue.max(residue);
-        let may_write = driver::may_write(sql);
-        state.may_have_written |= may_write;
-        if self.mode == Mode::Autocommit && may_write {
-            state.wrote_unplaced = true;
+        // Read where it decides something: a write session commits anyway.
+        match self.mode {
+            Mode::ReadOnly => state.may_have_written |= driver::may_write(sql),
+            Mode::Autocommit => state.wrote_unplaced |= driver::may_write(sql),
+            Mode::Transaction => {}
         }
         state.in_flight = true;
         Ok(commits)
