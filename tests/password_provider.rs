@@ -92,16 +92,21 @@ async fn mariadb_a_failing_provider_is_a_clear_connect_error() {
     }
 }
 
+/// The error connecting with `provider` ends in.
+async fn refused(config: DbConfig, provider: impl PasswordProvider) -> Error {
+    SqlConnectionRegistry::builder(config)
+        .password_provider(provider)
+        .connect()
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_provider_and_a_password_file_are_refused_together() {
     let yaml = "db:\n  url: {protocol: postgresql, username: app, password_file: /run/secrets/db, \
                 host: 127.0.0.1, port: 1, file: app}";
     let config = Config::from_yaml_str(yaml).unwrap().at("db").unwrap();
-    let err = SqlConnectionRegistry::builder(config)
-        .password_provider(Store::new(OLD))
-        .connect()
-        .await
-        .unwrap_err();
+    let err = refused(config, Store::new(OLD)).await;
     assert!(
         matches!(&err, Error::Config { path, .. } if path == "url.password_file"),
         "{err}"
@@ -122,11 +127,10 @@ async fn a_provider_and_a_password_file_are_refused_together() {
 async fn a_provider_that_does_not_answer_times_out() {
     let yaml = "db:\n  url: postgresql://app@127.0.0.1:1/app\n  session: {connect_timeout: 0.5}";
     let config = Config::from_yaml_str(yaml).unwrap().at("db").unwrap();
-    let err = SqlConnectionRegistry::builder(config)
-        .password_provider(|_: &DbUrl| std::future::pending::<Result<Credential, BoxError>>())
-        .connect()
-        .await
-        .unwrap_err();
+    let err = refused(config, |_: &DbUrl| {
+        std::future::pending::<Result<Credential, BoxError>>()
+    })
+    .await;
     assert_eq!(
         err.connect_failure(),
         Some(ConnectFailure::PasswordProvider),
@@ -243,11 +247,7 @@ async fn a_rotated_password_reaches_new_connections_after_the_ttl(db: TestDb) {
         .expect("the engine uses the newest password");
 
     // A registry still given the old password is refused, and says so.
-    let stale = SqlConnectionRegistry::builder(config(&db, &login.user))
-        .password_provider(Store::new(OLD))
-        .connect()
-        .await
-        .unwrap_err();
+    let stale = refused(config(&db, &login.user), Store::new(OLD)).await;
     assert_eq!(
         stale.connect_failure(),
         Some(ConnectFailure::AuthenticationFailed),
@@ -267,13 +267,10 @@ async fn a_failing_provider_is_a_clear_connect_error(db: TestDb) {
     let login = create_login(&admin, &db, "provfail").await;
 
     // Failing from the start: the registry does not connect.
-    let err = SqlConnectionRegistry::builder(config(&db, &login.user))
-        .password_provider(|_: &DbUrl| async {
-            Err::<Credential, BoxError>("vault is sealed".into())
-        })
-        .connect()
-        .await
-        .unwrap_err();
+    let err = refused(config(&db, &login.user), |_: &DbUrl| async {
+        Err::<Credential, BoxError>("vault is sealed".into())
+    })
+    .await;
     assert_eq!(
         err.connect_failure(),
         Some(ConnectFailure::PasswordProvider),

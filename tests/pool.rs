@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::item;
-use common::{Kind, TestDb, logs};
+use common::{Kind, TestDb, eventually, logs};
 use sea_orm::{ConnectionTrait, Statement};
 use sqlreg::{DbConfig, Error, Session, SqlConnectionRegistry};
 
@@ -52,19 +52,6 @@ async fn backend_pid(s: &Session, kind: Kind) -> i64 {
         .unwrap()
         .unwrap();
     row.try_get::<i64>("", "pid").unwrap()
-}
-
-/// Polls `condition` for up to five seconds: the pool returns connections
-/// asynchronously, so its figures settle a moment after a session ends.
-async fn eventually(mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    condition()
 }
 
 async fn checkout_beyond_the_limit_times_out_with_counts(db: TestDb) {

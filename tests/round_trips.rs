@@ -9,10 +9,9 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use common::proxy::{CountingProxy, relayed, requests};
-use common::{Kind, TestDb};
+use common::{Kind, TestDb, eventually};
 use sea_orm::ConnectionTrait;
 use sqlreg::{Error, Isolation, Session, SqlConnectionRegistry};
 
@@ -113,14 +112,11 @@ impl Counter {
             Self::Sqlite(statements, registry) => {
                 let before = statements.load(Ordering::SeqCst);
                 work().await;
-                let back = async {
-                    while registry.stats().idle < registry.stats().size {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                };
-                tokio::time::timeout(Duration::from_secs(5), back)
-                    .await
-                    .expect("the connection came back to the pool");
+                let back = || registry.stats().idle == registry.stats().size;
+                assert!(
+                    eventually(back).await,
+                    "the connection came back to the pool"
+                );
                 statements.load(Ordering::SeqCst) - before
             }
         }

@@ -14,6 +14,7 @@ pub mod sql;
 pub mod standby;
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlreg::{Config, DbConfig};
 
@@ -24,6 +25,21 @@ pub enum Kind {
     SqliteMemory,
     Postgres,
     MariaDb,
+}
+
+/// Polls `condition` for up to five seconds: the pool takes connections
+/// back asynchronously (a read session's COMMIT runs after it returned,
+/// sqlx's pool pings in a task), so its figures settle a moment after a
+/// session ends.
+pub async fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    condition()
 }
 
 /// A database of its own for one test; its files go when it is dropped.

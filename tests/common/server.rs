@@ -69,10 +69,11 @@ pub async fn read_on_replica(db: &SqlConnectionRegistry, table: &str) -> i64 {
             // A read session's COMMIT runs after it returned: wait for the
             // connection to be back in the pool, where a caller ending it
             // expects it.
-            while db.host_stats().iter().any(|h| h.pool.idle < h.pool.size) {
-                assert!(Instant::now() < deadline, "a connection never came back");
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            let back = || db.host_stats().iter().all(|h| h.pool.idle == h.pool.size);
+            assert!(
+                super::eventually(back).await,
+                "a connection never came back"
+            );
             return id;
         }
         assert!(
