@@ -160,9 +160,7 @@ impl Topology {
         if request.mode == Mode::ReadOnly
             && let Some(replicas) = &self.sets.replicas
             && let Ok(required) = self.required(request.fresh_as)
-            && let Some(session) = replicas
-                .read_session(required, request, &self.url.redacted())
-                .await?
+            && let Some(session) = replicas.read_session(required, request, &self.url).await?
         {
             return Ok(session);
         }

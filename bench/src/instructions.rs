@@ -141,10 +141,10 @@ pub fn table(out: &mut String, results: &[GroupResult]) {
         n = SESSIONS,
         intervals = INTERVALS
     );
-    for workload in [Workload::W2, Workload::W7] {
+    for workload in [Workload::W2, Workload::W7, Workload::W8] {
         let groups: Vec<&GroupResult> = results
             .iter()
-            .filter(|r| r.group.workload == workload && r.group.judged())
+            .filter(|r| r.group.workload == workload && r.group.counted())
             .filter(|r| r.rows.iter().any(|row| row.instructions.is_some()))
             .collect();
         if groups.is_empty() {
@@ -152,8 +152,9 @@ pub fn table(out: &mut String, results: &[GroupResult]) {
         }
         let _ = writeln!(
             out,
-            "### {}, 1 client: client instructions per session · round trips per session\n",
-            workload.title()
+            "### {}, {}: client instructions per session · round trips per session\n",
+            workload.title(),
+            groups[0].group.variant
         );
         let targets: Vec<&str> = groups
             .iter()

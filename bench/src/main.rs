@@ -92,12 +92,12 @@ async fn bench(servers: &Servers, options: &Options, args: &[String]) -> runner:
     }
     if let Some(dumps) = callgrind::Dumps::of_this_process() {
         // The run `instructions::count` started under callgrind.
-        groups.retain(workloads::Group::judged);
+        groups.retain(workloads::Group::counted);
         let results = harness::run_all(servers, groups, 0, Some(&dumps)).await;
         return instructions::hand_back(&results, &dumps);
     }
     let mut results = harness::run_all(servers, groups, options.runs, None).await;
-    if !options.quick && results.iter().any(|r| r.group.judged()) {
+    if !options.quick && results.iter().any(|r| r.group.counted()) {
         println!("counting instructions per session under callgrind (a few minutes)");
         if let Err(err) = instructions::count(args, &mut results) {
             eprintln!("sqlreg-bench: instructions not counted: {err}");

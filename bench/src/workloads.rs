@@ -80,11 +80,17 @@ pub struct Group {
 }
 
 impl Group {
-    /// Whether issue 21's goals are judged on it: W2 and W7 with one client
-    /// (these groups' sessions are also counted in instructions).
+    /// Whether issue 21's goals are judged on it: W2 and W7 with one client.
     pub fn judged(&self) -> bool {
         matches!(self.workload, Workload::W2 | Workload::W7)
             && matches!(self.load, Load::Sequential { .. })
+    }
+
+    /// Whether its sessions are counted in instructions: the judged groups,
+    /// and W8's read sessions (what routing costs, without the noise of
+    /// throughput).
+    pub fn counted(&self) -> bool {
+        self.judged() || (self.workload == Workload::W8 && self.setup.op == Op::SelectById)
     }
 }
 

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::replication::{LagEstimator, ReplicationPosition};
 use crate::server::{Answer, Server};
 use crate::session::{Request, Session};
+use crate::url::DbUrl;
 
 /// How long a read session waits for a replica to replay a write it must
 /// see before it goes to the primary instead: long enough for a replica
@@ -106,7 +107,7 @@ impl HostSet<Reads> {
         &self,
         required: Option<ReplicationPosition>,
         request: &Request<'_>,
-        primary_url: &str,
+        primary_url: &DbUrl,
     ) -> Result<Option<Session>> {
         let reads = self.policy();
         let replicas = self.servers();
@@ -160,7 +161,7 @@ impl HostSet<Reads> {
         match reads.routing.fallback {
             Fallback::Primary => Ok(None),
             Fallback::Error => Err(Error::Acquire {
-                url: primary_url.to_owned(),
+                url: primary_url.redacted(),
                 detail: "no replica is reachable within routing.replica_max_lag, and \
                          routing.fallback is `error`"
                     .into(),
