@@ -18,21 +18,20 @@ pub(super) fn words(statement: &str) -> impl Iterator<Item = &str> {
         .filter(|word| !word.is_empty())
 }
 
-/// Whether `sql` holds `needle` (ASCII, any case) anywhere.
+/// Whether `sql` holds `needle` (ASCII, any case) anywhere. It runs on
+/// every statement: candidates are found by a SIMD search for the first
+/// byte in either case, not by a byte-by-byte walk.
 pub(super) fn mentions(sql: &str, needle: &str) -> bool {
     let (haystack, needle) = (sql.as_bytes(), needle.as_bytes());
     let Some(&first) = needle.first() else {
         return true;
     };
-    haystack
-        .iter()
-        .enumerate()
-        .filter(|(_, byte)| byte.eq_ignore_ascii_case(&first))
-        .any(|(at, _)| {
-            haystack
-                .get(at..at + needle.len())
-                .is_some_and(|candidate| candidate.eq_ignore_ascii_case(needle))
-        })
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lower, upper, haystack).any(|at| {
+        haystack
+            .get(at..at + needle.len())
+            .is_some_and(|candidate| candidate.eq_ignore_ascii_case(needle))
+    })
 }
 
 /// Whether `word` is `keyword`, in any case.
@@ -113,6 +112,10 @@ mod tests {
             "select pg_advisory_xact_lock(1)",
             "advisory_lock"
         ));
+        assert!(mentions("SELECT 1 INTO", "into"));
+        assert!(!mentions("SELECT 1 INT", "into"));
+        assert!(mentions("SET @x := 1", ":="));
+        assert!(!mentions("", "x"));
     }
 
     #[test]
