@@ -255,13 +255,21 @@ impl Server {
     pub(crate) fn commit_then_release(self: &Arc<Self>, mut conn: Conn, residue: Residue) {
         let server = Arc::clone(self);
         tokio::spawn(async move {
-            match server.within_limit(conn.commit()).await {
-                Ok(()) => {}
-                Err(err) if driver::is_fatal(&err) => server.evict(&mut conn),
-                Err(_) => conn.rollback_all_or_close(RESET_LIMIT).await,
+            if let Err(err) = server.within_limit(conn.commit()).await {
+                server.undo_failed_commit(&mut conn, &err).await;
             }
             server.release(conn, residue);
         });
+    }
+
+    /// After `conn`'s COMMIT failed with `err`: a lost connection is
+    /// closed, any other rolled back (or closed, if that fails too).
+    pub(crate) async fn undo_failed_commit(&self, conn: &mut Conn, err: &sqlx::Error) {
+        if driver::is_fatal(err) {
+            self.evict(conn);
+        } else {
+            conn.rollback_all_or_close(RESET_LIMIT).await;
+        }
     }
 
     /// The lock that keeps other processes' migrations out while this one

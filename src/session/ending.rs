@@ -13,6 +13,17 @@ use crate::driver::{self, Conn, Residue};
 use crate::error::{Error, Result};
 use crate::observe::{self, SessionOutcome};
 
+/// What becomes of a session's connection once the session is done with it.
+#[derive(Clone, Copy)]
+enum HandBack {
+    /// Back to the pool (reset or closed first, where the session left
+    /// state on it or a reply may be pending).
+    Release,
+    /// Its read-only transaction committed in a task, then back to the pool
+    /// (see [`Session::commits_unwaited`]).
+    CommitThenRelease,
+}
+
 impl Session {
     /// Commits what the session did and returns the connection to the pool.
     ///
@@ -73,7 +84,7 @@ impl Session {
         if self.commits_unwaited(&conn) {
             let observer = &self.server.observer();
             self.observed.end(observer, SessionOutcome::Committed, None);
-            self.finish(conn, true);
+            self.hand_back(conn, HandBack::CommitThenRelease);
             return Ok(());
         }
         let committing = conn.transaction_depth() > 0;
@@ -108,11 +119,7 @@ impl Session {
         self.observed
             .end(observer, SessionOutcome::Failed, Some(&error_type));
         let lost = driver::is_fatal(&err);
-        if lost {
-            self.server.evict(&mut conn);
-        } else {
-            conn.rollback_all_or_close(ROLLBACK_LIMIT).await;
-        }
+        self.server.undo_failed_commit(&mut conn, &err).await;
         self.end(conn);
         if lost && self.mode == Mode::ReadOnly {
             return Error::Commit(DbErr::Custom(format!(
@@ -193,12 +200,11 @@ impl Session {
     /// Leaves `in_use` and hands the connection back to the pool (or
     /// closes it), reset first if the session left state on it.
     fn end(&mut self, conn: Conn) {
-        self.finish(conn, false);
+        self.hand_back(conn, HandBack::Release);
     }
 
-    /// [`end`](Self::end); with `commit_first`, the connection's read-only
-    /// transaction is committed in a task before it goes back.
-    fn finish(&mut self, mut conn: Conn, commit_first: bool) {
+    /// Leaves `in_use` and hands the connection back as `how` says.
+    fn hand_back(&mut self, mut conn: Conn, how: HandBack) {
         self.leave();
         let state = self.state.get_mut();
         // Placed after the last of its writes (a savepoint's commit too);
@@ -212,10 +218,11 @@ impl Session {
             self.server.evict(&mut conn);
         }
         let residue = state.residue;
-        if commit_first && !state.in_flight {
-            self.server.commit_then_release(conn, residue);
-        } else {
-            self.server.release(conn, residue);
+        match how {
+            HandBack::CommitThenRelease if !state.in_flight => {
+                self.server.commit_then_release(conn, residue);
+            }
+            _ => self.server.release(conn, residue),
         }
     }
 
