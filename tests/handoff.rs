@@ -9,16 +9,17 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{Kind, TestDb, item};
+use common::{Kind, TestDb, item, proxy};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use sqlreg::{Error, Session, SqlConnectionRegistry};
+use sqlreg::{DbConfig, Error, Session, SqlConnectionRegistry};
 
 on_every_backend!(
     a_cancelled_savepoint_is_undone_and_the_session_goes_on,
     a_savepoint_cancelled_mid_statement_is_undone,
+    a_savepoint_cut_while_opening_is_never_what_a_later_undo_reaches,
     a_sqlx_statement_cut_off_mid_round_trip_is_dealt_with,
     a_sqlx_statement_never_polled_sends_nothing,
     connection_state_does_not_reach_the_next_session,
@@ -112,7 +113,11 @@ async fn sqlite_insert_or_rollback_ends_the_transaction() {
 
 /// A registry on `db` whose pool holds exactly one connection.
 async fn one_connection(db: &TestDb) -> SqlConnectionRegistry {
-    let mut config = db.config.clone();
+    one_connection_with(db.config.clone()).await
+}
+
+/// A registry on `config` whose pool holds exactly one connection.
+async fn one_connection_with(mut config: DbConfig) -> SqlConnectionRegistry {
     config.session.pool_size = 1;
     config.session.max_overflow = 0;
     item::registry_with(config).await
@@ -202,6 +207,75 @@ async fn a_savepoint_cancelled_mid_statement_is_undone(db: TestDb) {
         })
         .await;
     went_on_unless_mariadb(&registry, db.kind, outcome).await;
+}
+
+/// A savepoint cut off while its `SAVEPOINT` was on the way is left on
+/// the server (which ran it) but counted by no one; a later savepoint cut
+/// off while its `RELEASE` was on the way can no longer be undone alone.
+/// The session must then refuse to commit: undoing back to the stale
+/// savepoint instead would throw away `b`, which the body was told was
+/// done, and report the rest committed (what the fuzz found, seed
+/// 1796379014712766924: savepoints were named by depth, so the two shared
+/// a name). Each cut is certain: the reply is held back by a relay, or on
+/// SQLite queued behind a slow statement still running on sqlx's worker.
+/// On MariaDB, whose driver cannot go on after a cut, the first cut
+/// already ends the session.
+async fn a_savepoint_cut_while_opening_is_never_what_a_later_undo_reaches(db: TestDb) {
+    let relay = match db.kind {
+        Kind::SqliteFile | Kind::SqliteMemory => None,
+        _ => Some(proxy::CountingProxy::start(&db.config).await),
+    };
+    let registry = match &relay {
+        Some(relay) => one_connection_with(relay.route(&db.config)).await,
+        None => one_connection(&db).await,
+    };
+    let delay_reply_to = async |s: &Session, word: &'static str| match &relay {
+        Some(relay) => relay.hold_reply_to_next(word, Duration::from_secs(1)),
+        None => {
+            let slow = slow_statement(s.get_database_backend());
+            let cut = tokio::time::timeout(Duration::from_millis(50), exec(s, slow)).await;
+            assert!(cut.is_err(), "the slow statement should have been cut off");
+        }
+    };
+    let releasing = AtomicBool::new(false);
+    let outcome = registry
+        .session(async |s| {
+            item::insert(s, "a").await?;
+            delay_reply_to(s, "SAVEPOINT").await;
+            let opening = tokio::time::timeout(
+                Duration::from_millis(300),
+                s.savepoint(async |_| Ok::<_, Error>(())),
+            )
+            .await;
+            assert!(
+                opening.is_err(),
+                "the savepoint should be cut while opening"
+            );
+            item::insert(s, "b").await?;
+            let cut = tokio::time::timeout(
+                Duration::from_millis(300),
+                s.savepoint(async |s| {
+                    delay_reply_to(s, "RELEASE").await;
+                    releasing.store(true, Ordering::SeqCst);
+                    Ok::<_, Error>(())
+                }),
+            )
+            .await;
+            assert!(cut.is_err(), "the savepoint should be cut while releasing");
+            assert!(releasing.load(Ordering::SeqCst), "its body had finished");
+            Ok::<_, Error>(())
+        })
+        .await;
+    let err = outcome.expect_err("the last savepoint's work cannot be undone alone");
+    let expected = match db.kind {
+        Kind::MariaDb => "cut off by a cancellation",
+        _ => "a savepoint of this session was cancelled",
+    };
+    assert!(err.to_string().contains(expected), "{err}");
+    assert!(
+        item::names(&registry).await.is_empty(),
+        "nothing of the session is committed"
+    );
 }
 
 /// After a round trip cut off mid-statement between the rows `a` and `b`:

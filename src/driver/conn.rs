@@ -144,28 +144,31 @@ impl Conn {
         self.execute_unprepared(statement).await.map(drop)
     }
 
-    /// Opens savepoint number `level` (1 for the outermost). sqlreg names
-    /// and counts its savepoints itself, so that an interrupted one can be
-    /// found and undone by name (sqlx's count goes wrong when a savepoint
-    /// statement is cut off mid-round-trip).
-    pub(crate) async fn savepoint(&mut self, level: u32) -> Result<(), sqlx::Error> {
-        self.execute_unprepared(&format!("SAVEPOINT sqlreg_savepoint_{level}"))
+    /// Opens savepoint `id`. sqlreg names and counts its savepoints itself,
+    /// so that an interrupted one can be found and undone by name (sqlx's
+    /// count goes wrong when a savepoint statement is cut off mid-round-trip).
+    /// `id` is never reused within a transaction: a `SAVEPOINT` cut off
+    /// after it reached the server leaves a savepoint sqlreg does not count,
+    /// and a later one of the same name would make `ROLLBACK TO` undo back
+    /// to that stale one — work the session was told was done.
+    pub(crate) async fn savepoint(&mut self, id: u32) -> Result<(), sqlx::Error> {
+        self.execute_unprepared(&format!("SAVEPOINT sqlreg_savepoint_{id}"))
             .await
             .map(drop)
     }
 
-    /// Keeps savepoint `level`'s work in the enclosing transaction.
-    pub(crate) async fn release_savepoint(&mut self, level: u32) -> Result<(), sqlx::Error> {
-        self.execute_unprepared(&format!("RELEASE SAVEPOINT sqlreg_savepoint_{level}"))
+    /// Keeps savepoint `id`'s work in the enclosing transaction.
+    pub(crate) async fn release_savepoint(&mut self, id: u32) -> Result<(), sqlx::Error> {
+        self.execute_unprepared(&format!("RELEASE SAVEPOINT sqlreg_savepoint_{id}"))
             .await
             .map(drop)
     }
 
-    /// Undoes savepoint `level`'s work (and every savepoint inside it) and
+    /// Undoes savepoint `id`'s work (and every savepoint inside it) and
     /// removes it, in one round trip.
-    pub(crate) async fn undo_savepoint(&mut self, level: u32) -> Result<(), sqlx::Error> {
+    pub(crate) async fn undo_savepoint(&mut self, id: u32) -> Result<(), sqlx::Error> {
         self.execute_unprepared(&format!(
-            "ROLLBACK TO SAVEPOINT sqlreg_savepoint_{level}; RELEASE SAVEPOINT sqlreg_savepoint_{level}"
+            "ROLLBACK TO SAVEPOINT sqlreg_savepoint_{id}; RELEASE SAVEPOINT sqlreg_savepoint_{id}"
         ))
         .await
         .map(drop)

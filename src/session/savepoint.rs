@@ -39,7 +39,7 @@ impl Session {
         } else {
             Phase::RollingBack
         };
-        let ended = self.end_savepoint(guard.level, keep).await;
+        let ended = self.end_savepoint(guard.savepoint, keep).await;
         guard.phase = Phase::Ended;
         match outcome {
             Ok(Ok(value)) => ended.map(|()| value).map_err(|err| Error::from(err).into()),
@@ -55,29 +55,34 @@ impl Session {
     /// dropped before it ends.
     async fn open_savepoint(&self) -> Result<SavepointGuard<'_>, DbErr> {
         let mut state = self.prepare(true).await?;
-        let level = state.savepoints + 1;
+        state.savepoints_opened += 1;
+        let savepoint = Savepoint {
+            level: state.savepoints + 1,
+            id: state.savepoints_opened,
+        };
         let mut guard = SavepointGuard {
             session: self,
-            level,
+            savepoint,
             phase: Phase::Opening,
         };
         state.in_flight = true;
         let opened = self
             .server
-            .within_limit(state.usable()?.savepoint(level))
+            .within_limit(state.usable()?.savepoint(savepoint.id))
             .await;
         state.in_flight = false;
         self.check(&mut state, opened).await?;
-        state.savepoints = level;
+        state.savepoints = savepoint.level;
         guard.phase = Phase::Running;
         Ok(guard)
     }
 
-    /// Releases (`keep`) or undoes savepoint `level`. A savepoint whose
+    /// Releases (`keep`) or undoes `savepoint`. A savepoint whose
     /// statements made the server abort the transaction is undone even if
     /// its body succeeded — the server would not keep its work anyway — and
     /// reported as an error.
-    async fn end_savepoint(&self, level: u32, keep: bool) -> Result<(), DbErr> {
+    async fn end_savepoint(&self, savepoint: Savepoint, keep: bool) -> Result<(), DbErr> {
+        let Savepoint { level, id } = savepoint;
         let mut state = self.state.lock().await;
         self.resume(&mut state).await?;
         self.settle(&mut state).await?;
@@ -94,11 +99,9 @@ impl Session {
         state.in_flight = true;
         let conn = state.open()?;
         let ended = if release {
-            self.server
-                .within_limit(conn.release_savepoint(level))
-                .await
+            self.server.within_limit(conn.release_savepoint(id)).await
         } else {
-            self.server.within_limit(conn.undo_savepoint(level)).await
+            self.server.within_limit(conn.undo_savepoint(id)).await
         };
         state.in_flight = false;
         let ended = self.check(&mut state, ended).await;
@@ -119,7 +122,7 @@ impl Session {
     /// been) released into the transaction already, the undo fails, and the
     /// session refuses everything after: never commits that work.
     pub(super) async fn settle(&self, state: &mut State) -> Result<(), DbErr> {
-        let Some(level) = self.interrupted.take() else {
+        let Some(Savepoint { level, id }) = self.interrupted.take() else {
             return Ok(());
         };
         let gone = state.savepoints < level
@@ -131,7 +134,7 @@ impl Session {
         }
         state.in_flight = true;
         let conn = state.open()?;
-        let undone = self.server.within_limit(conn.undo_savepoint(level)).await;
+        let undone = self.server.within_limit(conn.undo_savepoint(id)).await;
         state.in_flight = false;
         match undone {
             Ok(()) => {
@@ -149,10 +152,21 @@ impl Session {
     }
 }
 
+/// One savepoint of a session: its depth, which the session counts, and
+/// the id it is named by on the server, never reused in the session.
+#[derive(Clone, Copy)]
+struct Savepoint {
+    /// 1 for the outermost.
+    level: u32,
+    id: u32,
+}
+
 /// Where a savepoint's future was when it was dropped.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// `SAVEPOINT` sent: the body has not run, nothing to undo.
+    /// `SAVEPOINT` sent: the body has not run, nothing to undo (the server
+    /// may hold the savepoint, empty, until the transaction ends; no later
+    /// savepoint shares its name).
     Opening,
     /// The body is running.
     Running,
@@ -168,7 +182,7 @@ enum Phase {
 /// Records an interrupted savepoint for the session's next step to undo.
 struct SavepointGuard<'a> {
     session: &'a Session,
-    level: u32,
+    savepoint: Savepoint,
     phase: Phase,
 }
 
@@ -178,27 +192,30 @@ impl Drop for SavepointGuard<'_> {
             self.phase,
             Phase::Running | Phase::Releasing | Phase::RollingBack
         ) {
-            self.session.interrupted.record(self.level);
+            self.session.interrupted.record(self.savepoint);
         }
     }
 }
 
-/// The level of the outermost savepoint of a session whose future was
-/// dropped before it ended. Outside the session's state lock: a
-/// savepoint's future may be dropped while one of its statements holds it.
+/// The outermost savepoint of a session whose future was dropped before
+/// it ended. Outside the session's state lock: a savepoint's future may be
+/// dropped while one of its statements holds it.
 #[derive(Default)]
-pub(super) struct Interrupted(Mutex<Option<u32>>);
+pub(super) struct Interrupted(Mutex<Option<Savepoint>>);
 
 impl Interrupted {
-    fn record(&self, level: u32) {
+    fn record(&self, savepoint: Savepoint) {
         let mut slot = self
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *slot = Some(slot.map_or(level, |earlier| earlier.min(level)));
+        *slot = match *slot {
+            Some(earlier) if earlier.level <= savepoint.level => Some(earlier),
+            _ => Some(savepoint),
+        };
     }
 
-    fn take(&self) -> Option<u32> {
+    fn take(&self) -> Option<Savepoint> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -38,8 +38,11 @@ pub(super) struct State {
     /// not asked since: the next statement asks first, so that nothing
     /// runs outside the transaction unnoticed.
     pub(super) unverified: bool,
-    /// Savepoints open now, numbered from 1 (see `Conn::savepoint`).
+    /// Savepoints open now, numbered from 1 (their level).
     pub(super) savepoints: u32,
+    /// Savepoints opened so far: the next one's id (see `Conn::savepoint`)
+    /// is one more.
+    pub(super) savepoints_opened: u32,
     /// The statement after which the server committed the transaction by
     /// itself (MariaDB DDL): the work before it is committed whatever the
     /// session does next, so it is never retried.
@@ -152,6 +155,7 @@ impl State {
             unobserved: false,
             unverified: false,
             savepoints: 0,
+            savepoints_opened: 0,
             committed_by: None,
             left_transaction: false,
             residue: Residue::None,

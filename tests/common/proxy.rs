@@ -2,10 +2,11 @@
 //! counts what the client sends, so a test can see round trips the server
 //! would otherwise answer silently (sqlx's release ping, a pre-ping) — and
 //! that can lose a connection right after a COMMIT reached the server,
-//! the one failure whose outcome the client cannot know.
+//! the one failure whose outcome the client cannot know, or hold back the
+//! reply to a statement the server ran, so a test can cut it off then.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
@@ -51,6 +52,15 @@ pub struct CountingProxy {
     writes: Arc<AtomicU64>,
     /// Armed: the next COMMIT goes to the server, its reply never back.
     cut: Arc<AtomicBool>,
+    hold: Arc<Hold>,
+}
+
+/// Armed: the reply to the next request that holds `word` comes back only
+/// `delay` after that request went to the server.
+#[derive(Default)]
+struct Hold {
+    armed: Mutex<Option<(&'static str, Duration)>>,
+    until: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl CountingProxy {
@@ -67,19 +77,26 @@ impl CountingProxy {
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (sent, writes, cut) = (Arc::default(), Arc::default(), Arc::default());
+        let (sent, writes, cut, hold) = (
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+        );
         tokio::spawn(relay_all(
             listener,
             server,
             Arc::clone(&sent),
             Arc::clone(&writes),
             Arc::clone(&cut),
+            Arc::clone(&hold),
         ));
         Self {
             port,
             sent,
             writes,
             cut,
+            hold,
         }
     }
 
@@ -100,6 +117,12 @@ impl CountingProxy {
         self.cut.store(true, Ordering::SeqCst);
     }
 
+    /// The next request holding `word` (ASCII, any case) reaches the
+    /// server at once; its reply comes back `delay` later.
+    pub fn hold_reply_to_next(&self, word: &'static str, delay: Duration) {
+        *self.hold.armed.lock().unwrap() = Some((word, delay));
+    }
+
     /// Bytes the clients sent so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::SeqCst)
@@ -118,6 +141,7 @@ async fn relay_all(
     sent: Arc<AtomicU64>,
     writes: Arc<AtomicU64>,
     cut: Arc<AtomicBool>,
+    hold: Arc<Hold>,
 ) {
     while let Ok((client, _)) = listener.accept().await {
         let Ok(upstream) = TcpStream::connect(&server).await else {
@@ -130,6 +154,7 @@ async fn relay_all(
         // Set when this connection is being cut: replies stop here.
         let muted = Arc::new(AtomicBool::new(false));
         let replies_muted = Arc::clone(&muted);
+        let replies_held = Arc::clone(&hold);
         tokio::spawn(async move {
             let mut buffer = vec![0u8; 64 * 1024];
             loop {
@@ -137,6 +162,10 @@ async fn relay_all(
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
+                let until = replies_held.until.lock().unwrap().take();
+                if let Some(until) = until {
+                    tokio::time::sleep_until(until).await;
+                }
                 if replies_muted.load(Ordering::SeqCst)
                     || client_write.write_all(&buffer[..n]).await.is_err()
                 {
@@ -144,7 +173,12 @@ async fn relay_all(
                 }
             }
         });
-        let (sent, writes, cut) = (Arc::clone(&sent), Arc::clone(&writes), Arc::clone(&cut));
+        let (sent, writes, cut, hold) = (
+            Arc::clone(&sent),
+            Arc::clone(&writes),
+            Arc::clone(&cut),
+            Arc::clone(&hold),
+        );
         tokio::spawn(async move {
             let mut buffer = vec![0u8; 64 * 1024];
             loop {
@@ -159,6 +193,7 @@ async fn relay_all(
                 if cutting {
                     muted.store(true, Ordering::SeqCst);
                 }
+                hold.arm_for(&buffer[..n]);
                 if server_write.write_all(&buffer[..n]).await.is_err() {
                     break;
                 }
@@ -170,6 +205,21 @@ async fn relay_all(
             }
             let _ = server_write.shutdown().await;
         });
+    }
+}
+
+impl Hold {
+    /// Holds back the replies from now on if `request` is the one armed for.
+    fn arm_for(&self, request: &[u8]) {
+        let mut armed = self.armed.lock().unwrap();
+        if let Some((word, delay)) = *armed
+            && request
+                .windows(word.len())
+                .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+        {
+            *armed = None;
+            *self.until.lock().unwrap() = Some(tokio::time::Instant::now() + delay);
+        }
     }
 }
 
