@@ -20,6 +20,7 @@ on_every_backend!(
     a_cancelled_savepoint_is_undone_and_the_session_goes_on,
     a_savepoint_cancelled_mid_statement_is_undone,
     a_savepoint_cut_while_opening_is_never_what_a_later_undo_reaches,
+    a_savepoint_whose_undo_is_cut_off_is_never_committed,
     a_sqlx_statement_cut_off_mid_round_trip_is_dealt_with,
     a_sqlx_statement_never_polled_sends_nothing,
     connection_state_does_not_reach_the_next_session,
@@ -221,27 +222,13 @@ async fn a_savepoint_cancelled_mid_statement_is_undone(db: TestDb) {
 /// On MariaDB, whose driver cannot go on after a cut, the first cut
 /// already ends the session.
 async fn a_savepoint_cut_while_opening_is_never_what_a_later_undo_reaches(db: TestDb) {
-    let relay = match db.kind {
-        Kind::SqliteFile | Kind::SqliteMemory => None,
-        _ => Some(proxy::CountingProxy::start(&db.config).await),
-    };
-    let registry = match &relay {
-        Some(relay) => one_connection_with(relay.route(&db.config)).await,
-        None => one_connection(&db).await,
-    };
-    let delay_reply_to = async |s: &Session, word: &'static str| match &relay {
-        Some(relay) => relay.hold_reply_to_next(word, Duration::from_secs(1)),
-        None => {
-            let slow = slow_statement(s.get_database_backend());
-            let cut = tokio::time::timeout(Duration::from_millis(50), exec(s, slow)).await;
-            assert!(cut.is_err(), "the slow statement should have been cut off");
-        }
-    };
+    let (registry, relay) = one_connection_relayed(&db).await;
+    let delay = async |s: &Session, word| delay_reply_to(s, relay.as_ref(), word).await;
     let releasing = AtomicBool::new(false);
     let outcome = registry
         .session(async |s| {
             item::insert(s, "a").await?;
-            delay_reply_to(s, "SAVEPOINT").await;
+            delay(s, "SAVEPOINT").await;
             let opening = tokio::time::timeout(
                 Duration::from_millis(300),
                 s.savepoint(async |_| Ok::<_, Error>(())),
@@ -255,7 +242,7 @@ async fn a_savepoint_cut_while_opening_is_never_what_a_later_undo_reaches(db: Te
             let cut = tokio::time::timeout(
                 Duration::from_millis(300),
                 s.savepoint(async |s| {
-                    delay_reply_to(s, "RELEASE").await;
+                    delay(s, "RELEASE").await;
                     releasing.store(true, Ordering::SeqCst);
                     Ok::<_, Error>(())
                 }),
@@ -276,6 +263,77 @@ async fn a_savepoint_cut_while_opening_is_never_what_a_later_undo_reaches(db: Te
         item::names(&registry).await.is_empty(),
         "nothing of the session is committed"
     );
+}
+
+/// A savepoint cut off while its `RELEASE` was on the way can no longer be
+/// undone alone, which the next step's undo finds out — unless that step
+/// is cut off in turn before the undo's reply is read. The session must
+/// still refuse to commit: on SQLite, whose worker ran the failed undo
+/// with no one to read its reply, the savepoint's work was committed.
+async fn a_savepoint_whose_undo_is_cut_off_is_never_committed(db: TestDb) {
+    let (registry, relay) = one_connection_relayed(&db).await;
+    let outcome = registry
+        .session(async |s| {
+            item::insert(s, "a").await?;
+            let releasing = tokio::time::timeout(
+                Duration::from_millis(300),
+                s.savepoint(async |s| {
+                    item::insert(s, "inner").await?;
+                    delay_reply_to(s, relay.as_ref(), "RELEASE").await;
+                    Ok::<_, Error>(())
+                }),
+            )
+            .await;
+            assert!(
+                releasing.is_err(),
+                "the savepoint should be cut while releasing"
+            );
+            if let Some(relay) = &relay {
+                // The RELEASE's reply comes in; the next step reads it, then undoes.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                relay.hold_reply_to_next("ROLLBACK", Duration::from_secs(1));
+            } // SQLite's worker is still on the slow statement: the undo queues.
+            let next = tokio::time::timeout(Duration::from_millis(300), item::insert(s, "b")).await;
+            // MariaDB's driver cannot go on after the first cut: the session ends there.
+            let Ok(inserted) = next else {
+                return Ok::<_, Error>(());
+            };
+            inserted?;
+            panic!("the next step should be cut off while undoing the savepoint");
+        })
+        .await;
+    outcome.expect_err("the savepoint's work cannot be undone alone");
+    assert!(
+        item::names(&registry).await.is_empty(),
+        "nothing of the session is committed"
+    );
+}
+
+/// A registry of one connection on `db`, through a relay that can hold a
+/// reply back (the relay; none for SQLite).
+async fn one_connection_relayed(
+    db: &TestDb,
+) -> (SqlConnectionRegistry, Option<proxy::CountingProxy>) {
+    if matches!(db.kind, Kind::SqliteFile | Kind::SqliteMemory) {
+        return (one_connection(db).await, None);
+    }
+    let relay = proxy::CountingProxy::start(&db.config).await;
+    let registry = one_connection_with(relay.route(&db.config)).await;
+    (registry, Some(relay))
+}
+
+/// Makes the reply to the session's next request holding `word` come late
+/// enough to cut it off with certainty: held back by `relay`, or on SQLite
+/// queued behind a slow statement still running on sqlx's worker.
+async fn delay_reply_to(s: &Session, relay: Option<&proxy::CountingProxy>, word: &'static str) {
+    match relay {
+        Some(relay) => relay.hold_reply_to_next(word, Duration::from_secs(1)),
+        None => {
+            let slow = slow_statement(s.get_database_backend());
+            let cut = tokio::time::timeout(Duration::from_millis(50), exec(s, slow)).await;
+            assert!(cut.is_err(), "the slow statement should have been cut off");
+        }
+    }
 }
 
 /// After a round trip cut off mid-statement between the rows `a` and `b`:

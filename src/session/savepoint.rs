@@ -121,8 +121,13 @@ impl Session {
     /// any, before the session's next step. When its work was (or may have
     /// been) released into the transaction already, the undo fails, and the
     /// session refuses everything after: never commits that work.
+    ///
+    /// The savepoint is forgotten only once the undo's outcome is read: an
+    /// undo cut off in turn is sent again by the step after, and fails if
+    /// the first one ran — refusing the session, whose work's fate is then
+    /// unknown, rather than committing work whose undo failed unseen.
     pub(super) async fn settle(&self, state: &mut State) -> Result<(), DbErr> {
-        let Some(Savepoint { level, id }) = self.interrupted.take() else {
+        let Some(Savepoint { level, id }) = self.interrupted.current() else {
             return Ok(());
         };
         let gone = state.savepoints < level
@@ -130,12 +135,14 @@ impl Session {
                 .open()
                 .map_or(true, |conn| conn.transaction_depth() == 0);
         if gone {
+            self.interrupted.forget(id);
             return Ok(()); // the transaction (or that savepoint) is gone already
         }
         state.in_flight = true;
         let conn = state.open()?;
         let undone = self.server.within_limit(conn.undo_savepoint(id)).await;
         state.in_flight = false;
+        self.interrupted.forget(id);
         match undone {
             Ok(()) => {
                 state.savepoints = level - 1;
@@ -215,10 +222,22 @@ impl Interrupted {
         };
     }
 
-    fn take(&self) -> Option<Savepoint> {
-        self.0
+    fn current(&self) -> Option<Savepoint> {
+        *self
+            .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
+    }
+
+    /// Forgets savepoint `id`, undone (or found gone); one recorded
+    /// meanwhile stays.
+    fn forget(&self, id: u32) {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.is_some_and(|savepoint| savepoint.id == id) {
+            *slot = None;
+        }
     }
 }
