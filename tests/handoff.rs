@@ -223,12 +223,11 @@ async fn a_savepoint_cancelled_mid_statement_is_undone(db: TestDb) {
 /// already ends the session.
 async fn a_savepoint_cut_while_opening_is_never_what_a_later_undo_reaches(db: TestDb) {
     let (registry, relay) = one_connection_relayed(&db).await;
-    let delay = async |s: &Session, word| delay_reply_to(s, relay.as_ref(), word).await;
     let releasing = AtomicBool::new(false);
     let outcome = registry
         .session(async |s| {
             item::insert(s, "a").await?;
-            delay(s, "SAVEPOINT").await;
+            delay_reply_to(s, relay.as_ref(), "SAVEPOINT").await;
             let opening = tokio::time::timeout(
                 Duration::from_millis(300),
                 s.savepoint(async |_| Ok::<_, Error>(())),
@@ -242,7 +241,7 @@ async fn a_savepoint_cut_while_opening_is_never_what_a_later_undo_reaches(db: Te
             let cut = tokio::time::timeout(
                 Duration::from_millis(300),
                 s.savepoint(async |s| {
-                    delay(s, "RELEASE").await;
+                    delay_reply_to(s, relay.as_ref(), "RELEASE").await;
                     releasing.store(true, Ordering::SeqCst);
                     Ok::<_, Error>(())
                 }),

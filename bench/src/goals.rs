@@ -148,8 +148,12 @@ pub fn all(results: &[GroupResult]) -> Vec<Goal> {
     let instructions = |r: &GroupResult, ours: Family, theirs: Family| {
         Some(r.row(ours)?.instructions?.median / r.row(theirs)?.instructions?.median)
     };
-    let counted = |r: &&GroupResult| r.rows.iter().any(|row| row.instructions.is_some());
-    for r in results.iter().filter(|r| r.group.judged()).filter(counted) {
+    let has_counts = |r: &&GroupResult| r.rows.iter().any(|row| row.instructions.is_some());
+    for r in results
+        .iter()
+        .filter(|r| r.group.judged())
+        .filter(has_counts)
+    {
         let at = place(r);
         let at_most = |what: String, value| Goal {
             what,

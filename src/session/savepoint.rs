@@ -3,7 +3,7 @@
 //! before it ended (a timeout, a cancelled task).
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use futures_util::FutureExt;
 use sea_orm::DbErr;
@@ -212,10 +212,7 @@ pub(super) struct Interrupted(Mutex<Option<Savepoint>>);
 
 impl Interrupted {
     fn record(&self, savepoint: Savepoint) {
-        let mut slot = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self.slot();
         *slot = match *slot {
             Some(earlier) if earlier.level <= savepoint.level => Some(earlier),
             _ => Some(savepoint),
@@ -223,21 +220,22 @@ impl Interrupted {
     }
 
     fn current(&self) -> Option<Savepoint> {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self.slot()
     }
 
     /// Forgets savepoint `id`, undone (or found gone); one recorded
     /// meanwhile stays.
     fn forget(&self, id: u32) {
-        let mut slot = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self.slot();
         if slot.is_some_and(|savepoint| savepoint.id == id) {
             *slot = None;
         }
+    }
+
+    /// The slot; a panic elsewhere while it was held leaves it usable.
+    fn slot(&self) -> MutexGuard<'_, Option<Savepoint>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::MutexGuard;
 
 use super::state::State;
 use super::{Mode, Session};
-use crate::driver::{self, Conn, Residue};
+use crate::driver::{Conn, Residue};
 use crate::error::{Error, Result};
 
 impl Session {
@@ -113,17 +113,13 @@ impl<DB: Database> SqlxConnection<'_, DB> {
         if !shares_server {
             state.residue = state.residue.max(residue);
         }
-        match self.mode {
-            // MariaDB DDL commits the transaction by itself: commit and the
-            // next statement ask the server, as for the bare connection.
-            Mode::Transaction if ends_transaction => {
-                state.unobserved = true;
-                state.unverified = true;
-            }
-            Mode::Transaction => {}
-            Mode::Autocommit => state.wrote_unplaced |= driver::may_write(sql),
-            Mode::ReadOnly => state.may_have_written |= driver::may_write(sql),
+        // MariaDB DDL commits the transaction by itself: commit and the
+        // next statement ask the server, as for the bare connection.
+        if self.mode == Mode::Transaction && ends_transaction {
+            state.unobserved = true;
+            state.unverified = true;
         }
+        state.note_possible_write(self.mode, sql);
     }
 
     /// The connection, and what the statement about to run on it records:

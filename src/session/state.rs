@@ -6,7 +6,8 @@
 
 use sea_orm::DbErr;
 
-use crate::driver::{Aborted, Conn, Residue};
+use super::Mode;
+use crate::driver::{self, Aborted, Conn, Residue};
 
 /// The connection, and what happened to it and its transaction.
 pub(super) struct State {
@@ -144,6 +145,19 @@ impl Abort {
 }
 
 impl State {
+    /// Notes whether `sql`, about to run in a session of `mode`, may write
+    /// where that decides something: a read session's COMMIT is then
+    /// waited for, an autocommit write keeps reads on the primary until
+    /// placed. A write session commits and is placed anyway: its text is
+    /// not read.
+    pub(super) fn note_possible_write(&mut self, mode: Mode, sql: &str) {
+        match mode {
+            Mode::ReadOnly => self.may_have_written |= driver::may_write(sql),
+            Mode::Autocommit => self.wrote_unplaced |= driver::may_write(sql),
+            Mode::Transaction => {}
+        }
+    }
+
     pub(super) fn new(conn: Conn) -> Self {
         Self {
             conn: Some(conn),

@@ -58,12 +58,7 @@ impl Session {
             && conn.transaction_depth() > 0
             && conn.commits_implicitly(sql);
         state.residue = state.residue.max(residue);
-        // Read where it decides something: a write session commits anyway.
-        match self.mode {
-            Mode::ReadOnly => state.may_have_written |= driver::may_write(sql),
-            Mode::Autocommit => state.wrote_unplaced |= driver::may_write(sql),
-            Mode::Transaction => {}
-        }
+        state.note_possible_write(self.mode, sql);
         state.in_flight = true;
         Ok(commits)
     }
